@@ -1,0 +1,149 @@
+/**
+ * Assembles and starts a query: checks the plan against the output mode,
+ * sink and sources (failing at start() with a clear message), compiles the
+ * physical plan, opens the checkpoint and runs the micro-batch loop.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { OutputMode, Sink } from '../connectors/contracts.ts';
+import { MillraceError, internalError, userError } from '../errors/index.ts';
+import type { LogicalPlan } from '../plan/logical.ts';
+import { explainLogical, explainPhysical } from '../plan/explain.ts';
+import { planPhysical } from '../plan/physical.ts';
+import { checkOutputMode, checkSink, checkSourceNames } from '../plan/streamingChecks.ts';
+import { MicroBatchExecution } from '../execution/MicroBatchExecution.ts';
+import { StreamingQuery } from '../execution/StreamingQuery.ts';
+import { type Trigger, describeTrigger } from '../execution/trigger.ts';
+import type { WatermarkPolicy } from '../execution/watermark.ts';
+import type { Session } from './Session.ts';
+
+export interface WriteStreamOptions {
+  readonly sink: Sink;
+  /** Shown in progress, logs and the UI; unique among active queries. Default: `query-<n>`. */
+  readonly queryName?: string;
+  /**
+   * Where offsets, commits and state live. Required for exactly-once across restarts;
+   * without it a temporary directory is used and removed when the query stops.
+   */
+  readonly checkpointLocation?: string;
+  readonly trigger?: Trigger;
+  /** Default `append`. */
+  readonly outputMode?: OutputMode;
+  /** How several watermarks combine: `min` (default, safe) or `max`. */
+  readonly watermarkPolicy?: WatermarkPolicy;
+  /** Progress records kept in memory (`recentProgress`). Default 100. */
+  readonly maxRecentProgress?: number;
+  /** Offsets/commit entries kept in the checkpoint. Default 100. */
+  readonly minBatchesToRetain?: number;
+  /** Default trigger: how long to wait before asking idle sources again. Default 10 ms. */
+  readonly idlePollMs?: number;
+}
+
+let unnamed = 0;
+
+export class DataStreamWriter {
+  constructor(
+    private readonly session: Session,
+    private readonly plan: LogicalPlan,
+    private readonly options: WriteStreamOptions,
+  ) {}
+
+  explain(): string {
+    return `== Logical Plan ==\n${explainLogical(this.plan)}\n\n== Physical Plan ==\n${explainPhysical(planPhysical(this.plan).root)}\n+- to ${this.options.sink?.describe?.() ?? '?'}`;
+  }
+
+  /**
+   * Start the query. Resolves once its checkpoint is open and its sources and
+   * sink are ready; rejects with a MillraceError for anything wrong in the
+   * plan, options or environment. Later failures end the query and surface
+   * through `awaitTermination()` and `exception`.
+   */
+  async start(): Promise<StreamingQuery> {
+    const o = this.options;
+    if (!o || typeof o !== 'object') throw userError('INVALID_OPTIONS', 'writeStream: give an options object with at least { sink }');
+    checkSink(o.sink);
+    const outputMode = o.outputMode ?? 'append';
+    checkOutputMode(this.plan, outputMode, o.sink);
+    checkSourceNames(this.plan);
+    const name = o.queryName ?? `query-${++unnamed}`;
+    if (this.session.streams.active.some((q) => q.name === name)) {
+      throw userError('QUERY_NAME_IN_USE', `a query named "${name}" is already active; stop it or choose another queryName`);
+    }
+    const trigger = o.trigger ?? { kind: 'default' };
+    const physical = planPhysical(this.plan);
+
+    let checkpointLocation = o.checkpointLocation;
+    let temporary = false;
+    if (!checkpointLocation) {
+      checkpointLocation = mkdtempSync(path.join(os.tmpdir(), `millrace-${name.replace(/[^\w-]/g, '_')}-`));
+      temporary = true;
+      this.session.log.warn('no checkpointLocation: using a temporary one; the query cannot resume after a restart', {
+        query: name,
+        checkpointLocation,
+      });
+    }
+
+    const runId = randomUUID();
+    const query = new StreamingQuery(name, runId, o.maxRecentProgress ?? 100);
+    query.explainText = this.explain();
+    const manager = this.session.streams;
+    let started!: () => void;
+    const startedP = new Promise<void>((r) => (started = r));
+    const execution = new MicroBatchExecution(
+      physical,
+      o.sink,
+      {
+        queryName: name,
+        runId,
+        checkpointLocation,
+        trigger,
+        outputMode,
+        clock: this.session.clock,
+        log: this.session.log,
+        watermarkPolicy: o.watermarkPolicy ?? 'min',
+        idlePollMs: o.idlePollMs ?? 10,
+        minBatchesToRetain: o.minBatchesToRetain ?? 100,
+      },
+      {
+        onStarted: (id) => {
+          query.onStarted(id);
+          manager.notifyStarted({ id, runId, name, timestamp: new Date(this.session.clock.now()).toISOString() });
+          this.session.log.info('query started', { query: name, id, trigger: describeTrigger(trigger), checkpointLocation });
+          started();
+        },
+        onProgress: (p) => {
+          query.onProgress(p);
+          manager.notifyProgress({ progress: p });
+        },
+        onStatus: (s) => query.onStatus(s),
+        onCheck: () => query.onCheck(),
+        onIdle: (n) => query.onIdle(n),
+      },
+    );
+    query.attach(execution);
+    manager.register(query);
+
+    const finished = execution.run().then(
+      () => null,
+      (e: unknown) =>
+        e instanceof MillraceError ? e : internalError(`query "${name}" failed: ${e instanceof Error ? e.message : String(e)}`, { query: name }, e),
+    );
+    void finished.then((failure) => {
+      if (temporary) rmSync(checkpointLocation!, { recursive: true, force: true });
+      if (failure) this.session.log.error('query failed', { query: name, code: failure.code, error: failure.message });
+      else this.session.log.info('query stopped', { query: name });
+      query.onTerminated(failure);
+      manager.notifyTerminated(query, { id: query.id, runId, name, exception: failure });
+    });
+
+    // start() resolves when the query is running, and rejects if it could not get there.
+    const outcome = await Promise.race([startedP.then(() => null), finished]);
+    if (outcome) {
+      await query.awaitTermination().catch(() => undefined);
+      throw outcome;
+    }
+    return query;
+  }
+}

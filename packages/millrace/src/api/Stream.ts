@@ -1,0 +1,172 @@
+/**
+ * Stream<R>: an unbounded table whose rows have the static type R (Spark's
+ * streaming DataFrame/Dataset). Every method returns a new Stream over a new,
+ * immutable logical plan; nothing runs until `writeStream(...).start()`.
+ *
+ *   session.readStream(source)
+ *     .where($ => $.price.gt(1000))
+ *     .select($ => ({ auction: $.auction, euros: $.price.mul(0.908) }))
+ *     .writeStream({ sink: consoleSink(), checkpointLocation: 'cp/q1' })
+ *     .start()
+ */
+import { userError } from '../errors/index.ts';
+import type { Row, Schema } from '../schema/index.ts';
+import {
+  type LogicalPlan,
+  type NamedExpr,
+  filterNode,
+  mapNode,
+  projectNode,
+  unionNode,
+  watermarkNode,
+} from '../plan/logical.ts';
+import { exprName } from '../expr/Expr.ts';
+import { explainLogical, explainPhysical } from '../plan/explain.ts';
+import { planPhysical } from '../plan/physical.ts';
+import { parseDuration } from '../util/durations.ts';
+import { Column, type Cols, type ColumnLike, toExpr } from './Column.ts';
+import { DataStreamWriter, type WriteStreamOptions } from './DataStreamWriter.ts';
+import type { Session } from './Session.ts';
+
+export type Simplify<T> = { [K in keyof T]: T[K] } & {};
+export type ColumnType<C> = C extends Column<infer T> ? T : never;
+type ColsFn<R, O> = ($: Cols<R>) => O;
+
+export class Stream<R = Row> {
+  private colsCache: Cols<R> | undefined;
+
+  /** @internal — use `session.readStream(source)`. */
+  constructor(
+    readonly session: Session,
+    readonly plan: LogicalPlan,
+  ) {}
+
+  get schema(): Schema<R> {
+    return this.plan.schema as Schema<R>;
+  }
+
+  /** One typed Column per field: `stream.cols.price.gt(10)`. Also what `$` is in callbacks. */
+  get cols(): Cols<R> {
+    this.colsCache ??= Object.freeze(
+      Object.fromEntries(this.schema.names.map((n) => [n, new Column({ kind: 'col', name: n })])),
+    ) as Cols<R>;
+    return this.colsCache;
+  }
+
+  /** A typed column of this stream. */
+  col<K extends keyof R & string>(name: K): Column<R[K]> {
+    this.schema.require(name, 'col');
+    return new Column({ kind: 'col', name });
+  }
+
+  /**
+   * Keep some columns (`select('a', 'b')`), compute new ones
+   * (`select($ => ({ a: $.a, b2: $.b.mul(2) }))`), or, untyped, a list of
+   * names and Columns (`select('a', col('b').as('c'))`).
+   */
+  select<K extends keyof R & string>(...names: K[]): Stream<Simplify<Pick<R, K>>>;
+  select<O extends Record<string, Column<any>>>(fn: ColsFn<R, O>): Stream<Simplify<{ [K in keyof O]: ColumnType<O[K]> }>>;
+  select(...cols: (string | Column<any>)[]): Stream<Row>;
+  select(...args: unknown[]): Stream<any> {
+    if (args.length === 1 && typeof args[0] === 'function') {
+      const out = (args[0] as ColsFn<R, Record<string, Column<any>>>)(this.cols);
+      return this.derive(projectNode(this.plan, namedFromObject(out, 'select'), 'select'));
+    }
+    const exprs: NamedExpr[] = args.map((a, i) => {
+      if (typeof a === 'string') return { name: a, expr: { kind: 'col', name: a } };
+      if (a instanceof Column) return { name: exprName(a.expr), expr: a.expr };
+      throw userError('INVALID_ARGUMENT', `select: argument ${i + 1} is neither a column name nor a Column`);
+    });
+    return this.derive(projectNode(this.plan, exprs, 'select'));
+  }
+
+  /** Add or replace a column. */
+  withColumn<N extends string, T>(
+    name: N,
+    value: Column<T> | ColsFn<R, Column<T>>,
+  ): Stream<Simplify<Omit<R, N> & { [P in N]: T }>> {
+    const c = typeof value === 'function' ? value(this.cols) : value;
+    if (!(c instanceof Column)) throw userError('INVALID_ARGUMENT', `withColumn("${name}"): give a Column or a function returning one`);
+    const names = this.schema.names;
+    const exprs: NamedExpr[] = names.map((n) => (n === name ? { name, expr: c.expr } : { name: n, expr: { kind: 'col', name: n } }));
+    if (!names.includes(name)) exprs.push({ name, expr: c.expr });
+    return this.derive(projectNode(this.plan, exprs, `withColumn("${name}")`));
+  }
+
+  withColumnRenamed<O extends keyof R & string, N extends string>(
+    existing: O,
+    name: N,
+  ): Stream<Simplify<Omit<R, O> & { [P in N]: R[O] }>> {
+    this.schema.require(existing, 'withColumnRenamed');
+    const exprs: NamedExpr[] = this.schema.names.map((n) => ({ name: n === existing ? name : n, expr: { kind: 'col', name: n } }));
+    return this.derive(projectNode(this.plan, exprs, 'withColumnRenamed'));
+  }
+
+  /** Remove columns. Names not in the stream are an error (unlike Spark, which ignores them: a typo should not pass). */
+  drop<K extends keyof R & string>(...names: K[]): Stream<Simplify<Omit<R, K>>> {
+    for (const n of names) this.schema.require(n, 'drop');
+    const keep = this.schema.names.filter((n) => !(names as string[]).includes(n));
+    if (keep.length === 0) throw userError('INVALID_PLAN', 'drop: cannot drop every column');
+    return this.derive(projectNode(this.plan, keep.map((n) => ({ name: n, expr: { kind: 'col', name: n } })), 'drop'));
+  }
+
+  /** Keep rows where the condition is true (null counts as false, as in SQL). */
+  filter(condition: Column<boolean | null> | ColsFn<R, Column<boolean | null>>): Stream<R> {
+    const c = typeof condition === 'function' ? condition(this.cols) : condition;
+    if (!(c instanceof Column)) throw userError('INVALID_ARGUMENT', 'filter: give a boolean Column or a function returning one');
+    return this.derive(filterNode(this.plan, c.expr));
+  }
+
+  where(condition: Column<boolean | null> | ColsFn<R, Column<boolean | null>>): Stream<R> {
+    return this.filter(condition);
+  }
+
+  /** A typed function per row; the output schema is needed because TS types do not exist at run time. */
+  map<O>(fn: (row: R) => O, schema: Schema<O>, options: { name?: string } = {}): Stream<O> {
+    return this.derive(mapNode(this.plan, fn, schema as Schema, { flat: false, ...options }));
+  }
+
+  /** Zero or more output rows per input row. */
+  flatMap<O>(fn: (row: R) => Iterable<O>, schema: Schema<O>, options: { name?: string } = {}): Stream<O> {
+    return this.derive(mapNode(this.plan, fn, schema as Schema, { flat: true, ...options }));
+  }
+
+  /** Rows of both streams (same columns, same order, same types). Like Spark, no deduplication. */
+  union(...others: Stream<R>[]): Stream<R> {
+    return this.derive(unionNode([this.plan, ...others.map((o) => o.plan)]));
+  }
+
+  /**
+   * Declare the event-time column and how late rows may arrive. The watermark
+   * is `max event time seen - delay`; stateful operators use it to drop late
+   * rows and close windows.
+   */
+  withWatermark<K extends keyof R & string>(eventTime: K, delay: string | number): Stream<R> {
+    return this.derive(watermarkNode(this.plan, eventTime, parseDuration(delay, 'withWatermark delay')));
+  }
+
+  /** Where this stream's result goes and how; `.start()` runs it. */
+  writeStream(options: WriteStreamOptions): DataStreamWriter {
+    return new DataStreamWriter(this.session, this.plan, options);
+  }
+
+  /** The logical and physical plans, as text. */
+  explain(): string {
+    return `== Logical Plan ==\n${explainLogical(this.plan)}\n\n== Physical Plan ==\n${explainPhysical(planPhysical(this.plan).root)}`;
+  }
+
+  printSchema(): string {
+    return this.schema.treeString();
+  }
+
+  private derive<O>(plan: LogicalPlan): Stream<O> {
+    return new Stream<O>(this.session, plan);
+  }
+}
+
+function namedFromObject(obj: Record<string, ColumnLike<unknown>>, where: string): NamedExpr[] {
+  if (obj === null || typeof obj !== 'object') {
+    throw userError('INVALID_ARGUMENT', `${where}: the function must return an object of columns, e.g. $ => ({ a: $.a })`);
+  }
+  return Object.entries(obj).map(([name, c]) => ({ name, expr: toExpr(c) }));
+}

@@ -1,0 +1,3 @@
+export * from './Checkpoint.ts';
+export * from './format.ts';
+export * from './recovery.ts';

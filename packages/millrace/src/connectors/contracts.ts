@@ -1,0 +1,106 @@
+/**
+ * The Source and Sink contracts (DESIGN.md §3). Connectors are small and async;
+ * the executor orchestrates them, they never decide about checkpoints.
+ *
+ * Per micro-batch N the executor calls, in order:
+ *   source.latestOffset(start, limit)  → end offset of N (or null/equal = no new data)
+ *   -- offsets/N written --
+ *   source.getBatch(start, end, {batchId})   → rows of N (must be the same rows on a replay)
+ *   sink.addBatch(rows, {batchId: N})        → must be idempotent per batchId
+ *   -- commits/N written --
+ *   source.commit(end)                       → the source may release data up to `end`
+ */
+import type { Schema } from '../schema/index.ts';
+import type { Row } from '../schema/index.ts';
+import type { Clock } from '../util/clock.ts';
+import type { Logger } from '../util/logger.ts';
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** A source's position, as JSON. Stored in the offsets log under the source's name. */
+export type Offset = JsonValue;
+
+export interface ConnectorContext {
+  readonly queryId: string;
+  readonly queryName: string;
+  /** A directory owned by this connector inside the query's checkpoint (already created). */
+  readonly stateDir: string;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
+/**
+ * `default`: respect the source's own per-trigger limit option (maxFilesPerTrigger, …).
+ * `all`: ignore it and return everything available (Trigger.Once, as in Spark).
+ */
+export type ReadLimit = { readonly kind: 'default' } | { readonly kind: 'all' };
+
+export interface SourceBatch<R> {
+  readonly rows: R[];
+  /** Malformed records dropped or sent to the dead-letter path in this batch. */
+  readonly malformedRows?: number;
+  /** Connector-specific figures shown in progress (`sources[i].metrics`). */
+  readonly metrics?: Record<string, number | string>;
+}
+
+export interface Source<R = Row> {
+  /** Unique within a query; offsets and connector state are stored under this name. */
+  readonly name: string;
+  readonly schema: Schema<R>;
+  /** False for sources that cannot re-read old data (they must write a write-ahead log). */
+  readonly replayable: boolean;
+  /** One line for progress and explain(), e.g. `FileSource[/data/in, jsonl]`. Never contains secrets. */
+  describe(): string;
+  open(ctx: ConnectorContext): Promise<void>;
+  /**
+   * The offset up to which the next batch should read, given where it starts.
+   * Return `start` (or null when nothing was ever available) when there is no new data.
+   */
+  latestOffset(start: Offset | null, limit: ReadLimit): Promise<Offset | null>;
+  /** Rows in (start, end]. Called again with the same offsets after a crash: must return the same rows. */
+  getBatch(start: Offset | null, end: Offset, info: { readonly batchId: number }): Promise<SourceBatch<R>>;
+  /** Batches up to `end` are committed; data up to there may be released. */
+  commit(end: Offset): Promise<void>;
+  /** Trigger.AvailableNow: fix the target offset now; later latestOffset calls never go past it. */
+  prepareForAvailableNow?(): Promise<void>;
+  /** What the source has available right now, for progress (`latestOffset`) and lag; optional. */
+  reportLatestOffset?(): Offset | null;
+  close(): Promise<void>;
+}
+
+export type OutputMode = 'append' | 'update' | 'complete';
+
+/**
+ * at-least-once: a replayed batch may be written twice (foreachBatch, console).
+ * idempotent: a replayed batch id overwrites or is skipped (files via manifest, memory).
+ * transactional: data and batch id commit atomically (PostgreSQL, Kafka transactions).
+ */
+export type SinkGuarantee = 'at-least-once' | 'idempotent' | 'transactional';
+
+export interface SinkContext extends ConnectorContext {
+  readonly schema: Schema;
+  readonly outputMode: OutputMode;
+}
+
+export interface SinkBatchInfo {
+  readonly batchId: number;
+  readonly outputMode: OutputMode;
+}
+
+export interface SinkWriteResult {
+  /** Rows actually written (a skipped replay writes 0). Defaults to rows.length. */
+  readonly rowsWritten?: number;
+  readonly metrics?: Record<string, number | string>;
+}
+
+export interface Sink {
+  readonly name: string;
+  readonly guarantee: SinkGuarantee;
+  describe(): string;
+  /** Output modes this sink can take; checked at start(). Default: all. */
+  readonly supportedOutputModes?: readonly OutputMode[];
+  open(ctx: SinkContext): Promise<void>;
+  /** Write batch `info.batchId`. Must be idempotent per batch id unless guarantee is at-least-once. */
+  addBatch(rows: readonly Row[], info: SinkBatchInfo): Promise<SinkWriteResult | void>;
+  close(): Promise<void>;
+}

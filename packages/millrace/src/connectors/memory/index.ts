@@ -1,0 +1,2 @@
+export * from './MemoryStream.ts';
+export * from './MemorySink.ts';

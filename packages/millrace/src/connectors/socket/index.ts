@@ -1,0 +1,7 @@
+export {
+  socketSource,
+  type SocketSourceOptions,
+  type SocketRow,
+  type SocketRowWithTimestamp,
+  type SocketConnectionState,
+} from './socketSource.ts';

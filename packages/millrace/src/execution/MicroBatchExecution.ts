@@ -1,0 +1,464 @@
+/**
+ * The micro-batch loop (DESIGN.md §2). The checkpoint protocol, per batch N:
+ *
+ *   1. latestOffset    ask every source where batch N ends (within its read limit)
+ *   2. walCommit       write offsets/N  {end offsets by source name, watermark, batch time}
+ *                      ── durable BEFORE anything is processed (write-ahead)
+ *   3. getBatch        read (start, end] from each source that moved
+ *   4. addBatch        run the plan; sink.addBatch(rows, N) — idempotent per N
+ *   5. commit          write commits/N {watermark for N+1}
+ *   6. commitOffsets   source.commit(end): sources may release data up to N
+ *
+ *   crash before 2 → batch N never existed; recomputed from scratch
+ *   crash in 2..5  → offsets/N without commits/N: on restart batch N re-runs with
+ *                    exactly the recorded offsets, watermark and timestamp; the sink
+ *                    sees batch id N again and skips or overwrites it
+ *   crash after 5  → N is done; 6 is repeated by the next commit (commits are cumulative)
+ *
+ * Recovery is the pure decision in checkpoint/recovery.ts. The loop itself
+ * reads like the algorithm; per-batch mutable state lives in one BatchRun.
+ */
+import type { Offset, ReadLimit, Sink, Source, SourceBatch } from '../connectors/contracts.ts';
+import { MillraceError, userError, wrapError } from '../errors/index.ts';
+import type { Row } from '../schema/index.ts';
+import { Checkpoint, type OffsetEntry, decideRecovery } from '../checkpoint/index.ts';
+import { type EventTimeStats, newEventTimeStats } from '../operators/pipeline.ts';
+import type { PhysicalQuery } from '../plan/physical.ts';
+import type { Clock } from '../util/clock.ts';
+import type { Logger } from '../util/logger.ts';
+import { canonicalJson } from '../util/json.ts';
+import { formatTimestampIso } from '../expr/temporal.ts';
+import type { OutputMode } from '../connectors/contracts.ts';
+import { type StreamingQueryProgress, type StreamingQueryStatus, type SourceProgress, rate } from './progress.ts';
+import { runPlan } from './runPlan.ts';
+import { type Trigger, nextTriggerTime } from './trigger.ts';
+import { type WatermarkPolicy, WatermarkTracker } from './watermark.ts';
+
+export interface ExecutionOptions {
+  readonly queryName: string;
+  readonly runId: string;
+  readonly checkpointLocation: string;
+  readonly trigger: Trigger;
+  readonly outputMode: OutputMode;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly watermarkPolicy: WatermarkPolicy;
+  /** How long the default trigger sleeps when no source has new data. */
+  readonly idlePollMs: number;
+  /** Offsets/commit log entries kept (Spark's minBatchesToRetain). */
+  readonly minBatchesToRetain: number;
+}
+
+export interface ExecutionHooks {
+  onStarted(queryId: string): void;
+  onProgress(p: StreamingQueryProgress): void;
+  onStatus(s: StreamingQueryStatus): void;
+  /** A check of the sources begins; returns its sequence number. */
+  onCheck(): number;
+  /** Check number `check` found no new data (processAllAvailable waits for it). */
+  onIdle(check: number): void;
+}
+
+type Offsets = Record<string, Offset | null>;
+
+/** Everything one batch accumulates, in one place. */
+interface BatchRun {
+  readonly batchId: number;
+  readonly start: Readonly<Offsets>;
+  readonly end: Readonly<Offsets>;
+  readonly timestampMs: number;
+  readonly watermarkMs: number;
+  readonly triggerStartMs: number;
+  readonly durations: Record<string, number>;
+  readonly inputs: Map<Source<any>, readonly Row[]>;
+  readonly sourceBatches: Map<string, SourceBatch<Row>>;
+  readonly eventTime: EventTimeStats[];
+  numOutputRows: number;
+  sinkMetrics: Record<string, number | string>;
+}
+
+export class MicroBatchExecution {
+  private checkpoint: Checkpoint | undefined;
+  private committed: Offsets = {};
+  private nextBatchId = 0;
+  private readonly watermark: WatermarkTracker;
+  private readonly stopController = new AbortController();
+  private abandon = false;
+  private lastTriggerStartMs: number | undefined;
+  private opened: { sources: Source<any>[]; sink: boolean } = { sources: [], sink: false };
+
+  constructor(
+    private readonly plan: PhysicalQuery,
+    private readonly sink: Sink,
+    private readonly options: ExecutionOptions,
+    private readonly hooks: ExecutionHooks,
+  ) {
+    this.watermark = new WatermarkTracker(plan.watermarks, options.watermarkPolicy);
+  }
+
+  get queryId(): string {
+    return this.checkpoint?.metadata.id ?? '';
+  }
+
+  /** Ask the loop to end. `abandon`: do not wait for the batch in flight to commit. */
+  requestStop(abandon: boolean): void {
+    this.abandon ||= abandon;
+    this.stopController.abort();
+  }
+
+  private get stopping(): boolean {
+    return this.stopController.signal.aborted;
+  }
+
+  /** Runs until stopped, finished (once / availableNow) or failed (throws). Always cleans up. */
+  async run(): Promise<void> {
+    try {
+      this.status('Initializing sources', false, false);
+      await this.open();
+      this.hooks.onStarted(this.queryId);
+      await this.recover();
+      await this.loop();
+    } finally {
+      await this.cleanup();
+      this.status('Stopped', false, false);
+    }
+  }
+
+  private async open(): Promise<void> {
+    const { options } = this;
+    this.checkpoint = await Checkpoint.open(options.checkpointLocation, { queryName: options.queryName });
+    const base = { queryId: this.checkpoint.metadata.id, queryName: options.queryName, clock: options.clock, log: options.log };
+    for (const source of this.plan.sources) {
+      const stateDir = await this.checkpoint.sourceDir(source.name);
+      await this.guard(() => source.open({ ...base, stateDir }), 'SOURCE_FAILED', `source "${source.name}" failed to open`, {
+        source: source.name,
+      });
+      this.opened.sources.push(source);
+    }
+    const stateDir = await this.checkpoint.sinkDir(this.sink.name);
+    const schema = this.plan.root.schema;
+    await this.guard(
+      () => this.sink.open({ ...base, stateDir, schema, outputMode: options.outputMode }),
+      'SINK_FAILED',
+      `sink "${this.sink.name}" failed to open`,
+      { sink: this.sink.name },
+    );
+    this.opened.sink = true;
+    if (options.trigger.kind === 'availableNow') {
+      for (const source of this.plan.sources) {
+        if (!source.prepareForAvailableNow) {
+          throw userError(
+            'TRIGGER_NOT_SUPPORTED',
+            `source "${source.name}" (${source.describe()}) cannot run with Trigger.availableNow(); use Trigger.once() or another trigger`,
+          );
+        }
+        await source.prepareForAvailableNow();
+      }
+    }
+  }
+
+  /** Apply the recovery decision: resume after the last commit, or re-run the uncommitted batch. */
+  private async recover(): Promise<void> {
+    const cp = this.checkpoint!;
+    const decision = decideRecovery(await cp.readState(), cp.dir);
+    const names = new Set(this.plan.sources.map((s) => s.name));
+    const checkKnown = (offsets: Readonly<Record<string, Offset>>) => {
+      for (const name of Object.keys(offsets)) {
+        if (!names.has(name)) {
+          throw userError(
+            'CHECKPOINT_MISMATCH',
+            `the checkpoint ${cp.dir} has offsets for a source named "${name}", which this query does not have ` +
+              `(it has: ${[...names].join(', ')}); keep source names stable across restarts, or use a new checkpointLocation`,
+          );
+        }
+      }
+    };
+    switch (decision.kind) {
+      case 'fresh':
+        this.nextBatchId = 0;
+        this.committed = {};
+        return;
+      case 'resume':
+        checkKnown(decision.startOffsets);
+        this.nextBatchId = decision.nextBatchId;
+        this.committed = { ...decision.startOffsets };
+        this.watermark.restore(decision.watermarkMs, decision.watermarks);
+        this.options.log.info('resuming query', { query: this.options.queryName, batch: decision.nextBatchId });
+        return;
+      case 'replay': {
+        checkKnown(decision.entry.offsets);
+        const start: Offsets = { ...(decision.startOffsets ?? {}) };
+        this.watermark.restore(decision.entry.batchWatermarkMs, decision.entry.watermarks);
+        this.options.log.info('re-running uncommitted batch', { query: this.options.queryName, batch: decision.batchId });
+        await this.runBatch({
+          ...this.newRun(decision.batchId, start, { ...decision.entry.offsets }, this.options.clock.now()),
+          timestampMs: decision.entry.batchTimestampMs,
+          watermarkMs: decision.entry.batchWatermarkMs,
+        });
+        return;
+      }
+    }
+  }
+
+  private async loop(): Promise<void> {
+    const { trigger, clock } = this.options;
+    const limit: ReadLimit = trigger.kind === 'once' ? { kind: 'all' } : { kind: 'default' };
+    while (!this.stopping) {
+      const triggerStart = clock.now();
+      const check = this.hooks.onCheck();
+      const ran = await this.tryBatch(limit, triggerStart);
+      if (this.stopping) break;
+      if (trigger.kind === 'once') break;
+      if (!ran) {
+        this.hooks.onIdle(check);
+        if (trigger.kind === 'availableNow') break;
+      }
+      if (trigger.kind === 'processingTime') {
+        this.status(ran ? 'Waiting for next trigger' : 'Waiting for data to arrive', false, false);
+        await clock.sleepUntil(nextTriggerTime(clock.now(), trigger.intervalMs), this.stopController.signal);
+      } else if (!ran) {
+        this.status('Waiting for data to arrive', false, false);
+        await sleep(this.options.idlePollMs, this.stopController.signal);
+      }
+    }
+  }
+
+  /** Plan batch N (steps 1–2) if any source has new data, then run it. Returns whether a batch ran. */
+  private async tryBatch(limit: ReadLimit, triggerStartMs: number): Promise<boolean> {
+    this.status('Getting offsets from sources', false, true);
+    const t0 = performance.now();
+    const end: Offsets = {};
+    let hasData = false;
+    for (const source of this.plan.sources) {
+      const start = this.committed[source.name] ?? null;
+      const latest = await this.guard(
+        () => source.latestOffset(start, limit),
+        'SOURCE_FAILED',
+        `source "${source.name}" failed to report its latest offset`,
+        { source: source.name },
+      );
+      end[source.name] = latest ?? start;
+      if (latest !== null && canonicalJson(latest) !== canonicalJson(start)) hasData = true;
+    }
+    const latestOffsetMs = performance.now() - t0;
+    if (!hasData) {
+      this.status('Waiting for data to arrive', false, false);
+      return false;
+    }
+    const run = this.newRun(this.nextBatchId, { ...this.committed }, end, triggerStartMs);
+    run.durations.latestOffset = latestOffsetMs;
+
+    const t1 = performance.now();
+    await this.checkpoint!.writeOffsets(run.batchId, this.offsetEntry(run));
+    run.durations.walCommit = performance.now() - t1;
+    await this.runBatch(run);
+    return true;
+  }
+
+  private newRun(batchId: number, start: Offsets, end: Offsets, triggerStartMs: number): BatchRun {
+    return {
+      batchId,
+      start,
+      end,
+      timestampMs: this.options.clock.now(),
+      watermarkMs: this.watermark.current,
+      triggerStartMs,
+      durations: {},
+      inputs: new Map(),
+      sourceBatches: new Map(),
+      eventTime: this.plan.watermarks.map(() => newEventTimeStats()),
+      numOutputRows: 0,
+      sinkMetrics: {},
+    };
+  }
+
+  private offsetEntry(run: BatchRun): OffsetEntry {
+    const offsets: Record<string, Offset> = {};
+    for (const [name, o] of Object.entries(run.end)) if (o !== null) offsets[name] = o;
+    return {
+      batchWatermarkMs: run.watermarkMs,
+      batchTimestampMs: run.timestampMs,
+      watermarks: this.watermark.slots,
+      offsets,
+    };
+  }
+
+  /** Steps 3–6 for a batch whose offsets are already in the log. */
+  private async runBatch(run: BatchRun): Promise<void> {
+    const { batchId } = run;
+    const ctx = { query: this.options.queryName, batch: batchId };
+    this.status('Processing new data', true, true);
+
+    // 3. getBatch
+    let t = performance.now();
+    for (const source of this.plan.sources) {
+      const start = run.start[source.name] ?? null;
+      const end = run.end[source.name] ?? null;
+      if (end === null || canonicalJson(start) === canonicalJson(end)) continue;
+      const batch = await this.guard(
+        () => source.getBatch(start, end, { batchId }),
+        'SOURCE_FAILED',
+        `source "${source.name}" failed to read batch ${batchId}`,
+        { ...ctx, source: source.name },
+      );
+      run.sourceBatches.set(source.name, batch);
+      run.inputs.set(source, batch.rows);
+    }
+    run.durations.getBatch = performance.now() - t;
+    if (this.stopping && this.abandon) return;
+
+    // 4. addBatch: run the plan, write the sink
+    t = performance.now();
+    let rows: readonly Row[];
+    try {
+      rows = runPlan(this.plan.root, { inputs: run.inputs, eventTime: run.eventTime });
+    } catch (e) {
+      throw e instanceof MillraceError ? e.withContext(ctx) : wrapError(e, 'OPERATOR_FAILED', 'batch failed', ctx);
+    }
+    run.durations.queryExecution = performance.now() - t;
+    if (this.stopping && this.abandon) return;
+    const t2 = performance.now();
+    const result = await this.guard(
+      () => this.sink.addBatch(rows, { batchId, outputMode: this.options.outputMode }),
+      'SINK_FAILED',
+      `sink "${this.sink.name}" failed to write batch ${batchId}`,
+      { ...ctx, sink: this.sink.name },
+    );
+    run.durations.sinkWrite = performance.now() - t2;
+    run.durations.addBatch = performance.now() - t;
+    run.numOutputRows = result?.rowsWritten ?? rows.length;
+    run.sinkMetrics = { ...(result?.metrics ?? {}) };
+    if (this.stopping && this.abandon) return;
+
+    // 5. commit
+    t = performance.now();
+    this.watermark.update(run.eventTime);
+    await this.checkpoint!.writeCommit(batchId, {
+      nextBatchWatermarkMs: this.watermark.current,
+      watermarks: this.watermark.slots,
+    });
+    this.committed = { ...run.end };
+    this.nextBatchId = batchId + 1;
+
+    // 6. release source data up to this batch
+    for (const source of this.plan.sources) {
+      const end = run.end[source.name];
+      if (end === null || end === undefined) continue;
+      await this.guard(() => source.commit(end), 'SOURCE_FAILED', `source "${source.name}" failed to commit`, {
+        ...ctx,
+        source: source.name,
+      });
+    }
+    if (batchId % 10 === 0) await this.checkpoint!.purge(this.options.minBatchesToRetain);
+    run.durations.commitOffsets = performance.now() - t;
+    this.reportProgress(run);
+  }
+
+  private reportProgress(run: BatchRun): void {
+    const triggerExecution = Object.entries(run.durations)
+      .filter(([k]) => ['latestOffset', 'walCommit', 'getBatch', 'addBatch', 'commitOffsets'].includes(k))
+      .reduce((a, [, v]) => a + v, 0);
+    const sinceLast = this.lastTriggerStartMs === undefined ? 0 : run.triggerStartMs - this.lastTriggerStartMs;
+    this.lastTriggerStartMs = run.triggerStartMs;
+    const sources: SourceProgress[] = this.plan.sources.map((s) => {
+      const b = run.sourceBatches.get(s.name);
+      const n = b?.rows.length ?? 0;
+      return {
+        description: s.describe(),
+        name: s.name,
+        startOffset: run.start[s.name] ?? null,
+        endOffset: run.end[s.name] ?? null,
+        latestOffset: s.reportLatestOffset?.() ?? run.end[s.name] ?? null,
+        numInputRows: n,
+        inputRowsPerSecond: rate(n, sinceLast),
+        processedRowsPerSecond: rate(n, triggerExecution),
+        numMalformedRows: b?.malformedRows ?? 0,
+        metrics: b?.metrics ?? {},
+      };
+    });
+    const numInputRows = sources.reduce((a, s) => a + s.numInputRows, 0);
+    const stats = run.eventTime.filter((s) => s.count > 0);
+    const eventTime =
+      stats.length === 0
+        ? { watermark: formatTimestampIso(run.watermarkMs) }
+        : {
+            min: formatTimestampIso(Math.min(...stats.map((s) => s.min))),
+            max: formatTimestampIso(Math.max(...stats.map((s) => s.max))),
+            avg: formatTimestampIso(
+              Math.round(stats.reduce((a, s) => a + s.sum, 0) / stats.reduce((a, s) => a + s.count, 0)),
+            ),
+            watermark: formatTimestampIso(run.watermarkMs),
+          };
+    const round = (x: number) => Math.round(x * 1000) / 1000;
+    this.hooks.onProgress({
+      id: this.queryId,
+      runId: this.options.runId,
+      name: this.options.queryName,
+      timestamp: new Date(run.triggerStartMs).toISOString(),
+      batchId: run.batchId,
+      batchDuration: Math.round(triggerExecution),
+      numInputRows,
+      inputRowsPerSecond: rate(numInputRows, sinceLast),
+      processedRowsPerSecond: rate(numInputRows, triggerExecution),
+      durationMs: { ...Object.fromEntries(Object.entries(run.durations).map(([k, v]) => [k, round(v)])), triggerExecution: round(triggerExecution), queryPlanning: 0 },
+      eventTime,
+      stateOperators: [],
+      sources,
+      sink: { description: this.sink.describe(), numOutputRows: run.numOutputRows, metrics: run.sinkMetrics },
+      isNoDataBatch: false,
+    });
+  }
+
+  private status(message: string, isDataAvailable: boolean, isTriggerActive: boolean): void {
+    this.hooks.onStatus({ message, isDataAvailable, isTriggerActive });
+  }
+
+  /** Run a connector call; wrap anything it throws with where it happened. */
+  private async guard<T>(fn: () => Promise<T>, code: string, what: string, context: Record<string, unknown>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof MillraceError) throw e.withContext({ query: this.options.queryName, ...context });
+      throw new MillraceError(code, `${what}: ${e instanceof Error ? e.message : String(e)}`, {
+        domain: 'external',
+        retryable: false,
+        context: { query: this.options.queryName, ...context },
+        cause: e,
+      });
+    }
+  }
+
+  private async cleanup(): Promise<void> {
+    const errors: unknown[] = [];
+    for (const s of this.opened.sources) {
+      try {
+        await s.close();
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+    if (this.opened.sink) {
+      try {
+        await this.sink.close();
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+    await this.checkpoint?.release();
+    for (const e of errors) this.options.log.warn('error while closing a connector', { error: String(e) });
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+

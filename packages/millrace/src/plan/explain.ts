@@ -1,0 +1,52 @@
+/** Plan rendering for explain(): Spark-like trees, `+-` per child. */
+import { exprToString } from '../expr/Expr.ts';
+import { describeStep } from '../operators/pipeline.ts';
+import type { LogicalPlan, PlanKind, PlanOf } from './logical.ts';
+import { children } from './logical.ts';
+import type { PhysicalPlan } from './physical.ts';
+import { typeToString } from '../schema/index.ts';
+
+const logicalLine: { [K in PlanKind]: (p: PlanOf<K>) => string } = {
+  source: (p) => `StreamingRelation ${p.source.name}: ${p.source.describe()} ${fieldsOf(p)}`,
+  project: (p) =>
+    `Project [${p.exprs.map((e) => (e.expr.kind === 'col' && e.expr.name === e.name ? e.name : `${exprToString(e.expr)} AS ${e.name}`)).join(', ')}]`,
+  filter: (p) => `Filter ${exprToString(p.condition)}`,
+  map: (p) => `${p.flat ? 'FlatMap' : 'Map'} ${p.name} ${fieldsOf(p)}`,
+  union: () => 'Union',
+  watermark: (p) => `EventTimeWatermark ${p.column}, ${p.delayMs} ms`,
+};
+
+function fieldsOf(p: LogicalPlan): string {
+  return `[${p.schema.fields.map((f) => `${f.name}: ${typeToString(f.type)}`).join(', ')}]`;
+}
+
+function tree<T>(root: T, line: (n: T) => string, kids: (n: T) => readonly T[]): string {
+  const out: string[] = [];
+  const walk = (n: T, prefix: string, isChild: boolean) => {
+    out.push(`${prefix}${isChild ? '+- ' : ''}${line(n)}`);
+    for (const c of kids(n)) walk(c, isChild ? prefix + '   ' : prefix, true);
+  };
+  walk(root, '', false);
+  return out.join('\n');
+}
+
+export function explainLogical(p: LogicalPlan): string {
+  return tree(p, (n) => (logicalLine[n.kind] as (x: LogicalPlan) => string)(n), children);
+}
+
+export function explainPhysical(p: PhysicalPlan): string {
+  return tree(
+    p,
+    (n) => {
+      switch (n.kind) {
+        case 'scan':
+          return `MicroBatchScan ${n.source.name}: ${n.source.describe()}`;
+        case 'union':
+          return 'Union';
+        case 'pipeline':
+          return `*Pipeline (fused, compiled) [${n.steps.map(describeStep).join(' → ')}]`;
+      }
+    },
+    (n) => (n.kind === 'scan' ? [] : n.kind === 'union' ? n.inputs : [n.input]),
+  );
+}

@@ -1,0 +1,74 @@
+/**
+ * Physical plan: what the executor runs. Fully bound when created — pipeline
+ * functions are already compiled, watermark slots assigned — nothing is
+ * "filled in later". Consecutive stateless logical nodes fuse into one
+ * `pipeline` node (one generated loop).
+ */
+import type { Source } from '../connectors/contracts.ts';
+import type { Schema } from '../schema/index.ts';
+import { type PipelineFn, type PipelineStep, compilePipeline } from '../operators/pipeline.ts';
+import type { LogicalPlan, PlanKind, PlanOf } from './logical.ts';
+
+export type PhysicalPlan =
+  | { readonly kind: 'scan'; readonly source: Source<any>; readonly schema: Schema }
+  | {
+      readonly kind: 'pipeline';
+      readonly input: PhysicalPlan;
+      readonly steps: readonly PipelineStep[];
+      readonly run: PipelineFn;
+      readonly schema: Schema;
+    }
+  | { readonly kind: 'union'; readonly inputs: readonly PhysicalPlan[]; readonly schema: Schema };
+
+export interface WatermarkSpec {
+  readonly slot: number;
+  readonly column: string;
+  readonly delayMs: number;
+}
+
+export interface PhysicalQuery {
+  readonly root: PhysicalPlan;
+  readonly sources: readonly Source<any>[];
+  readonly watermarks: readonly WatermarkSpec[];
+}
+
+/** Un-compiled pipeline while planning; finalised into a `pipeline` node. */
+type Draft =
+  | { readonly kind: 'node'; readonly node: PhysicalPlan }
+  | { readonly kind: 'steps'; readonly input: PhysicalPlan; readonly steps: PipelineStep[]; readonly schema: Schema };
+
+export function planPhysical(logical: LogicalPlan): PhysicalQuery {
+  const watermarks: WatermarkSpec[] = [];
+  const sources: Source<any>[] = [];
+
+  const finish = (d: Draft): PhysicalPlan =>
+    d.kind === 'node'
+      ? d.node
+      : { kind: 'pipeline', input: d.input, steps: d.steps, run: compilePipeline(d.steps), schema: d.schema };
+
+  const extend = (input: Draft, step: PipelineStep, schema: Schema): Draft =>
+    input.kind === 'steps'
+      ? { kind: 'steps', input: input.input, steps: [...input.steps, step], schema }
+      : { kind: 'steps', input: input.node, steps: [step], schema };
+
+  const visit = (p: LogicalPlan): Draft => planners[p.kind](p as never);
+
+  const planners: { [K in PlanKind]: (p: PlanOf<K>) => Draft } = {
+    source: (p) => {
+      if (!sources.includes(p.source)) sources.push(p.source);
+      return { kind: 'node', node: { kind: 'scan', source: p.source, schema: p.schema } };
+    },
+    project: (p) => extend(visit(p.input), { kind: 'project', exprs: p.exprs, inputSchema: p.input.schema }, p.schema),
+    filter: (p) => extend(visit(p.input), { kind: 'filter', condition: p.condition, inputSchema: p.input.schema }, p.schema),
+    map: (p) =>
+      extend(visit(p.input), { kind: 'map', name: p.name, fn: p.fn, flat: p.flat, inputSchema: p.input.schema }, p.schema),
+    watermark: (p) => {
+      const slot = watermarks.length;
+      watermarks.push({ slot, column: p.column, delayMs: p.delayMs });
+      return extend(visit(p.input), { kind: 'watermark', column: p.column, slot, inputSchema: p.input.schema }, p.schema);
+    },
+    union: (p) => ({ kind: 'node', node: { kind: 'union', inputs: p.inputs.map((i) => finish(visit(i))), schema: p.schema } }),
+  };
+
+  return { root: finish(visit(logical)), sources, watermarks };
+}

@@ -1,0 +1,3 @@
+/** The public test harness: `import { testStream, ManualClock } from 'millrace/testing'`. */
+export { testStream, TestStream, type TestStreamOptions, type RowCheckOptions, type FailureExpectation } from './testStream.ts';
+export { ManualClock } from '../util/clock.ts';
