@@ -8,6 +8,7 @@ import type { Source } from '../connectors/contracts.ts';
 import type { Schema } from '../schema/index.ts';
 import { type PipelineFn, type PipelineStep, compilePipeline } from '../operators/pipeline.ts';
 import type { LogicalPlan, PlanKind, PlanOf } from './logical.ts';
+import { optimize } from './optimizer.ts';
 
 export type PhysicalPlan =
   | { readonly kind: 'scan'; readonly source: Source<any>; readonly schema: Schema }
@@ -70,5 +71,5 @@ export function planPhysical(logical: LogicalPlan): PhysicalQuery {
     union: (p) => ({ kind: 'node', node: { kind: 'union', inputs: p.inputs.map((i) => finish(visit(i))), schema: p.schema } }),
   };
 
-  return { root: finish(visit(logical)), sources, watermarks };
+  return { root: finish(visit(optimize(logical))), sources, watermarks };
 }
