@@ -6,7 +6,9 @@
  *   source.latestOffset(start, limit)  → end offset of N (or null/equal = no new data)
  *   -- offsets/N written --
  *   source.getBatch(start, end, {batchId})   → rows of N (must be the same rows on a replay)
+ *     (or getBatchChunks: the same rows in chunks, streamed through the plan)
  *   sink.addBatch(rows, {batchId: N})        → must be idempotent per batchId
+ *     (or addBatchChunks: the same, fed chunk by chunk)
  *   -- commits/N written --
  *   source.commit(end)                       → the source may release data up to `end`
  */
@@ -59,6 +61,12 @@ export interface Source<R = Row> {
   latestOffset(start: Offset | null, limit: ReadLimit): Promise<Offset | null>;
   /** Rows in (start, end]. Called again with the same offsets after a crash: must return the same rows. */
   getBatch(start: Offset | null, end: Offset, info: { readonly batchId: number }): Promise<SourceBatch<R>>;
+  /**
+   * Optional: the same rows as getBatch, as a sequence of chunks. The executor
+   * prefers it: a chunk flows through the plan (and into a chunk-aware sink)
+   * before the next is read, so a large batch never sits in memory at once.
+   */
+  getBatchChunks?(start: Offset | null, end: Offset, info: { readonly batchId: number }): AsyncIterable<R[]>;
   /** Batches up to `end` are committed; data up to there may be released. */
   commit(end: Offset): Promise<void>;
   /** Trigger.AvailableNow: fix the target offset now; later latestOffset calls never go past it. */
@@ -102,5 +110,11 @@ export interface Sink {
   open(ctx: SinkContext): Promise<void>;
   /** Write batch `info.batchId`. Must be idempotent per batch id unless guarantee is at-least-once. */
   addBatch(rows: readonly Row[], info: SinkBatchInfo): Promise<SinkWriteResult | void>;
+  /**
+   * Optional: write batch `info.batchId` from a sequence of chunks (same rules as
+   * addBatch). Used instead of addBatch when present, so the batch is never
+   * materialised whole.
+   */
+  addBatchChunks?(chunks: AsyncIterable<readonly Row[]>, info: SinkBatchInfo): Promise<SinkWriteResult | void>;
   close(): Promise<void>;
 }

@@ -18,8 +18,8 @@
  * Recovery is the pure decision in checkpoint/recovery.ts. The loop itself
  * reads like the algorithm; per-batch mutable state lives in one BatchRun.
  */
-import type { Offset, ReadLimit, Sink, Source, SourceBatch } from '../connectors/contracts.ts';
-import { MillraceError, userError, wrapError } from '../errors/index.ts';
+import type { Offset, ReadLimit, Sink, SinkWriteResult, Source, SourceBatch } from '../connectors/contracts.ts';
+import { MillraceError, userError } from '../errors/index.ts';
 import type { Row } from '../schema/index.ts';
 import { Checkpoint, type OffsetEntry, decideRecovery } from '../checkpoint/index.ts';
 import { type EventTimeStats, newEventTimeStats } from '../operators/pipeline.ts';
@@ -30,7 +30,15 @@ import { canonicalJson } from '../util/json.ts';
 import { formatTimestampIso } from '../expr/temporal.ts';
 import type { OutputMode } from '../connectors/contracts.ts';
 import { type StreamingQueryProgress, type StreamingQueryStatus, type SourceProgress, rate } from './progress.ts';
-import { runPlan } from './runPlan.ts';
+import { type Chunks, collectChunks, runPlan } from './runPlan.ts';
+
+/** Internal code used to unwind a batch abandoned by stop({ abandonCurrentBatch: true }). */
+const ABANDONED = 'BATCH_ABANDONED';
+const EMPTY: Chunks = (async function* () {})();
+
+async function* oneChunk(rows: readonly Row[]): Chunks {
+  if (rows.length > 0) yield rows;
+}
 import { type Trigger, nextTriggerTime } from './trigger.ts';
 import { type WatermarkPolicy, WatermarkTracker } from './watermark.ts';
 
@@ -70,8 +78,8 @@ interface BatchRun {
   readonly watermarkMs: number;
   readonly triggerStartMs: number;
   readonly durations: Record<string, number>;
-  readonly inputs: Map<Source<any>, readonly Row[]>;
   readonly sourceBatches: Map<string, SourceBatch<Row>>;
+  readonly rowCounts: Map<string, number>;
   readonly eventTime: EventTimeStats[];
   numOutputRows: number;
   sinkMetrics: Record<string, number | string>;
@@ -264,8 +272,8 @@ export class MicroBatchExecution {
       watermarkMs: this.watermark.current,
       triggerStartMs,
       durations: {},
-      inputs: new Map(),
       sourceBatches: new Map(),
+      rowCounts: new Map(),
       eventTime: this.plan.watermarks.map(() => newEventTimeStats()),
       numOutputRows: 0,
       sinkMetrics: {},
@@ -289,45 +297,58 @@ export class MicroBatchExecution {
     const ctx = { query: this.options.queryName, batch: batchId };
     this.status('Processing new data', true, true);
 
-    // 3. getBatch
+    // 3. getBatch: sources with chunked reads are read lazily, as the plan pulls (step 4).
     let t = performance.now();
+    const scans = new Map<Source<any>, Chunks>();
+    const rowCounts = new Map<string, number>();
     for (const source of this.plan.sources) {
       const start = run.start[source.name] ?? null;
       const end = run.end[source.name] ?? null;
       if (end === null || canonicalJson(start) === canonicalJson(end)) continue;
-      const batch = await this.guard(
-        () => source.getBatch(start, end, { batchId }),
-        'SOURCE_FAILED',
-        `source "${source.name}" failed to read batch ${batchId}`,
-        { ...ctx, source: source.name },
-      );
-      run.sourceBatches.set(source.name, batch);
-      run.inputs.set(source, batch.rows);
+      const sctx = { ...ctx, source: source.name };
+      rowCounts.set(source.name, 0);
+      if (source.getBatchChunks) {
+        scans.set(source, this.countedChunks(source, () => source.getBatchChunks!(start, end, { batchId }), rowCounts, sctx));
+      } else {
+        const batch = await this.guard(
+          () => source.getBatch(start, end, { batchId }),
+          'SOURCE_FAILED',
+          `source "${source.name}" failed to read batch ${batchId}`,
+          sctx,
+        );
+        run.sourceBatches.set(source.name, batch);
+        rowCounts.set(source.name, batch.rows.length);
+        scans.set(source, oneChunk(batch.rows));
+      }
     }
     run.durations.getBatch = performance.now() - t;
     if (this.stopping && this.abandon) return;
 
-    // 4. addBatch: run the plan, write the sink
+    // 4. addBatch: run the plan chunk by chunk into the sink
     t = performance.now();
-    let rows: readonly Row[];
+    const output = runPlan(this.plan.root, { scan: (s) => scans.get(s) ?? EMPTY, eventTime: run.eventTime });
+    let produced = 0;
+    const counted = this.abandonable(output, (n) => (produced += n));
+    const info = { batchId, outputMode: this.options.outputMode };
+    let result: SinkWriteResult | void;
     try {
-      rows = runPlan(this.plan.root, { inputs: run.inputs, eventTime: run.eventTime });
+      result = await this.guard(
+        async () => {
+          if (this.sink.addBatchChunks) return this.sink.addBatchChunks(counted, info);
+          return this.sink.addBatch(await collectChunks(counted), info);
+        },
+        'SINK_FAILED',
+        `sink "${this.sink.name}" failed to write batch ${batchId}`,
+        { ...ctx, sink: this.sink.name },
+      );
     } catch (e) {
-      throw e instanceof MillraceError ? e.withContext(ctx) : wrapError(e, 'OPERATOR_FAILED', 'batch failed', ctx);
+      if (e instanceof MillraceError && e.code === ABANDONED) return;
+      throw e;
     }
-    run.durations.queryExecution = performance.now() - t;
-    if (this.stopping && this.abandon) return;
-    const t2 = performance.now();
-    const result = await this.guard(
-      () => this.sink.addBatch(rows, { batchId, outputMode: this.options.outputMode }),
-      'SINK_FAILED',
-      `sink "${this.sink.name}" failed to write batch ${batchId}`,
-      { ...ctx, sink: this.sink.name },
-    );
-    run.durations.sinkWrite = performance.now() - t2;
     run.durations.addBatch = performance.now() - t;
-    run.numOutputRows = result?.rowsWritten ?? rows.length;
+    run.numOutputRows = result?.rowsWritten ?? produced;
     run.sinkMetrics = { ...(result?.metrics ?? {}) };
+    for (const [name, n] of rowCounts) run.rowCounts.set(name, n);
     if (this.stopping && this.abandon) return;
 
     // 5. commit
@@ -354,6 +375,52 @@ export class MicroBatchExecution {
     this.reportProgress(run);
   }
 
+  /** A source's chunks, counted, with failures attributed to the source. */
+  private async *countedChunks(
+    source: Source<any>,
+    open: () => AsyncIterable<Row[]>,
+    counts: Map<string, number>,
+    context: Record<string, unknown>,
+  ): Chunks {
+    let it: AsyncIterator<Row[]>;
+    try {
+      it = open()[Symbol.asyncIterator]();
+    } catch (e) {
+      throw this.sourceFailure(source, e, context);
+    }
+    while (true) {
+      let next: IteratorResult<Row[]>;
+      try {
+        next = await it.next();
+      } catch (e) {
+        throw this.sourceFailure(source, e, context);
+      }
+      if (next.done) return;
+      counts.set(source.name, (counts.get(source.name) ?? 0) + next.value.length);
+      yield next.value;
+    }
+  }
+
+  private sourceFailure(source: Source<any>, e: unknown, context: Record<string, unknown>): MillraceError {
+    if (e instanceof MillraceError) return e.withContext(context);
+    return new MillraceError('SOURCE_FAILED', `source "${source.name}" failed to read: ${e instanceof Error ? e.message : String(e)}`, {
+      domain: 'external',
+      context,
+      cause: e,
+    });
+  }
+
+  /** Pass chunks through, counting rows; stop the batch between chunks when asked to abandon it. */
+  private async *abandonable(chunks: Chunks, count: (n: number) => void): Chunks {
+    for await (const c of chunks) {
+      if (this.stopping && this.abandon) {
+        throw new MillraceError(ABANDONED, 'batch abandoned by stop()', { domain: 'internal' });
+      }
+      count(c.length);
+      yield c;
+    }
+  }
+
   private reportProgress(run: BatchRun): void {
     const triggerExecution = Object.entries(run.durations)
       .filter(([k]) => ['latestOffset', 'walCommit', 'getBatch', 'addBatch', 'commitOffsets'].includes(k))
@@ -362,7 +429,7 @@ export class MicroBatchExecution {
     this.lastTriggerStartMs = run.triggerStartMs;
     const sources: SourceProgress[] = this.plan.sources.map((s) => {
       const b = run.sourceBatches.get(s.name);
-      const n = b?.rows.length ?? 0;
+      const n = run.rowCounts.get(s.name) ?? 0;
       return {
         description: s.describe(),
         name: s.name,

@@ -1,27 +1,51 @@
 /**
- * Runs a physical plan over one batch's input rows. Exhaustive over node
- * kinds: stateful nodes (next layers) add a case here and get their state
- * stores through the batch context.
+ * Runs a physical plan over one batch as a stream of row chunks: each chunk
+ * read from a source flows through the compiled pipelines before the next is
+ * read (Spark's per-partition iterators, in chunks). Exhaustive over node
+ * kinds: stateful nodes (next layers) consume chunks and emit at the end.
  */
 import type { Source } from '../connectors/contracts.ts';
 import type { Row } from '../schema/index.ts';
 import type { PipelineRunContext } from '../operators/pipeline.ts';
 import type { PhysicalPlan } from '../plan/physical.ts';
 
+export type Chunks = AsyncIterable<readonly Row[]>;
+
 export interface PlanRunContext extends PipelineRunContext {
-  readonly inputs: ReadonlyMap<Source<any>, readonly Row[]>;
+  /** The chunks of a source's input for this batch (empty when it has no new data). */
+  readonly scan: (source: Source<any>) => Chunks;
 }
 
-export function runPlan(node: PhysicalPlan, ctx: PlanRunContext): readonly Row[] {
+export function runPlan(node: PhysicalPlan, ctx: PlanRunContext): Chunks {
   switch (node.kind) {
     case 'scan':
-      return ctx.inputs.get(node.source) ?? [];
-    case 'pipeline': {
-      const out: Row[] = [];
-      node.run(runPlan(node.input, ctx), out, ctx);
-      return out;
-    }
+      return ctx.scan(node.source);
+    case 'pipeline':
+      return pipelineChunks(node.run, runPlan(node.input, ctx), ctx);
     case 'union':
-      return node.inputs.flatMap((i) => runPlan(i, ctx) as Row[]);
+      return concatChunks(node.inputs.map((i) => runPlan(i, ctx)));
   }
+}
+
+async function* pipelineChunks(
+  run: Extract<PhysicalPlan, { kind: 'pipeline' }>['run'],
+  input: Chunks,
+  ctx: PipelineRunContext,
+): Chunks {
+  for await (const chunk of input) {
+    const out: Row[] = [];
+    run(chunk, out, ctx);
+    if (out.length > 0) yield out;
+  }
+}
+
+async function* concatChunks(inputs: Chunks[]): Chunks {
+  for (const input of inputs) yield* input;
+}
+
+/** All chunks in one array (for sinks that take a whole batch). */
+export async function collectChunks(chunks: Chunks): Promise<Row[]> {
+  const parts: (readonly Row[])[] = [];
+  for await (const c of chunks) parts.push(c);
+  return parts.length === 1 ? (parts[0] as Row[]) : parts.flat();
 }

@@ -17,6 +17,12 @@ export function noopSink(options: { name?: string } = {}): Sink & { readonly row
       rowsSeen += rows.length;
       return { rowsWritten: rows.length };
     },
+    async addBatchChunks(chunks: AsyncIterable<readonly Row[]>): Promise<SinkWriteResult> {
+      let n = 0;
+      for await (const c of chunks) n += c.length;
+      rowsSeen += n;
+      return { rowsWritten: n };
+    },
     async close() {},
   };
 }

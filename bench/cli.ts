@@ -1,0 +1,29 @@
+/**
+ * Benchmarks: `npm run bench -- <suite> ...`. See bench/README.md.
+ *   npm run bench -- nexmark q0 --events 1000000
+ */
+const SUITES: Record<string, () => Promise<{ main(args: string[]): Promise<number> }>> = {
+  nexmark: () => import('./nexmark/cli.ts'),
+};
+
+async function main(): Promise<number> {
+  const [suite, ...args] = process.argv.slice(2);
+  const load = suite ? SUITES[suite] : undefined;
+  if (!load) {
+    process.stderr.write(
+      `usage: npm run bench -- <suite> [args]\nsuites: ${Object.keys(SUITES).join(', ')}\n  e.g. npm run bench -- nexmark q0 --events 1000000\n`,
+    );
+    return suite === undefined || suite === '--help' || suite === '-h' ? 0 : 2;
+  }
+  return (await load()).main(args);
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,3 @@
+export * from './model.ts';
+export * from './generator.ts';
+export * from './source.ts';

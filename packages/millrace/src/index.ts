@@ -1,0 +1,100 @@
+/**
+ * Millrace — the public API of the engine. Everything a user imports comes
+ * from here (and `millrace/testing` for the test harness).
+ */
+export { createSession, Session, type SessionOptions } from './api/Session.ts';
+export { Stream, type Simplify, type ColumnType } from './api/Stream.ts';
+export { DataStreamWriter, type WriteStreamOptions } from './api/DataStreamWriter.ts';
+export { Column, type Cols, type ColumnLike, type NullOf, type CastTarget } from './api/Column.ts';
+export * from './api/functions/index.ts';
+
+export { schema, Schema, type RowOf, t, type TypeSpec, type DataType, type Field, type Row, typeToString } from './schema/index.ts';
+export { MillraceError, type ErrorDomain, type ErrorContext } from './errors/index.ts';
+
+export { Trigger } from './execution/trigger.ts';
+export { StreamingQuery, type StopOptions } from './execution/StreamingQuery.ts';
+export {
+  StreamingQueryManager,
+  type StreamingQueryListener,
+  type QueryStartedEvent,
+  type QueryProgressEvent,
+  type QueryTerminatedEvent,
+} from './execution/QueryManager.ts';
+export type {
+  StreamingQueryProgress,
+  StreamingQueryStatus,
+  SourceProgress,
+  SinkProgress,
+  StateOperatorProgress,
+  EventTimeProgress,
+} from './execution/progress.ts';
+
+export type {
+  Source,
+  Sink,
+  Offset,
+  ReadLimit,
+  SourceBatch,
+  SinkBatchInfo,
+  SinkContext,
+  SinkGuarantee,
+  SinkWriteResult,
+  ConnectorContext,
+  OutputMode,
+  JsonValue,
+} from './connectors/contracts.ts';
+export { memoryStream, MemoryStream, memorySink, MemorySink } from './connectors/memory/index.ts';
+export { foreachBatchSink, type ForeachBatchFunction } from './connectors/foreachBatch/foreachBatchSink.ts';
+export { noopSink } from './connectors/noop/noopSink.ts';
+export {
+  rateSource,
+  ratePerBatchSource,
+  type RateSourceOptions,
+  type RatePerBatchSourceOptions,
+  type RateRow,
+  type RatePerBatchOffset,
+} from './connectors/rate/index.ts';
+export {
+  socketSource,
+  type SocketSourceOptions,
+  type SocketRow,
+  type SocketRowWithTimestamp,
+  type SocketConnectionState,
+} from './connectors/socket/index.ts';
+export { consoleSink, formatTable, type ConsoleSinkOptions, type FormatTableOptions } from './connectors/console/index.ts';
+export {
+  nexmarkSource,
+  NexmarkSource,
+  type NexmarkSourceOptions,
+  bidSchema,
+  auctionSchema,
+  personSchema,
+  type Bid,
+  type Auction,
+  type Person,
+  type NexmarkKind,
+  type NexmarkEvent,
+  type NexmarkRow,
+  generateEvent,
+  generateEvents,
+  generateBids,
+  generateAuctions,
+  generatePersons,
+  nexmarkConfig,
+  type NexmarkConfig,
+} from './connectors/nexmark/index.ts';
+export { fileSource, fileSink, readFileSinkOutput, readFileSinkManifest } from './connectors/file/index.ts';
+export type {
+  FileSourceOptions,
+  FileSourceFormat,
+  FileSinkOptions,
+  FileSinkFormat,
+  ParseMode,
+  MalformedRecord,
+  ManifestEntry,
+  ManifestFile,
+} from './connectors/file/index.ts';
+
+export { type Clock, systemClock, ManualClock } from './util/clock.ts';
+export { type Logger, silentLogger, jsonLogger } from './util/logger.ts';
+export { Checkpoint } from './checkpoint/index.ts';
