@@ -4,32 +4,38 @@
  * timestamp ↔ long counts seconds, as in Spark.
  */
 import { type DataType, type DataTypeKind, typeToString } from '../schema/index.ts';
-import { MS_PER_DAY, formatDate, formatTimestamp, parseDate, parseTimestamp } from './temporal.ts';
+import { MS_PER_DAY, formatDate, formatTimestamp } from './temporal.ts';
+import { parseDateStrict, parseTimestampStrict } from './functions/datetime.ts';
+import { javaDoubleToString } from './functions/math.ts';
 
 type Conv = (v: any) => unknown;
 
+// Spark reads decimal text only: no hex ('0x10'), no exponent for integral targets.
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)$/;
+const FLOATING = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(Infinity|NaN)$/;
+
 const toNumber = (v: string): number | null => {
   const s = v.trim();
-  if (s === '') return null;
-  const n = Number(s);
-  return Number.isNaN(n) ? null : n;
+  return FLOATING.test(s) ? Number(s) : null;
+};
+
+const toLong = (v: string): number | null => {
+  const s = v.trim();
+  return DECIMAL.test(s) ? Math.trunc(Number(s)) : null;
 };
 
 const truncLong = (n: number): number | null => (Number.isFinite(n) ? Math.trunc(n) : null);
 
 const CASTS: Partial<Record<DataTypeKind, Partial<Record<DataTypeKind, Conv>>>> = {
   string: {
-    long: (v: string) => {
-      const n = toNumber(v);
-      return n === null ? null : truncLong(n);
-    },
+    long: (v: string) => toLong(v),
     double: (v: string) => toNumber(v),
     boolean: (v: string) => {
       const s = v.trim().toLowerCase();
       return ['true', 't', 'yes', 'y', '1'].includes(s) ? true : ['false', 'f', 'no', 'n', '0'].includes(s) ? false : null;
     },
-    timestamp: (v: string) => parseTimestamp(v),
-    date: (v: string) => parseDate(v),
+    timestamp: (v: string) => parseTimestampStrict(v),
+    date: (v: string) => parseDateStrict(v),
     binary: (v: string) => new TextEncoder().encode(v),
   },
   long: {
@@ -39,7 +45,7 @@ const CASTS: Partial<Record<DataTypeKind, Partial<Record<DataTypeKind, Conv>>>> 
     timestamp: (v: number) => v * 1000,
   },
   double: {
-    string: (v: number) => String(v),
+    string: (v: number) => javaDoubleToString(v),
     long: (v: number) => truncLong(v),
     boolean: (v: number) => v !== 0,
     timestamp: (v: number) => (Number.isFinite(v) ? Math.floor(v * 1000) : null),

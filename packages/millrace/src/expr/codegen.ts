@@ -68,7 +68,7 @@ export class CodeBuilder {
     try {
       return new Function('$k', src)(this.constants) as F;
     } catch (e) {
-      throw new Error(`internal: generated code does not compile: ${(e as Error).message}\n${src}`);
+      throw new Error(`internal: generated code does not compile: ${(e as Error).message}\n${src}`, { cause: e });
     }
   }
 }
@@ -167,9 +167,12 @@ function genBinary(e: ExprOf<'binary'>, scope: GenScope, b: CodeBuilder): string
       return nullGuard([a, c], nulls, v, b);
     }
     case '=':
-      return nullGuard([a, c], nulls, `(${a} === ${c})`, b);
-    case '!=':
-      return nullGuard([a, c], nulls, `(${a} !== ${c})`, b);
+    case '!=': {
+      // Spark: NaN = NaN is true. Only doubles can be NaN, so only they pay for the check.
+      const nan = l.type.kind === 'double' && r.type.kind === 'double';
+      const eq = nan ? `(${a} === ${c} || (${a} !== ${a} && ${c} !== ${c}))` : `(${a} === ${c})`;
+      return nullGuard([a, c], nulls, e.op === '=' ? eq : `(!${eq})`, b);
+    }
     case '<':
     case '<=':
     case '>':
@@ -182,6 +185,10 @@ function genBinary(e: ExprOf<'binary'>, scope: GenScope, b: CodeBuilder): string
 
 /** SQL three-valued AND/OR with short-circuit: the right side runs only when it can matter. */
 function genLogical(e: ExprOf<'binary'>, scope: GenScope, b: CodeBuilder): string {
+  const nullable = [
+    resolveExpr(e.left, scope.schema, scope.where).nullable,
+    resolveExpr(e.right, scope.schema, scope.where).nullable,
+  ];
   const a = genExpr(e.left, scope, b);
   const t = b.fresh();
   let c = '';
@@ -192,7 +199,9 @@ function genLogical(e: ExprOf<'binary'>, scope: GenScope, b: CodeBuilder): strin
   b.emit(`let ${t};`);
   b.emit(`if (${a} === ${decisive}) ${t} = ${decisive}; else {`);
   for (const line of rightLines) b.emit('  ' + line);
-  b.emit(`  ${t} = ${c} === ${decisive} ? ${decisive} : (${a} == null || ${c} == null) ? null : ${other};`);
+  const nullChecks = [nullable[0] ? `${a} == null` : '', nullable[1] ? `${c} == null` : ''].filter(Boolean);
+  const otherwise = nullChecks.length ? `(${nullChecks.join(' || ')}) ? null : ${other}` : other;
+  b.emit(`  ${t} = ${c} === ${decisive} ? ${decisive} : ${otherwise};`);
   b.emit('}');
   return t;
 }

@@ -12,7 +12,6 @@ import {
   type DataType,
   type Schema,
   isNumeric,
-  typeEquals,
   typeToString,
 } from '../schema/index.ts';
 import { type Expr, exprToString } from './Expr.ts';
@@ -35,7 +34,20 @@ function comparable(a: DataType, b: DataType): boolean {
   return a.kind === b.kind;
 }
 
+/** Resolved types per (expression node, schema): codegen asks again at every node. */
+const memo = new WeakMap<Expr, WeakMap<Schema, TypeInfo>>();
+
 export function resolveExpr(e: Expr, schema: Schema, where: string): TypeInfo {
+  const known = memo.get(e)?.get(schema);
+  if (known) return known;
+  const info = resolveUncached(e, schema, where);
+  let bySchema = memo.get(e);
+  if (!bySchema) memo.set(e, (bySchema = new WeakMap()));
+  bySchema.set(schema, info);
+  return info;
+}
+
+function resolveUncached(e: Expr, schema: Schema, where: string): TypeInfo {
   const fail = (msg: string): never => {
     throw userError('INVALID_EXPRESSION', `${where}: in ${exprToString(e)}: ${msg}`);
   };

@@ -18,18 +18,19 @@ export function lit<T extends string | number | boolean | null>(value: T): Colum
 }
 
 /** `CASE WHEN … THEN … [WHEN …] ELSE … END`: `when(c, v).when(c2, v2).otherwise(v3)`. */
-export function when<V>(condition: Column<boolean | null>, value: ColumnLike<V>): CaseBuilder<V | null> {
+export function when<V>(condition: Column<boolean | null>, value: ColumnLike<V>): CaseBuilder<V> {
   return new CaseBuilder([{ when: condition.expr, then: toExpr(value) }]);
 }
 
-export class CaseBuilder<V> extends Column<V> {
+/** A CASE without ELSE is null when no branch matches, hence `V | null` until `otherwise`. */
+export class CaseBuilder<V> extends Column<V | null> {
   constructor(private readonly branches: { when: Expr; then: Expr }[]) {
     super({ kind: 'case', branches, otherwise: null });
   }
-  when<W>(condition: Column<boolean | null>, value: ColumnLike<W>): CaseBuilder<V | W | null> {
+  when<W>(condition: Column<boolean | null>, value: ColumnLike<W>): CaseBuilder<V | W> {
     return new CaseBuilder([...this.branches, { when: condition.expr, then: toExpr(value) }]);
   }
-  otherwise<W>(value: ColumnLike<W>): Column<Exclude<V, null> | W> {
+  otherwise<W>(value: ColumnLike<W>): Column<V | W> {
     return new Column({ kind: 'case', branches: this.branches, otherwise: toExpr(value) });
   }
 }
