@@ -12,6 +12,7 @@ import { MillraceError, internalError, userError } from '../errors/index.ts';
 import type { LogicalPlan } from '../plan/logical.ts';
 import { explainLogical, explainPhysical } from '../plan/explain.ts';
 import { planPhysical } from '../plan/physical.ts';
+import { optimize } from '../plan/optimizer.ts';
 import { checkOutputMode, checkSink, checkSourceNames } from '../plan/streamingChecks.ts';
 import { MicroBatchExecution } from '../execution/MicroBatchExecution.ts';
 import { StreamingQuery } from '../execution/StreamingQuery.ts';
@@ -51,7 +52,7 @@ export class DataStreamWriter {
   ) {}
 
   explain(): string {
-    return `== Logical Plan ==\n${explainLogical(this.plan)}\n\n== Physical Plan ==\n${explainPhysical(planPhysical(this.plan).root)}\n+- to ${this.options.sink?.describe?.() ?? '?'}`;
+    return `== Logical Plan ==\n${explainLogical(this.plan)}\n\n== Optimized Logical Plan ==\n${explainLogical(optimize(this.plan))}\n\n== Physical Plan ==\n${explainPhysical(planPhysical(this.plan).root)}\n+- to ${this.options.sink?.describe?.() ?? '?'}`;
   }
 
   /**

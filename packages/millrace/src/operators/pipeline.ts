@@ -10,7 +10,7 @@
  */
 import { wrapError } from '../errors/index.ts';
 import type { Row, Schema } from '../schema/index.ts';
-import type { Expr } from '../expr/Expr.ts';
+import { type Expr, exprToString } from '../expr/Expr.ts';
 import { CodeBuilder, genExpr, propAccess } from '../expr/codegen.ts';
 
 export type PipelineStep =
@@ -115,9 +115,11 @@ export function compilePipeline(steps: readonly PipelineStep[]): PipelineFn {
 export function describeStep(s: PipelineStep): string {
   switch (s.kind) {
     case 'filter':
-      return 'Filter';
+      return `Filter ${exprToString(s.condition)}`;
     case 'project':
-      return `Project [${s.exprs.map((e) => e.name).join(', ')}]`;
+      return `Project [${s.exprs
+        .map((e) => (e.expr.kind === 'col' && e.expr.name === e.name ? e.name : `${exprToString(e.expr)} AS ${e.name}`))
+        .join(', ')}]`;
     case 'map':
       return `${s.flat ? 'FlatMap' : 'Map'} ${s.name}`;
     case 'watermark':
