@@ -92,10 +92,7 @@ export async function runEngineQuery<K extends NexmarkKind, O>(
       nexmarkSource({ kind, maxEvents: options.events, eventsPerTrigger: options.eventsPerTrigger }),
     );
     const checksum = new Checksum();
-    const sink =
-      options.sink === 'noop'
-        ? noopSink()
-        : checksumSink(checksum, hashRow);
+    const sink = options.sink === 'noop' ? noopSink() : checksumSink(checksum, hashRow);
     const batchesExpected = Math.ceil(options.events / options.eventsPerTrigger) + 10;
     const query = await build(input)
       .writeStream({

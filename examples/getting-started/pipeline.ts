@@ -28,7 +28,10 @@ import {
 } from 'millrace';
 
 const { values: args } = parseArgs({
-  options: { seconds: { type: 'string', default: '10' }, out: { type: 'string', default: '.millrace/getting-started' } },
+  options: {
+    seconds: { type: 'string', default: '10' },
+    out: { type: 'string', default: '.millrace/getting-started' },
+  },
 });
 const seconds = Number(args.seconds);
 if (!(seconds > 0)) throw new Error(`--seconds must be a positive number, got "${args.seconds}"`);
@@ -55,7 +58,9 @@ const bigBids = bids('bids-console')
 // Query 2: every bid, cleaned and labelled, to partitioned files.
 const labelled = bids('bids-files')
   .withColumn('channelId', ($) => regexpExtract($.url, 'channel_id=([0-9]+)', 1).cast('long'))
-  .withColumn('channelType', ($) => when($.channel.isin('Google', 'Facebook', 'Baidu', 'Apple'), lit('hot')).otherwise('other'))
+  .withColumn('channelType', ($) =>
+    when($.channel.isin('Google', 'Facebook', 'Baidu', 'Apple'), lit('hot')).otherwise('other'),
+  )
   .withColumn('hourOfDay', ($) => hour($.dateTime))
   .drop('extra', 'url');
 

@@ -8,7 +8,17 @@ export { DataStreamWriter, type WriteStreamOptions } from './api/DataStreamWrite
 export { Column, type Cols, type ColumnLike, type NullOf, type CastTarget } from './api/Column.ts';
 export * from './api/functions/index.ts';
 
-export { schema, Schema, type RowOf, t, type TypeSpec, type DataType, type Field, type Row, typeToString } from './schema/index.ts';
+export {
+  schema,
+  Schema,
+  type RowOf,
+  t,
+  type TypeSpec,
+  type DataType,
+  type Field,
+  type Row,
+  typeToString,
+} from './schema/index.ts';
 export { MillraceError, type ErrorDomain, type ErrorContext } from './errors/index.ts';
 
 export { Trigger } from './execution/trigger.ts';
@@ -61,7 +71,12 @@ export {
   type SocketRowWithTimestamp,
   type SocketConnectionState,
 } from './connectors/socket/index.ts';
-export { consoleSink, formatTable, type ConsoleSinkOptions, type FormatTableOptions } from './connectors/console/index.ts';
+export {
+  consoleSink,
+  formatTable,
+  type ConsoleSinkOptions,
+  type FormatTableOptions,
+} from './connectors/console/index.ts';
 export {
   nexmarkSource,
   NexmarkSource,

@@ -23,7 +23,8 @@ export type NullOf<T> = null extends T ? null : never;
 
 export type ColumnLike<T> = Column<T> | T;
 
-export type CastTarget = 'string' | 'long' | 'int' | 'double' | 'boolean' | 'timestamp' | 'date' | 'binary' | 'json';
+export type CastTarget =
+  'string' | 'long' | 'int' | 'double' | 'boolean' | 'timestamp' | 'date' | 'binary' | 'json';
 export type CastResult<K extends CastTarget> = K extends 'string'
   ? string
   : K extends 'boolean'
@@ -53,13 +54,22 @@ export class Column<T = unknown> {
   constructor(readonly expr: Expr) {}
 
   // -- arithmetic -----------------------------------------------------------
-  plus<U extends number | null>(this: Column<number | null>, o: ColumnLike<U>): Column<number | NullOf<T> | NullOf<U>> {
+  plus<U extends number | null>(
+    this: Column<number | null>,
+    o: ColumnLike<U>,
+  ): Column<number | NullOf<T> | NullOf<U>> {
     return this.bin('+', o);
   }
-  minus<U extends number | null>(this: Column<number | null>, o: ColumnLike<U>): Column<number | NullOf<T> | NullOf<U>> {
+  minus<U extends number | null>(
+    this: Column<number | null>,
+    o: ColumnLike<U>,
+  ): Column<number | NullOf<T> | NullOf<U>> {
     return this.bin('-', o);
   }
-  mul<U extends number | null>(this: Column<number | null>, o: ColumnLike<U>): Column<number | NullOf<T> | NullOf<U>> {
+  mul<U extends number | null>(
+    this: Column<number | null>,
+    o: ColumnLike<U>,
+  ): Column<number | NullOf<T> | NullOf<U>> {
     return this.bin('*', o);
   }
   /** Always a double; division by zero gives null (Spark). */
@@ -108,10 +118,16 @@ export class Column<T = unknown> {
   }
 
   // -- boolean logic (SQL three-valued) -------------------------------------
-  and<U extends boolean | null>(this: Column<boolean | null>, o: ColumnLike<U>): Column<boolean | NullOf<T> | NullOf<U>> {
+  and<U extends boolean | null>(
+    this: Column<boolean | null>,
+    o: ColumnLike<U>,
+  ): Column<boolean | NullOf<T> | NullOf<U>> {
     return this.bin('and', o);
   }
-  or<U extends boolean | null>(this: Column<boolean | null>, o: ColumnLike<U>): Column<boolean | NullOf<T> | NullOf<U>> {
+  or<U extends boolean | null>(
+    this: Column<boolean | null>,
+    o: ColumnLike<U>,
+  ): Column<boolean | NullOf<T> | NullOf<U>> {
     return this.bin('or', o);
   }
   not(this: Column<boolean | null>): Column<boolean | NullOf<T>> {
@@ -137,7 +153,11 @@ export class Column<T = unknown> {
   /** Spark CAST (non-ANSI): a value that cannot convert becomes null. */
   cast<K extends CastTarget>(to: K): Column<CastResult<K> | null> {
     const type = CAST_TYPES[to];
-    if (!type) throw userError('INVALID_ARGUMENT', `cast: unknown type "${String(to)}"; use one of ${Object.keys(CAST_TYPES).join(', ')}`);
+    if (!type)
+      throw userError(
+        'INVALID_ARGUMENT',
+        `cast: unknown type "${String(to)}"; use one of ${Object.keys(CAST_TYPES).join(', ')}`,
+      );
     return new Column({ kind: 'cast', arg: this.expr, to: type });
   }
 

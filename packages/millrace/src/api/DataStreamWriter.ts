@@ -63,14 +63,18 @@ export class DataStreamWriter {
    */
   async start(): Promise<StreamingQuery> {
     const o = this.options;
-    if (!o || typeof o !== 'object') throw userError('INVALID_OPTIONS', 'writeStream: give an options object with at least { sink }');
+    if (!o || typeof o !== 'object')
+      throw userError('INVALID_OPTIONS', 'writeStream: give an options object with at least { sink }');
     checkSink(o.sink);
     const outputMode = o.outputMode ?? 'append';
     checkOutputMode(this.plan, outputMode, o.sink);
     checkSourceNames(this.plan);
     const name = o.queryName ?? `query-${++unnamed}`;
     if (this.session.streams.active.some((q) => q.name === name)) {
-      throw userError('QUERY_NAME_IN_USE', `a query named "${name}" is already active; stop it or choose another queryName`);
+      throw userError(
+        'QUERY_NAME_IN_USE',
+        `a query named "${name}" is already active; stop it or choose another queryName`,
+      );
     }
     const trigger = o.trigger ?? { kind: 'default' };
     const physical = planPhysical(this.plan);
@@ -80,10 +84,13 @@ export class DataStreamWriter {
     if (!checkpointLocation) {
       checkpointLocation = mkdtempSync(path.join(os.tmpdir(), `millrace-${name.replace(/[^\w-]/g, '_')}-`));
       temporary = true;
-      this.session.log.warn('no checkpointLocation: using a temporary one; the query cannot resume after a restart', {
-        query: name,
-        checkpointLocation,
-      });
+      this.session.log.warn(
+        'no checkpointLocation: using a temporary one; the query cannot resume after a restart',
+        {
+          query: name,
+          checkpointLocation,
+        },
+      );
     }
 
     const runId = randomUUID();
@@ -110,8 +117,18 @@ export class DataStreamWriter {
       {
         onStarted: (id) => {
           query.onStarted(id);
-          manager.notifyStarted({ id, runId, name, timestamp: new Date(this.session.clock.now()).toISOString() });
-          this.session.log.info('query started', { query: name, id, trigger: describeTrigger(trigger), checkpointLocation });
+          manager.notifyStarted({
+            id,
+            runId,
+            name,
+            timestamp: new Date(this.session.clock.now()).toISOString(),
+          });
+          this.session.log.info('query started', {
+            query: name,
+            id,
+            trigger: describeTrigger(trigger),
+            checkpointLocation,
+          });
           started();
         },
         onProgress: (p) => {
@@ -129,11 +146,18 @@ export class DataStreamWriter {
     const finished = execution.run().then(
       () => null,
       (e: unknown) =>
-        e instanceof MillraceError ? e : internalError(`query "${name}" failed: ${e instanceof Error ? e.message : String(e)}`, { query: name }, e),
+        e instanceof MillraceError
+          ? e
+          : internalError(
+              `query "${name}" failed: ${e instanceof Error ? e.message : String(e)}`,
+              { query: name },
+              e,
+            ),
     );
     void finished.then((failure) => {
       if (temporary) rmSync(checkpointLocation!, { recursive: true, force: true });
-      if (failure) this.session.log.error('query failed', { query: name, code: failure.code, error: failure.message });
+      if (failure)
+        this.session.log.error('query failed', { query: name, code: failure.code, error: failure.message });
       else this.session.log.info('query stopped', { query: name });
       query.onTerminated(failure);
       manager.notifyTerminated(query, { id: query.id, runId, name, exception: failure });

@@ -30,9 +30,14 @@ export class Session {
 
   /** A Stream over a source: the start of every query. */
   readStream<R>(source: Source<R>): Stream<R> {
-    const missing = (['name', 'schema', 'latestOffset', 'getBatch', 'open'] as const).filter((k) => !(source as any)?.[k]);
+    const missing = (['name', 'schema', 'latestOffset', 'getBatch', 'open'] as const).filter(
+      (k) => !(source as any)?.[k],
+    );
     if (missing.length > 0) {
-      throw userError('INVALID_SOURCE', `readStream: the source is missing ${missing.join(', ')}; pass a source such as rateSource() or fileSource()`);
+      throw userError(
+        'INVALID_SOURCE',
+        `readStream: the source is missing ${missing.join(', ')}; pass a source such as rateSource() or fileSource()`,
+      );
     }
     return new Stream<R>(this, sourceNode(source));
   }

@@ -66,7 +66,9 @@ export class Stream<R = Row> {
    * names and Columns (`select('a', col('b').as('c'))`).
    */
   select<K extends keyof R & string>(...names: K[]): Stream<Simplify<Pick<R, K>>>;
-  select<O extends Record<string, Column<any>>>(fn: ColsFn<R, O>): Stream<Simplify<{ [K in keyof O]: ColumnType<O[K]> }>>;
+  select<O extends Record<string, Column<any>>>(
+    fn: ColsFn<R, O>,
+  ): Stream<Simplify<{ [K in keyof O]: ColumnType<O[K]> }>>;
   select(...cols: (string | Column<any>)[]): Stream<Row>;
   select(...args: unknown[]): Stream<any> {
     if (args.length === 1 && typeof args[0] === 'function') {
@@ -87,9 +89,12 @@ export class Stream<R = Row> {
     value: Column<T> | ColsFn<R, Column<T>>,
   ): Stream<Simplify<Omit<R, N> & { [P in N]: T }>> {
     const c = typeof value === 'function' ? value(this.cols) : value;
-    if (!(c instanceof Column)) throw userError('INVALID_ARGUMENT', `withColumn("${name}"): give a Column or a function returning one`);
+    if (!(c instanceof Column))
+      throw userError('INVALID_ARGUMENT', `withColumn("${name}"): give a Column or a function returning one`);
     const names = this.schema.names;
-    const exprs: NamedExpr[] = names.map((n) => (n === name ? { name, expr: c.expr } : { name: n, expr: { kind: 'col', name: n } }));
+    const exprs: NamedExpr[] = names.map((n) =>
+      n === name ? { name, expr: c.expr } : { name: n, expr: { kind: 'col', name: n } },
+    );
     if (!names.includes(name)) exprs.push({ name, expr: c.expr });
     return this.derive(projectNode(this.plan, exprs, `withColumn("${name}")`));
   }
@@ -99,7 +104,10 @@ export class Stream<R = Row> {
     name: N,
   ): Stream<Simplify<Omit<R, O> & { [P in N]: R[O] }>> {
     this.schema.require(existing, 'withColumnRenamed');
-    const exprs: NamedExpr[] = this.schema.names.map((n) => ({ name: n === existing ? name : n, expr: { kind: 'col', name: n } }));
+    const exprs: NamedExpr[] = this.schema.names.map((n) => ({
+      name: n === existing ? name : n,
+      expr: { kind: 'col', name: n },
+    }));
     return this.derive(projectNode(this.plan, exprs, 'withColumnRenamed'));
   }
 
@@ -108,13 +116,20 @@ export class Stream<R = Row> {
     for (const n of names) this.schema.require(n, 'drop');
     const keep = this.schema.names.filter((n) => !(names as string[]).includes(n));
     if (keep.length === 0) throw userError('INVALID_PLAN', 'drop: cannot drop every column');
-    return this.derive(projectNode(this.plan, keep.map((n) => ({ name: n, expr: { kind: 'col', name: n } })), 'drop'));
+    return this.derive(
+      projectNode(
+        this.plan,
+        keep.map((n) => ({ name: n, expr: { kind: 'col', name: n } })),
+        'drop',
+      ),
+    );
   }
 
   /** Keep rows where the condition is true (null counts as false, as in SQL). */
   filter(condition: Column<boolean | null> | ColsFn<R, Column<boolean | null>>): Stream<R> {
     const c = typeof condition === 'function' ? condition(this.cols) : condition;
-    if (!(c instanceof Column)) throw userError('INVALID_ARGUMENT', 'filter: give a boolean Column or a function returning one');
+    if (!(c instanceof Column))
+      throw userError('INVALID_ARGUMENT', 'filter: give a boolean Column or a function returning one');
     return this.derive(filterNode(this.plan, c.expr));
   }
 
@@ -167,7 +182,10 @@ export class Stream<R = Row> {
 
 function namedFromObject(obj: Record<string, ColumnLike<unknown>>, where: string): NamedExpr[] {
   if (obj === null || typeof obj !== 'object') {
-    throw userError('INVALID_ARGUMENT', `${where}: the function must return an object of columns, e.g. $ => ({ a: $.a })`);
+    throw userError(
+      'INVALID_ARGUMENT',
+      `${where}: the function must return an object of columns, e.g. $ => ({ a: $.a })`,
+    );
   }
   return Object.entries(obj).map(([name, c]) => ({ name, expr: toExpr(c) }));
 }

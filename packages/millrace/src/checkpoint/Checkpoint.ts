@@ -45,10 +45,14 @@ export class Checkpoint {
       await ensureDir(path.join(abs, 'offsets'));
       await ensureDir(path.join(abs, 'commits'));
     } catch (e) {
-      throw externalError('CHECKPOINT_IO', `cannot create checkpoint directory ${abs}: ${(e as Error).message}`, {
-        cause: e,
-        retryable: false,
-      });
+      throw externalError(
+        'CHECKPOINT_IO',
+        `cannot create checkpoint directory ${abs}: ${(e as Error).message}`,
+        {
+          cause: e,
+          retryable: false,
+        },
+      );
     }
     await lock(abs);
     const metaFile = path.join(abs, 'metadata');
@@ -64,10 +68,20 @@ export class Checkpoint {
   }
 
   /** Read a checkpoint without locking it (for `checkpoint inspect`). */
-  static async inspect(dir: string): Promise<{ metadata: QueryMetadata | null; state: CheckpointState; batches: number[]; commits: number[] }> {
+  static async inspect(
+    dir: string,
+  ): Promise<{
+    metadata: QueryMetadata | null;
+    state: CheckpointState;
+    batches: number[];
+    commits: number[];
+  }> {
     const abs = path.resolve(dir);
     const text = await readIfExists(path.join(abs, 'metadata'));
-    const cp = new Checkpoint(abs, text ? decodeMetadata(text, path.join(abs, 'metadata')) : { id: '', name: '', createdAt: '' });
+    const cp = new Checkpoint(
+      abs,
+      text ? decodeMetadata(text, path.join(abs, 'metadata')) : { id: '', name: '', createdAt: '' },
+    );
     return {
       metadata: text ? cp.metadata : null,
       state: await cp.readState(),
@@ -89,8 +103,10 @@ export class Checkpoint {
     const lastCommit = commits.at(-1);
     return {
       lastOffsets: last === undefined ? null : { batchId: last, entry: await this.readOffsets(last) },
-      previousOffsets: last !== undefined && offsets.includes(last - 1) ? await this.readOffsets(last - 1) : null,
-      lastCommit: lastCommit === undefined ? null : { batchId: lastCommit, entry: await this.readCommit(lastCommit) },
+      previousOffsets:
+        last !== undefined && offsets.includes(last - 1) ? await this.readOffsets(last - 1) : null,
+      lastCommit:
+        lastCommit === undefined ? null : { batchId: lastCommit, entry: await this.readCommit(lastCommit) },
     };
   }
 

@@ -56,7 +56,10 @@ export function decode(text: string, file: string, expectedLines: number): unkno
   try {
     return lines.slice(1).map((l) => JSON.parse(l));
   } catch (e) {
-    throw userError('CHECKPOINT_CORRUPT', `checkpoint file ${file} is not valid JSON: ${(e as Error).message}`);
+    throw userError(
+      'CHECKPOINT_CORRUPT',
+      `checkpoint file ${file} is not valid JSON: ${(e as Error).message}`,
+    );
   }
 }
 

@@ -68,7 +68,12 @@ export function decideRecovery(s: CheckpointState, checkpointDir: string): Recov
   if (n > 0 && !previousOffsets) {
     throw corrupt(checkpointDir, `offsets/${n - 1} is missing, so batch ${n} cannot be replayed`);
   }
-  return { kind: 'replay', batchId: n, startOffsets: n > 0 ? previousOffsets!.offsets : null, entry: lastOffsets.entry };
+  return {
+    kind: 'replay',
+    batchId: n,
+    startOffsets: n > 0 ? previousOffsets!.offsets : null,
+    entry: lastOffsets.entry,
+  };
 }
 
 function corrupt(dir: string, what: string) {

@@ -115,6 +115,9 @@ export interface Sink {
    * addBatch). Used instead of addBatch when present, so the batch is never
    * materialised whole.
    */
-  addBatchChunks?(chunks: AsyncIterable<readonly Row[]>, info: SinkBatchInfo): Promise<SinkWriteResult | void>;
+  addBatchChunks?(
+    chunks: AsyncIterable<readonly Row[]>,
+    info: SinkBatchInfo,
+  ): Promise<SinkWriteResult | void>;
   close(): Promise<void>;
 }

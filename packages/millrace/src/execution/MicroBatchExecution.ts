@@ -18,7 +18,14 @@
  * Recovery is the pure decision in checkpoint/recovery.ts. The loop itself
  * reads like the algorithm; per-batch mutable state lives in one BatchRun.
  */
-import type { Offset, ReadLimit, Sink, SinkWriteResult, Source, SourceBatch } from '../connectors/contracts.ts';
+import type {
+  Offset,
+  ReadLimit,
+  Sink,
+  SinkWriteResult,
+  Source,
+  SourceBatch,
+} from '../connectors/contracts.ts';
 import { MillraceError, userError } from '../errors/index.ts';
 import type { Row } from '../schema/index.ts';
 import { Checkpoint, type OffsetEntry, decideRecovery } from '../checkpoint/index.ts';
@@ -29,7 +36,12 @@ import type { Logger } from '../util/logger.ts';
 import { canonicalJson } from '../util/json.ts';
 import { formatTimestampIso } from '../expr/temporal.ts';
 import type { OutputMode } from '../connectors/contracts.ts';
-import { type StreamingQueryProgress, type StreamingQueryStatus, type SourceProgress, rate } from './progress.ts';
+import {
+  type StreamingQueryProgress,
+  type StreamingQueryStatus,
+  type SourceProgress,
+  rate,
+} from './progress.ts';
 import { type Chunks, collectChunks, runPlan } from './runPlan.ts';
 
 /** Internal code used to unwind a batch abandoned by stop({ abandonCurrentBatch: true }). */
@@ -135,12 +147,22 @@ export class MicroBatchExecution {
   private async open(): Promise<void> {
     const { options } = this;
     this.checkpoint = await Checkpoint.open(options.checkpointLocation, { queryName: options.queryName });
-    const base = { queryId: this.checkpoint.metadata.id, queryName: options.queryName, clock: options.clock, log: options.log };
+    const base = {
+      queryId: this.checkpoint.metadata.id,
+      queryName: options.queryName,
+      clock: options.clock,
+      log: options.log,
+    };
     for (const source of this.plan.sources) {
       const stateDir = await this.checkpoint.sourceDir(source.name);
-      await this.guard(() => source.open({ ...base, stateDir }), 'SOURCE_FAILED', `source "${source.name}" failed to open`, {
-        source: source.name,
-      });
+      await this.guard(
+        () => source.open({ ...base, stateDir }),
+        'SOURCE_FAILED',
+        `source "${source.name}" failed to open`,
+        {
+          source: source.name,
+        },
+      );
       this.opened.sources.push(source);
     }
     const stateDir = await this.checkpoint.sinkDir(this.sink.name);
@@ -191,13 +213,19 @@ export class MicroBatchExecution {
         this.nextBatchId = decision.nextBatchId;
         this.committed = { ...decision.startOffsets };
         this.watermark.restore(decision.watermarkMs, decision.watermarks);
-        this.options.log.info('resuming query', { query: this.options.queryName, batch: decision.nextBatchId });
+        this.options.log.info('resuming query', {
+          query: this.options.queryName,
+          batch: decision.nextBatchId,
+        });
         return;
       case 'replay': {
         checkKnown(decision.entry.offsets);
         const start: Offsets = { ...(decision.startOffsets ?? {}) };
         this.watermark.restore(decision.entry.batchWatermarkMs, decision.entry.watermarks);
-        this.options.log.info('re-running uncommitted batch', { query: this.options.queryName, batch: decision.batchId });
+        this.options.log.info('re-running uncommitted batch', {
+          query: this.options.queryName,
+          batch: decision.batchId,
+        });
         await this.runBatch({
           ...this.newRun(decision.batchId, start, { ...decision.entry.offsets }, this.options.clock.now()),
           timestampMs: decision.entry.batchTimestampMs,
@@ -308,7 +336,10 @@ export class MicroBatchExecution {
       const sctx = { ...ctx, source: source.name };
       rowCounts.set(source.name, 0);
       if (source.getBatchChunks) {
-        scans.set(source, this.countedChunks(source, () => source.getBatchChunks!(start, end, { batchId }), rowCounts, sctx));
+        scans.set(
+          source,
+          this.countedChunks(source, () => source.getBatchChunks!(start, end, { batchId }), rowCounts, sctx),
+        );
       } else {
         const batch = await this.guard(
           () => source.getBatch(start, end, { batchId }),
@@ -365,10 +396,15 @@ export class MicroBatchExecution {
     for (const source of this.plan.sources) {
       const end = run.end[source.name];
       if (end === null || end === undefined) continue;
-      await this.guard(() => source.commit(end), 'SOURCE_FAILED', `source "${source.name}" failed to commit`, {
-        ...ctx,
-        source: source.name,
-      });
+      await this.guard(
+        () => source.commit(end),
+        'SOURCE_FAILED',
+        `source "${source.name}" failed to commit`,
+        {
+          ...ctx,
+          source: source.name,
+        },
+      );
     }
     if (batchId % 10 === 0) await this.checkpoint!.purge(this.options.minBatchesToRetain);
     run.durations.commitOffsets = performance.now() - t;
@@ -403,11 +439,15 @@ export class MicroBatchExecution {
 
   private sourceFailure(source: Source<any>, e: unknown, context: Record<string, unknown>): MillraceError {
     if (e instanceof MillraceError) return e.withContext(context);
-    return new MillraceError('SOURCE_FAILED', `source "${source.name}" failed to read: ${e instanceof Error ? e.message : String(e)}`, {
-      domain: 'external',
-      context,
-      cause: e,
-    });
+    return new MillraceError(
+      'SOURCE_FAILED',
+      `source "${source.name}" failed to read: ${e instanceof Error ? e.message : String(e)}`,
+      {
+        domain: 'external',
+        context,
+        cause: e,
+      },
+    );
   }
 
   /** Pass chunks through, counting rows; stop the batch between chunks when asked to abandon it. */
@@ -425,7 +465,8 @@ export class MicroBatchExecution {
     const triggerExecution = Object.entries(run.durations)
       .filter(([k]) => ['latestOffset', 'walCommit', 'getBatch', 'addBatch', 'commitOffsets'].includes(k))
       .reduce((a, [, v]) => a + v, 0);
-    const sinceLast = this.lastTriggerStartMs === undefined ? 0 : run.triggerStartMs - this.lastTriggerStartMs;
+    const sinceLast =
+      this.lastTriggerStartMs === undefined ? 0 : run.triggerStartMs - this.lastTriggerStartMs;
     this.lastTriggerStartMs = run.triggerStartMs;
     const sources: SourceProgress[] = this.plan.sources.map((s) => {
       const b = run.sourceBatches.get(s.name);
@@ -467,7 +508,11 @@ export class MicroBatchExecution {
       numInputRows,
       inputRowsPerSecond: rate(numInputRows, sinceLast),
       processedRowsPerSecond: rate(numInputRows, triggerExecution),
-      durationMs: { ...Object.fromEntries(Object.entries(run.durations).map(([k, v]) => [k, round(v)])), triggerExecution: round(triggerExecution), queryPlanning: 0 },
+      durationMs: {
+        ...Object.fromEntries(Object.entries(run.durations).map(([k, v]) => [k, round(v)])),
+        triggerExecution: round(triggerExecution),
+        queryPlanning: 0,
+      },
       eventTime,
       stateOperators: [],
       sources,
@@ -481,7 +526,12 @@ export class MicroBatchExecution {
   }
 
   /** Run a connector call; wrap anything it throws with where it happened. */
-  private async guard<T>(fn: () => Promise<T>, code: string, what: string, context: Record<string, unknown>): Promise<T> {
+  private async guard<T>(
+    fn: () => Promise<T>,
+    code: string,
+    what: string,
+    context: Record<string, unknown>,
+  ): Promise<T> {
     try {
       return await fn();
     } catch (e) {
@@ -528,4 +578,3 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     signal.addEventListener('abort', done, { once: true });
   });
 }
-

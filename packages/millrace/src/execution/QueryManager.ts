@@ -62,7 +62,10 @@ export class StreamingQueryManager {
       if (timeoutMs === undefined) await ended;
       else {
         let timer: NodeJS.Timeout | undefined;
-        const ok = await Promise.race([ended.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs)))]);
+        const ok = await Promise.race([
+          ended.then(() => true),
+          new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs))),
+        ]);
         clearTimeout(timer);
         if (!ok) return false;
       }

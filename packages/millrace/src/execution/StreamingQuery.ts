@@ -14,7 +14,11 @@ export interface StopOptions {
 
 export class StreamingQuery {
   private progress: StreamingQueryProgress[] = [];
-  private currentStatus: StreamingQueryStatus = { message: 'Initializing', isDataAvailable: false, isTriggerActive: false };
+  private currentStatus: StreamingQueryStatus = {
+    message: 'Initializing',
+    isDataAvailable: false,
+    isTriggerActive: false,
+  };
   private failure: MillraceError | null = null;
   private active = true;
   private readonly done: Promise<void>;
@@ -138,7 +142,10 @@ export class StreamingQuery {
     this.failure = failure;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
-    for (const w of waiters) (failure ? w.reject(failure) : w.resolve());
+    for (const w of waiters) {
+      if (failure) w.reject(failure);
+      else w.resolve();
+    }
     this.resolveDone();
   }
 }

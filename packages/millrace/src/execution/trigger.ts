@@ -20,7 +20,10 @@ export const Trigger = {
   processingTime: (interval: number | string): Trigger => {
     const intervalMs = parseDuration(interval, 'Trigger.processingTime');
     if (intervalMs <= 0) {
-      throw userError('INVALID_TRIGGER', `Trigger.processingTime: the interval must be positive, got "${interval}"`);
+      throw userError(
+        'INVALID_TRIGGER',
+        `Trigger.processingTime: the interval must be positive, got "${interval}"`,
+      );
     }
     return { kind: 'processingTime', intervalMs };
   },

@@ -49,9 +49,20 @@ export function exprName(e: Expr): string {
 }
 
 const SQL_OPS: Record<BinaryOp, string> = {
-  '+': '+', '-': '-', '*': '*', '/': '/', '%': '%',
-  '=': '=', '!=': '!=', '<': '<', '<=': '<=', '>': '>', '>=': '>=', '<=>': '<=>',
-  and: 'AND', or: 'OR',
+  '+': '+',
+  '-': '-',
+  '*': '*',
+  '/': '/',
+  '%': '%',
+  '=': '=',
+  '!=': '!=',
+  '<': '<',
+  '<=': '<=',
+  '>': '>',
+  '>=': '>=',
+  '<=>': '<=>',
+  and: 'AND',
+  or: 'OR',
 };
 
 /** A readable, SQL-like rendering for explain() and error messages. */

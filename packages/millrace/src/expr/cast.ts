@@ -32,7 +32,11 @@ const CASTS: Partial<Record<DataTypeKind, Partial<Record<DataTypeKind, Conv>>>> 
     double: (v: string) => toNumber(v),
     boolean: (v: string) => {
       const s = v.trim().toLowerCase();
-      return ['true', 't', 'yes', 'y', '1'].includes(s) ? true : ['false', 'f', 'no', 'n', '0'].includes(s) ? false : null;
+      return ['true', 't', 'yes', 'y', '1'].includes(s)
+        ? true
+        : ['false', 'f', 'no', 'n', '0'].includes(s)
+          ? false
+          : null;
     },
     timestamp: (v: string) => parseTimestampStrict(v),
     date: (v: string) => parseDateStrict(v),
@@ -68,7 +72,8 @@ const CASTS: Partial<Record<DataTypeKind, Partial<Record<DataTypeKind, Conv>>>> 
   binary: { string: (v: Uint8Array) => new TextDecoder().decode(v) },
   json: {
     string: (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v)),
-    long: (v: unknown) => (typeof v === 'number' ? truncLong(v) : typeof v === 'string' ? CASTS.string!.long!(v) : null),
+    long: (v: unknown) =>
+      typeof v === 'number' ? truncLong(v) : typeof v === 'string' ? CASTS.string!.long!(v) : null,
     double: (v: unknown) => (typeof v === 'number' ? v : typeof v === 'string' ? toNumber(v) : null),
     boolean: (v: unknown) => (typeof v === 'boolean' ? v : null),
   },
@@ -91,7 +96,8 @@ export function castNullable(from: DataType, to: DataType): boolean {
 /** The conversion for non-null values. */
 export function castFunction(from: DataType, to: DataType): Conv {
   if (from.kind === to.kind || from.kind === 'null') return (v) => v;
-  if (to.kind === 'string' && (from.kind === 'array' || from.kind === 'struct')) return (v) => JSON.stringify(v);
+  if (to.kind === 'string' && (from.kind === 'array' || from.kind === 'struct'))
+    return (v) => JSON.stringify(v);
   const f = CASTS[from.kind]?.[to.kind];
   if (!f) throw new Error(`cannot cast ${typeToString(from)} to ${typeToString(to)}`);
   return f;

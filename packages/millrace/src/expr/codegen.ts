@@ -68,7 +68,9 @@ export class CodeBuilder {
     try {
       return new Function('$k', src)(this.constants) as F;
     } catch (e) {
-      throw new Error(`internal: generated code does not compile: ${(e as Error).message}\n${src}`, { cause: e });
+      throw new Error(`internal: generated code does not compile: ${(e as Error).message}\n${src}`, {
+        cause: e,
+      });
     }
   }
 }

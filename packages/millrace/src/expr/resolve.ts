@@ -110,10 +110,12 @@ function resolveUncached(e: Expr, schema: Schema, where: string): TypeInfo {
       const a = resolveExpr(e.arg, schema, where);
       switch (e.op) {
         case 'not':
-          if (a.type.kind !== 'boolean' && a.type.kind !== 'null') fail(`NOT needs a boolean, got ${typeToString(a.type)}`);
+          if (a.type.kind !== 'boolean' && a.type.kind !== 'null')
+            fail(`NOT needs a boolean, got ${typeToString(a.type)}`);
           return { type: BOOLEAN, nullable: a.nullable };
         case 'neg':
-          if (!isNumeric(a.type) && a.type.kind !== 'null') fail(`negation needs a number, got ${typeToString(a.type)}`);
+          if (!isNumeric(a.type) && a.type.kind !== 'null')
+            fail(`negation needs a number, got ${typeToString(a.type)}`);
           return { type: a.type, nullable: a.nullable };
         default:
           return { type: BOOLEAN, nullable: false };

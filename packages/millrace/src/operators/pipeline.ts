@@ -20,8 +20,19 @@ export type PipelineStep =
       readonly exprs: readonly { readonly name: string; readonly expr: Expr }[];
       readonly inputSchema: Schema;
     }
-  | { readonly kind: 'map'; readonly name: string; readonly fn: (row: any) => any; readonly flat: boolean; readonly inputSchema: Schema }
-  | { readonly kind: 'watermark'; readonly column: string; readonly slot: number; readonly inputSchema: Schema };
+  | {
+      readonly kind: 'map';
+      readonly name: string;
+      readonly fn: (row: any) => any;
+      readonly flat: boolean;
+      readonly inputSchema: Schema;
+    }
+  | {
+      readonly kind: 'watermark';
+      readonly column: string;
+      readonly slot: number;
+      readonly inputSchema: Schema;
+    };
 
 /** Event-time statistics gathered by a watermark step over one batch (Spark's eventTime progress). */
 export interface EventTimeStats {
@@ -67,7 +78,9 @@ export function compilePipeline(steps: readonly PipelineStep[]): PipelineFn {
       case 'project': {
         const next = b.fresh('r');
         const lines = b.capture(() => {
-          const parts = step.exprs.map(({ name, expr }) => `${JSON.stringify(name)}: ${genExpr(expr, scope, b)}`);
+          const parts = step.exprs.map(
+            ({ name, expr }) => `${JSON.stringify(name)}: ${genExpr(expr, scope, b)}`,
+          );
           b.emit(`const ${next} = { ${parts.join(', ')} };`);
         });
         for (const l of lines) body.push(indent() + l);
@@ -118,7 +131,9 @@ export function describeStep(s: PipelineStep): string {
       return `Filter ${exprToString(s.condition)}`;
     case 'project':
       return `Project [${s.exprs
-        .map((e) => (e.expr.kind === 'col' && e.expr.name === e.name ? e.name : `${exprToString(e.expr)} AS ${e.name}`))
+        .map((e) =>
+          e.expr.kind === 'col' && e.expr.name === e.name ? e.name : `${exprToString(e.expr)} AS ${e.name}`,
+        )
         .join(', ')}]`;
     case 'map':
       return `${s.flat ? 'FlatMap' : 'Map'} ${s.name}`;

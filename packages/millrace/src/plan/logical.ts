@@ -19,8 +19,18 @@ export interface NamedExpr {
 
 export type LogicalPlan =
   | { readonly kind: 'source'; readonly source: Source<any>; readonly schema: Schema }
-  | { readonly kind: 'project'; readonly input: LogicalPlan; readonly exprs: readonly NamedExpr[]; readonly schema: Schema }
-  | { readonly kind: 'filter'; readonly input: LogicalPlan; readonly condition: Expr; readonly schema: Schema }
+  | {
+      readonly kind: 'project';
+      readonly input: LogicalPlan;
+      readonly exprs: readonly NamedExpr[];
+      readonly schema: Schema;
+    }
+  | {
+      readonly kind: 'filter';
+      readonly input: LogicalPlan;
+      readonly condition: Expr;
+      readonly schema: Schema;
+    }
   | {
       readonly kind: 'map';
       readonly input: LogicalPlan;
@@ -111,7 +121,10 @@ export function unionNode(inputs: readonly LogicalPlan[]): LogicalPlan {
       );
     }
   }
-  const fields = first.fields.map((f, i) => ({ ...f, nullable: inputs.some((p) => p.schema.fields[i]!.nullable) }));
+  const fields = first.fields.map((f, i) => ({
+    ...f,
+    nullable: inputs.some((p) => p.schema.fields[i]!.nullable),
+  }));
   return { kind: 'union', inputs, schema: new Schema(fields) };
 }
 

@@ -29,7 +29,9 @@ export function optimize(plan: LogicalPlan): LogicalPlan {
 }
 
 function collapse(outer: PlanOf<'project'>, inner: PlanOf<'project'>): LogicalPlan | undefined {
-  const defs = new Map<string, Expr>(inner.exprs.map((e) => [e.name, e.expr.kind === 'alias' ? e.expr.arg : e.expr]));
+  const defs = new Map<string, Expr>(
+    inner.exprs.map((e) => [e.name, e.expr.kind === 'alias' ? e.expr.arg : e.expr]),
+  );
   const uses = new Map<string, number>();
   for (const e of outer.exprs) for (const [c, n] of columnUses(e.expr)) uses.set(c, (uses.get(c) ?? 0) + n);
   for (const [name, n] of uses) {

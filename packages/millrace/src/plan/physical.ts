@@ -36,7 +36,12 @@ export interface PhysicalQuery {
 /** Un-compiled pipeline while planning; finalised into a `pipeline` node. */
 type Draft =
   | { readonly kind: 'node'; readonly node: PhysicalPlan }
-  | { readonly kind: 'steps'; readonly input: PhysicalPlan; readonly steps: PipelineStep[]; readonly schema: Schema };
+  | {
+      readonly kind: 'steps';
+      readonly input: PhysicalPlan;
+      readonly steps: PipelineStep[];
+      readonly schema: Schema;
+    };
 
 export function planPhysical(logical: LogicalPlan): PhysicalQuery {
   const watermarks: WatermarkSpec[] = [];
@@ -59,16 +64,33 @@ export function planPhysical(logical: LogicalPlan): PhysicalQuery {
       if (!sources.includes(p.source)) sources.push(p.source);
       return { kind: 'node', node: { kind: 'scan', source: p.source, schema: p.schema } };
     },
-    project: (p) => extend(visit(p.input), { kind: 'project', exprs: p.exprs, inputSchema: p.input.schema }, p.schema),
-    filter: (p) => extend(visit(p.input), { kind: 'filter', condition: p.condition, inputSchema: p.input.schema }, p.schema),
+    project: (p) =>
+      extend(visit(p.input), { kind: 'project', exprs: p.exprs, inputSchema: p.input.schema }, p.schema),
+    filter: (p) =>
+      extend(
+        visit(p.input),
+        { kind: 'filter', condition: p.condition, inputSchema: p.input.schema },
+        p.schema,
+      ),
     map: (p) =>
-      extend(visit(p.input), { kind: 'map', name: p.name, fn: p.fn, flat: p.flat, inputSchema: p.input.schema }, p.schema),
+      extend(
+        visit(p.input),
+        { kind: 'map', name: p.name, fn: p.fn, flat: p.flat, inputSchema: p.input.schema },
+        p.schema,
+      ),
     watermark: (p) => {
       const slot = watermarks.length;
       watermarks.push({ slot, column: p.column, delayMs: p.delayMs });
-      return extend(visit(p.input), { kind: 'watermark', column: p.column, slot, inputSchema: p.input.schema }, p.schema);
+      return extend(
+        visit(p.input),
+        { kind: 'watermark', column: p.column, slot, inputSchema: p.input.schema },
+        p.schema,
+      );
     },
-    union: (p) => ({ kind: 'node', node: { kind: 'union', inputs: p.inputs.map((i) => finish(visit(i))), schema: p.schema } }),
+    union: (p) => ({
+      kind: 'node',
+      node: { kind: 'union', inputs: p.inputs.map((i) => finish(visit(i))), schema: p.schema },
+    }),
   };
 
   return { root: finish(visit(optimize(logical))), sources, watermarks };

@@ -17,7 +17,10 @@ export function supportedOutputModes(_plan: LogicalPlan): OutputMode[] {
 
 export function checkOutputMode(plan: LogicalPlan, mode: OutputMode, sink: Sink): void {
   if (!OUTPUT_MODES.includes(mode)) {
-    throw userError('INVALID_OUTPUT_MODE', `unknown output mode "${mode}"; use one of: ${OUTPUT_MODES.join(', ')}`);
+    throw userError(
+      'INVALID_OUTPUT_MODE',
+      `unknown output mode "${mode}"; use one of: ${OUTPUT_MODES.join(', ')}`,
+    );
   }
   const ok = supportedOutputModes(plan);
   if (!ok.includes(mode)) {
@@ -55,8 +58,13 @@ export function checkSourceNames(plan: LogicalPlan): Source<any>[] {
 }
 
 export function checkSink(sink: Sink): void {
-  const missing = (['name', 'addBatch', 'open', 'close', 'describe'] as const).filter((k) => !(sink as any)?.[k]);
+  const missing = (['name', 'addBatch', 'open', 'close', 'describe'] as const).filter(
+    (k) => !(sink as any)?.[k],
+  );
   if (missing.length > 0) {
-    throw userError('INVALID_SINK', `the sink is missing ${missing.join(', ')}; pass a sink such as consoleSink() or memorySink()`);
+    throw userError(
+      'INVALID_SINK',
+      `the sink is missing ${missing.join(', ')}; pass a sink such as consoleSink() or memorySink()`,
+    );
   }
 }

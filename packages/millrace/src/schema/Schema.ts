@@ -15,7 +15,10 @@ export class Schema<R = Row> {
     const seen = new Set<string>();
     for (const f of fields) {
       if (seen.has(f.name)) {
-        throw userError('DUPLICATE_COLUMN', `column "${f.name}" appears twice in a schema; rename one of them`);
+        throw userError(
+          'DUPLICATE_COLUMN',
+          `column "${f.name}" appears twice in a schema; rename one of them`,
+        );
       }
       seen.add(f.name);
     }

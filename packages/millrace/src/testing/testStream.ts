@@ -139,7 +139,11 @@ export class TestStream<R> {
   advanceClock(ms: number, clock: ManualClock): this {
     return this.add(`AdvanceClock(+${ms} ms)`, async (h) => {
       clock.advance(ms);
-      await waitUntil(() => !h.query?.isActive || (clock.waiting > 0 && !h.query.status.isTriggerActive), 10_000, 'the query to wait on the clock again');
+      await waitUntil(
+        () => !h.query?.isActive || (clock.waiting > 0 && !h.query.status.isTriggerActive),
+        10_000,
+        'the query to wait on the clock again',
+      );
     });
   }
 
@@ -154,8 +158,12 @@ export class TestStream<R> {
       } catch (e) {
         err = e;
       }
-      if (!err) throw new Error(q.isActive ? 'the query did not fail within 10 s' : 'the query ended without failing');
-      if (!(err instanceof MillraceError)) throw new Error(`the failure is not a MillraceError: ${String(err)}`);
+      if (!err)
+        throw new Error(
+          q.isActive ? 'the query did not fail within 10 s' : 'the query ended without failing',
+        );
+      if (!(err instanceof MillraceError))
+        throw new Error(`the failure is not a MillraceError: ${String(err)}`);
       if (expectation.code && err.code !== expectation.code) {
         throw new Error(`expected error code ${expectation.code}, got ${err.code}: ${err.message}`);
       }
@@ -171,7 +179,8 @@ export class TestStream<R> {
   async run(): Promise<void> {
     const opts = this.options;
     const temporary = !opts.checkpointLocation;
-    const checkpointLocation = opts.checkpointLocation ?? mkdtempSync(path.join(os.tmpdir(), 'millrace-test-'));
+    const checkpointLocation =
+      opts.checkpointLocation ?? mkdtempSync(path.join(os.tmpdir(), 'millrace-test-'));
     const sink = opts.sink ?? memorySink();
     const processingTime = opts.trigger?.kind === 'processingTime';
     const h: Harness = {
@@ -241,7 +250,12 @@ export function testStream<R>(stream: Stream<R>, options: TestStreamOptions = {}
   return new TestStream(stream, options);
 }
 
-function assertRows(actual: readonly Row[], expected: readonly Row[], options: RowCheckOptions, what: string): void {
+function assertRows(
+  actual: readonly Row[],
+  expected: readonly Row[],
+  options: RowCheckOptions,
+  what: string,
+): void {
   const a = options.ordered ? actual.map(canonicalJson) : actual.map(canonicalJson).sort();
   const b = options.ordered ? expected.map(canonicalJson) : expected.map(canonicalJson).sort();
   if (!isDeepStrictEqual(a, b)) {
@@ -269,7 +283,8 @@ function diff(a: string[], b: string[]): string[] {
 }
 
 function short(v: unknown, max = 5): string {
-  if (Array.isArray(v) && v.length > max) return `${inspect(v.slice(0, max), { depth: 3, breakLength: Infinity })} … (${v.length} total)`;
+  if (Array.isArray(v) && v.length > max)
+    return `${inspect(v.slice(0, max), { depth: 3, breakLength: Infinity })} … (${v.length} total)`;
   return inspect(v, { depth: 3, breakLength: Infinity });
 }
 
@@ -280,5 +295,3 @@ async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): 
     await new Promise((r) => setTimeout(r, 2));
   }
 }
-
-

@@ -15,7 +15,9 @@ export function jsonLogger(level: keyof typeof LEVELS = 'info', base: Record<str
   const min = LEVELS[level];
   const emit = (lvl: keyof typeof LEVELS) => (msg: string, fields?: Record<string, unknown>) => {
     if (LEVELS[lvl] < min) return;
-    process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...base, ...fields }) + '\n');
+    process.stderr.write(
+      JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...base, ...fields }) + '\n',
+    );
   };
   return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error') };
 }

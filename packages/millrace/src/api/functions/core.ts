@@ -9,7 +9,8 @@ import { Column, type ColumnLike, type NullOf, litExpr, toExpr } from '../Column
  * `select($ => …)` prefer `$.name`, which the compiler checks.
  */
 export function col<T = unknown>(name: string): Column<T> {
-  if (typeof name !== 'string' || name === '') throw userError('INVALID_ARGUMENT', 'col(): give a column name');
+  if (typeof name !== 'string' || name === '')
+    throw userError('INVALID_ARGUMENT', 'col(): give a column name');
   return new Column({ kind: 'col', name });
 }
 
@@ -36,7 +37,11 @@ export class CaseBuilder<V> extends Column<V | null> {
 }
 
 /** The first non-null argument. */
-export function coalesce<A, B>(a: ColumnLike<A>, b: ColumnLike<B>, ...rest: ColumnLike<B>[]): Column<Exclude<A, null> | B> {
+export function coalesce<A, B>(
+  a: ColumnLike<A>,
+  b: ColumnLike<B>,
+  ...rest: ColumnLike<B>[]
+): Column<Exclude<A, null> | B> {
   return new Column({ kind: 'call', name: 'coalesce', args: [a, b, ...rest].map(toExpr) });
 }
 

@@ -31,7 +31,10 @@ const RULE = '-------------------------------------------';
 
 export function consoleSink(options: ConsoleSinkOptions = {}): Sink {
   if (options === null || typeof options !== 'object') {
-    throw userError('INVALID_OPTION', `consoleSink: expected an options object like { numRows: 20 }, got ${String(options)}`);
+    throw userError(
+      'INVALID_OPTION',
+      `consoleSink: expected an options object like { numRows: 20 }, got ${String(options)}`,
+    );
   }
   const name = options.name ?? 'console';
   if (typeof name !== 'string' || name.trim() === '') {
@@ -54,9 +57,13 @@ export function consoleSink(options: ConsoleSinkOptions = {}): Sink {
     );
   }
   if (options.out !== undefined && typeof options.out !== 'function') {
-    throw userError('INVALID_OPTION', `consoleSink "${name}": out must be a function (text: string) => void`, {
-      sink: name,
-    });
+    throw userError(
+      'INVALID_OPTION',
+      `consoleSink "${name}": out must be a function (text: string) => void`,
+      {
+        sink: name,
+      },
+    );
   }
   const out = options.out ?? ((text: string) => void process.stdout.write(text));
 
@@ -70,7 +77,9 @@ export function consoleSink(options: ConsoleSinkOptions = {}): Sink {
     },
     async addBatch(rows: readonly Row[], info: SinkBatchInfo): Promise<SinkWriteResult> {
       if (!schema) {
-        throw userError('NOT_OPEN', `consoleSink "${name}": open() must be called before addBatch()`, { sink: name });
+        throw userError('NOT_OPEN', `consoleSink "${name}": open() must be called before addBatch()`, {
+          sink: name,
+        });
       }
       out(`${RULE}\nBatch: ${info.batchId}\n${RULE}\n${formatTable(rows, schema, { numRows, truncate })}\n`);
       return { rowsWritten: rows.length };

@@ -79,7 +79,9 @@ export function formatValue(value: unknown, type: DataType): string {
     case 'null':
       return 'NULL';
     case 'array':
-      return Array.isArray(value) ? `[${value.map((e) => formatValue(e, type.element)).join(', ')}]` : String(value);
+      return Array.isArray(value)
+        ? `[${value.map((e) => formatValue(e, type.element)).join(', ')}]`
+        : String(value);
     case 'struct': {
       if (typeof value !== 'object') return String(value);
       const obj = value as Record<string, unknown>;
@@ -120,7 +122,8 @@ function escapeMeta(s: string): string {
 }
 
 // East Asian wide characters take two columns (Spark's Utils.stringHalfWidth).
-const FULL_WIDTH = /[\u1100-\u115F\u2E80-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE10-\uFE19\uFE30-\uFE6F\uFF00-\uFF60\uFFE0-\uFFE6]/g;
+const FULL_WIDTH =
+  /[\u1100-\u115F\u2E80-\uA4CF\uAC00-\uD7A3\uF900-\uFAFF\uFE10-\uFE19\uFE30-\uFE6F\uFF00-\uFF60\uFFE0-\uFFE6]/g;
 
 function displayWidth(s: string): number {
   const wide = s.match(FULL_WIDTH);

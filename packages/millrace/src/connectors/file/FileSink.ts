@@ -88,7 +88,8 @@ export class FileSink implements Sink {
   private partFields: readonly Field[] = [];
 
   constructor(options: FileSinkOptions) {
-    if (options === null || typeof options !== 'object') throw optionError('pass an options object: { path, format }');
+    if (options === null || typeof options !== 'object')
+      throw optionError('pass an options object: { path, format }');
     const o = options;
     if (typeof o.path !== 'string' || o.path.trim() === '') {
       throw optionError(`"path" must be the output directory, got ${JSON.stringify(o.path)}`);
@@ -100,19 +101,29 @@ export class FileSink implements Sink {
     }
     this.name = o.name ?? `file-${path.basename(this.dir).replace(/[^A-Za-z0-9_.-]/g, '_') || 'root'}`;
     if (!FORMATS.includes(o.format)) {
-      throw optionError(`unknown format ${JSON.stringify(o.format)}; use one of ${FORMATS.map((f) => `'${f}'`).join(', ')}`, this.name);
+      throw optionError(
+        `unknown format ${JSON.stringify(o.format)}; use one of ${FORMATS.map((f) => `'${f}'`).join(', ')}`,
+        this.name,
+      );
     }
     this.format = o.format;
     if (o.csv !== undefined && o.format !== 'csv') {
-      throw optionError(`"csv" options apply only to format 'csv', but the format is '${o.format}'; remove them`, this.name);
+      throw optionError(
+        `"csv" options apply only to format 'csv', but the format is '${o.format}'; remove them`,
+        this.name,
+      );
     }
     this.csvHeader = o.csv?.header ?? false;
     const pb = o.partitionBy ?? [];
     if (!Array.isArray(pb) || pb.some((c) => typeof c !== 'string' || c === '')) {
-      throw optionError(`"partitionBy" must be a list of column names, got ${JSON.stringify(o.partitionBy)}`, this.name);
+      throw optionError(
+        `"partitionBy" must be a list of column names, got ${JSON.stringify(o.partitionBy)}`,
+        this.name,
+      );
     }
     const dup = pb.find((c, i) => pb.indexOf(c) !== i);
-    if (dup !== undefined) throw optionError(`"partitionBy" names column "${dup}" twice; list each column once`, this.name);
+    if (dup !== undefined)
+      throw optionError(`"partitionBy" names column "${dup}" twice; list each column once`, this.name);
     this.partitionBy = [...pb];
   }
 
@@ -133,9 +144,13 @@ export class FileSink implements Sink {
     this.partFields = this.partitionBy.map((c) => {
       const f = schema.field(c);
       if (!f) {
-        throw userError('UNKNOWN_COLUMN', `fileSink ${this.name}: partition column "${c}" is not in the output; it has: ${schema.names.join(', ')}`, {
-          sink: this.name,
-        });
+        throw userError(
+          'UNKNOWN_COLUMN',
+          `fileSink ${this.name}: partition column "${c}" is not in the output; it has: ${schema.names.join(', ')}`,
+          {
+            sink: this.name,
+          },
+        );
       }
       if (!isPartitionableType(f.type)) {
         throw userError(
@@ -159,10 +174,14 @@ export class FileSink implements Sink {
       await ensureDir(this.manifestDir);
       await this.cleanUp();
     } catch (err) {
-      throw externalError('SINK_UNAVAILABLE', `fileSink ${this.name}: cannot prepare ${this.dir}: ${(err as Error).message}`, {
-        cause: err,
-        context: { sink: this.name },
-      });
+      throw externalError(
+        'SINK_UNAVAILABLE',
+        `fileSink ${this.name}: cannot prepare ${this.dir}: ${(err as Error).message}`,
+        {
+          cause: err,
+          context: { sink: this.name },
+        },
+      );
     }
   }
 
@@ -179,13 +198,19 @@ export class FileSink implements Sink {
   private async cleanUp(): Promise<void> {
     const committed = await this.committed();
     for (const n of await fsp.readdir(this.manifestDir)) {
-      if (n.startsWith('.') && n.endsWith('.tmp')) await fsp.rm(path.join(this.manifestDir, n), { force: true });
+      if (n.startsWith('.') && n.endsWith('.tmp'))
+        await fsp.rm(path.join(this.manifestDir, n), { force: true });
     }
     const walk = async (dir: string, depth: number): Promise<void> => {
       for (const e of await fsp.readdir(dir, { withFileTypes: true })) {
         const p = path.join(dir, e.name);
         if (e.isDirectory()) {
-          if (depth < this.partitionBy.length && e.name.includes('=') && !e.name.startsWith('.') && !e.name.startsWith('_')) {
+          if (
+            depth < this.partitionBy.length &&
+            e.name.includes('=') &&
+            !e.name.startsWith('.') &&
+            !e.name.startsWith('_')
+          ) {
             await walk(p, depth + 1);
           }
           continue;
@@ -203,7 +228,8 @@ export class FileSink implements Sink {
   }
 
   async addBatch(rows: readonly Row[], info: SinkBatchInfo): Promise<SinkWriteResult | void> {
-    if (!this.schemaFields) throw internalError(`fileSink ${this.name} used before open()`, { sink: this.name });
+    if (!this.schemaFields)
+      throw internalError(`fileSink ${this.name} used before open()`, { sink: this.name });
     const batchId = info.batchId;
     const manifestFile = path.join(this.manifestDir, String(batchId));
     if (await exists(manifestFile)) {
@@ -262,10 +288,14 @@ export class FileSink implements Sink {
       await writeFileAtomic(manifestFile, manifestText(entry));
     } catch (err) {
       if (err instanceof MillraceError) throw err;
-      throw externalError('SINK_WRITE_FAILED', `fileSink ${this.name}: writing batch ${batchId} to ${this.dir} failed: ${(err as Error).message}`, {
-        cause: err,
-        context: { sink: this.name, batch: batchId },
-      });
+      throw externalError(
+        'SINK_WRITE_FAILED',
+        `fileSink ${this.name}: writing batch ${batchId} to ${this.dir} failed: ${(err as Error).message}`,
+        {
+          cause: err,
+          context: { sink: this.name, batch: batchId },
+        },
+      );
     }
     return {
       rowsWritten: rows.length,
@@ -275,10 +305,14 @@ export class FileSink implements Sink {
 
   private badValue(e: unknown, batchId: number): unknown {
     if (!(e instanceof BadValue)) return e;
-    return userError('SINK_BAD_VALUE', `fileSink ${this.name}: ${e.message}; make the query produce values of the declared column types`, {
-      sink: this.name,
-      batch: batchId,
-    });
+    return userError(
+      'SINK_BAD_VALUE',
+      `fileSink ${this.name}: ${e.message}; make the query produce values of the declared column types`,
+      {
+        sink: this.name,
+        batch: batchId,
+      },
+    );
   }
 
   async close(): Promise<void> {

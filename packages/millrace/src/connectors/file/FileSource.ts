@@ -87,7 +87,8 @@ export class FileSource<R> implements Source<R> {
   private unlogged = 0;
 
   constructor(options: FileSourceOptions<R>) {
-    if (options === null || typeof options !== 'object') throw optionError('pass an options object: { path, format, schema }');
+    if (options === null || typeof options !== 'object')
+      throw optionError('pass an options object: { path, format, schema }');
     const o = options;
     if (typeof o.path !== 'string' || o.path.trim() === '') {
       throw optionError(`"path" must be the directory to read, got ${JSON.stringify(o.path)}`);
@@ -98,35 +99,62 @@ export class FileSource<R> implements Source<R> {
     }
     this.name = o.name ?? `file-${path.basename(this.dir).replace(/[^A-Za-z0-9_.-]/g, '_') || 'root'}`;
     if (!(FORMATS as readonly string[]).includes(o.format)) {
-      throw optionError(`unknown format ${JSON.stringify(o.format)}; use one of ${FORMATS.map((f) => `'${f}'`).join(', ')}`, this.name);
+      throw optionError(
+        `unknown format ${JSON.stringify(o.format)}; use one of ${FORMATS.map((f) => `'${f}'`).join(', ')}`,
+        this.name,
+      );
     }
     this.format = o.format;
     if (!(o.schema instanceof Schema)) {
-      throw optionError('"schema" is required: declare it with schema({ ... }) — file sources do not infer schemas', this.name);
+      throw optionError(
+        '"schema" is required: declare it with schema({ ... }) — file sources do not infer schemas',
+        this.name,
+      );
     }
     this.schema = o.schema;
-    if (o.maxFilesPerTrigger !== undefined && (!Number.isInteger(o.maxFilesPerTrigger) || o.maxFilesPerTrigger < 1)) {
-      throw optionError(`"maxFilesPerTrigger" must be a whole number >= 1, got ${JSON.stringify(o.maxFilesPerTrigger)}`, this.name);
+    if (
+      o.maxFilesPerTrigger !== undefined &&
+      (!Number.isInteger(o.maxFilesPerTrigger) || o.maxFilesPerTrigger < 1)
+    ) {
+      throw optionError(
+        `"maxFilesPerTrigger" must be a whole number >= 1, got ${JSON.stringify(o.maxFilesPerTrigger)}`,
+        this.name,
+      );
     }
     this.maxFiles = o.maxFilesPerTrigger;
     if (o.latestFirst !== undefined && typeof o.latestFirst !== 'boolean') {
-      throw optionError(`"latestFirst" must be true or false, got ${JSON.stringify(o.latestFirst)}`, this.name);
+      throw optionError(
+        `"latestFirst" must be true or false, got ${JSON.stringify(o.latestFirst)}`,
+        this.name,
+      );
     }
     this.latestFirst = o.latestFirst ?? false;
     const mode = o.mode ?? 'permissive';
     if (!(MODES as readonly string[]).includes(mode)) {
-      throw optionError(`unknown mode ${JSON.stringify(mode)}; use one of ${MODES.map((m) => `'${m}'`).join(', ')}`, this.name);
+      throw optionError(
+        `unknown mode ${JSON.stringify(mode)}; use one of ${MODES.map((m) => `'${m}'`).join(', ')}`,
+        this.name,
+      );
     }
     if (o.csv !== undefined && this.format !== 'csv') {
-      throw optionError(`"csv" options apply only to format 'csv', but the format is '${this.format}'; remove them`, this.name);
+      throw optionError(
+        `"csv" options apply only to format 'csv', but the format is '${this.format}'; remove them`,
+        this.name,
+      );
     }
     const delimiter = o.csv?.delimiter ?? ',';
     if (typeof delimiter !== 'string' || delimiter.length === 0 || /["\r\n]/.test(delimiter)) {
-      throw optionError(`"csv.delimiter" must be a non-empty string without quotes or line breaks, got ${JSON.stringify(delimiter)}`, this.name);
+      throw optionError(
+        `"csv.delimiter" must be a non-empty string without quotes or line breaks, got ${JSON.stringify(delimiter)}`,
+        this.name,
+      );
     }
     const corruptName = o.columnNameOfCorruptRecord ?? '_corrupt_record';
     if (typeof corruptName !== 'string' || corruptName === '') {
-      throw optionError(`"columnNameOfCorruptRecord" must be a column name, got ${JSON.stringify(corruptName)}`, this.name);
+      throw optionError(
+        `"columnNameOfCorruptRecord" must be a column name, got ${JSON.stringify(corruptName)}`,
+        this.name,
+      );
     }
     const corruptField = this.schema.field(corruptName);
     if (corruptField && (corruptField.type.kind !== 'string' || !corruptField.nullable)) {
@@ -137,15 +165,28 @@ export class FileSource<R> implements Source<R> {
     }
     if (o.deadLetterPath !== undefined) {
       if (typeof o.deadLetterPath !== 'string' || o.deadLetterPath.trim() === '') {
-        throw optionError(`"deadLetterPath" must be a directory path, got ${JSON.stringify(o.deadLetterPath)}`, this.name);
+        throw optionError(
+          `"deadLetterPath" must be a directory path, got ${JSON.stringify(o.deadLetterPath)}`,
+          this.name,
+        );
       }
       this.deadLetterDir = path.resolve(o.deadLetterPath);
       if (this.deadLetterDir === this.dir) {
-        throw optionError(`"deadLetterPath" must not be the input directory ${this.dir} (its files would be read back as input)`, this.name);
+        throw optionError(
+          `"deadLetterPath" must not be the input directory ${this.dir} (its files would be read back as input)`,
+          this.name,
+        );
       }
     }
-    if (o.fileNameFilter !== undefined && typeof o.fileNameFilter !== 'string' && !(o.fileNameFilter instanceof RegExp)) {
-      throw optionError(`"fileNameFilter" must be a glob string or a RegExp, got ${JSON.stringify(o.fileNameFilter)}`, this.name);
+    if (
+      o.fileNameFilter !== undefined &&
+      typeof o.fileNameFilter !== 'string' &&
+      !(o.fileNameFilter instanceof RegExp)
+    ) {
+      throw optionError(
+        `"fileNameFilter" must be a glob string or a RegExp, got ${JSON.stringify(o.fileNameFilter)}`,
+        this.name,
+      );
     }
     this.matches = o.fileNameFilter === undefined ? () => true : fileNameMatcher(o.fileNameFilter);
     this.plan = {
@@ -169,19 +210,31 @@ export class FileSource<R> implements Source<R> {
       st = await fsp.stat(this.dir);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw userError('SOURCE_PATH_NOT_FOUND', `fileSource: the input directory ${this.dir} does not exist; create it or fix "path"`, {
-          source: this.name,
-        });
+        throw userError(
+          'SOURCE_PATH_NOT_FOUND',
+          `fileSource: the input directory ${this.dir} does not exist; create it or fix "path"`,
+          {
+            source: this.name,
+          },
+        );
       }
-      throw externalError('SOURCE_UNAVAILABLE', `fileSource: cannot access ${this.dir}: ${(err as Error).message}`, {
-        cause: err,
-        context: { source: this.name },
-      });
+      throw externalError(
+        'SOURCE_UNAVAILABLE',
+        `fileSource: cannot access ${this.dir}: ${(err as Error).message}`,
+        {
+          cause: err,
+          context: { source: this.name },
+        },
+      );
     }
     if (!st.isDirectory()) {
-      throw userError('SOURCE_PATH_NOT_DIRECTORY', `fileSource: "path" must be a directory, but ${this.dir} is a file; point it at the folder holding the files`, {
-        source: this.name,
-      });
+      throw userError(
+        'SOURCE_PATH_NOT_DIRECTORY',
+        `fileSource: "path" must be a directory, but ${this.dir} is a file; point it at the folder holding the files`,
+        {
+          source: this.name,
+        },
+      );
     }
     this.ctx = ctx;
     this.log = await FileLog.open(ctx.stateDir);
@@ -198,7 +251,10 @@ export class FileSource<R> implements Source<R> {
     const log = this.requireLog();
     if (start === null) return 0;
     if (typeof start !== 'number' || !Number.isInteger(start) || start < 0) {
-      throw internalError(`fileSource ${this.name}: ${what} offset ${JSON.stringify(start)} is not a file count`, { source: this.name });
+      throw internalError(
+        `fileSource ${this.name}: ${what} offset ${JSON.stringify(start)} is not a file count`,
+        { source: this.name },
+      );
     }
     if (start > log.length) {
       throw userError(
@@ -218,10 +274,14 @@ export class FileSource<R> implements Source<R> {
     try {
       entries = await fsp.readdir(this.dir, { withFileTypes: true });
     } catch (err) {
-      throw externalError('SOURCE_UNAVAILABLE', `fileSource: cannot list ${this.dir}: ${(err as Error).message}`, {
-        cause: err,
-        context: { source: this.name },
-      });
+      throw externalError(
+        'SOURCE_UNAVAILABLE',
+        `fileSource: cannot list ${this.dir}: ${(err as Error).message}`,
+        {
+          cause: err,
+          context: { source: this.name },
+        },
+      );
     }
     const out: Candidate[] = [];
     for (const e of entries) {
@@ -256,7 +316,8 @@ export class FileSource<R> implements Source<R> {
       end = max === undefined ? target : Math.min(target, s + max);
     } else {
       const pending = log.length - s;
-      if (max === undefined || pending < max) await this.logNew(max === undefined ? undefined : max - pending);
+      if (max === undefined || pending < max)
+        await this.logNew(max === undefined ? undefined : max - pending);
       end = max === undefined ? log.length : Math.min(log.length, s + max);
     }
     if (end <= s) return start === null && s === 0 ? null : s;
@@ -274,7 +335,11 @@ export class FileSource<R> implements Source<R> {
     return n === 0 ? null : n;
   }
 
-  async getBatch(start: Offset | null, end: Offset, info: { readonly batchId: number }): Promise<SourceBatch<R>> {
+  async getBatch(
+    start: Offset | null,
+    end: Offset,
+    info: { readonly batchId: number },
+  ): Promise<SourceBatch<R>> {
     const log = this.requireLog();
     const s = this.startOf(start, 'start');
     const e = this.startOf(end, 'end');
@@ -341,15 +406,22 @@ export class FileSource<R> implements Source<R> {
 
   private async writeDeadLetters(batchId: number, records: readonly MalformedRecord[]): Promise<void> {
     const dir = this.deadLetterDir!;
-    const body = records.map((m) => JSON.stringify({ file: m.file, line: m.line, reason: m.reason, raw: m.raw })).join('\n') + '\n';
+    const body =
+      records
+        .map((m) => JSON.stringify({ file: m.file, line: m.line, reason: m.reason, raw: m.raw }))
+        .join('\n') + '\n';
     try {
       await ensureDir(dir);
       await writeFileAtomic(path.join(dir, `batch-${batchId}.jsonl`), body);
     } catch (err) {
-      throw externalError('DEAD_LETTER_WRITE_FAILED', `fileSource: cannot write malformed records to ${dir}: ${(err as Error).message}`, {
-        cause: err,
-        context: { source: this.name, batch: batchId },
-      });
+      throw externalError(
+        'DEAD_LETTER_WRITE_FAILED',
+        `fileSource: cannot write malformed records to ${dir}: ${(err as Error).message}`,
+        {
+          cause: err,
+          context: { source: this.name, batch: batchId },
+        },
+      );
     }
   }
 

@@ -34,7 +34,10 @@ function parseAll(text: string, delimiter: string): ParsedRecord[] {
 }
 
 function cleanRaw(raw: string): string {
-  return raw.replace(/^(?:\r?\n)+/, '').replace(/\r?\n$/, '').replace(/\r$/, '');
+  return raw
+    .replace(/^(?:\r?\n)+/, '')
+    .replace(/\r?\n$/, '')
+    .replace(/\r$/, '');
 }
 
 function countNewlines(s: string): number {
@@ -119,7 +122,8 @@ export function csvLine(fields: readonly (string | null)[], delimiter = ','): st
       .map((f) => {
         if (f === null) return '';
         if (f === '') return '""';
-        if (f.includes(delimiter) || /["\r\n]/.test(f) || /^\s|\s$/.test(f)) return `"${f.replace(/"/g, '""')}"`;
+        if (f.includes(delimiter) || /["\r\n]/.test(f) || /^\s|\s$/.test(f))
+          return `"${f.replace(/"/g, '""')}"`;
         return f;
       })
       .join(delimiter) + '\n'

@@ -75,16 +75,21 @@ export class FileLog {
     try {
       await writeFileAtomic(path.join(this.dir, file), JSON.stringify(chunk) + '\n');
     } catch (err) {
-      throw externalError('SOURCE_STATE_WRITE_FAILED', `cannot write the file source log in ${this.dir}: ${(err as Error).message}`, {
-        cause: err,
-      });
+      throw externalError(
+        'SOURCE_STATE_WRITE_FAILED',
+        `cannot write the file source log in ${this.dir}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
     }
   }
 
   private async load(): Promise<void> {
     const all = await fsp.readdir(this.dir);
     // Leftovers of an interrupted atomic write.
-    for (const n of all) if (n.startsWith('.') && n.endsWith('.tmp')) await fsp.rm(path.join(this.dir, n), { force: true });
+    for (const n of all)
+      if (n.startsWith('.') && n.endsWith('.tmp')) await fsp.rm(path.join(this.dir, n), { force: true });
     const names = all.filter((n) => /^\d+\.json$/.test(n));
     const chunks: Chunk[] = [];
     for (const n of names) {

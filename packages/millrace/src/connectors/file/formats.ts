@@ -43,7 +43,8 @@ export function encodeRows(
     }
     case 'csv': {
       let out = csvHeader ? csvLine(fields.map((f) => f.name)) : '';
-      for (const r of rows) out += csvLine(fields.map((f) => inColumn(f, () => toCsvText(r[f.name], f.type))));
+      for (const r of rows)
+        out += csvLine(fields.map((f) => inColumn(f, () => toCsvText(r[f.name], f.type))));
       return new TextEncoder().encode(out);
     }
     case 'parquet':
@@ -108,7 +109,10 @@ function encodeParquet(rows: readonly Record<string, unknown>[], fields: readonl
     name: f.name,
     data: inColumn(f, () => rows.map((r) => toParquetValue(r[f.name], f.type))),
   }));
-  const schema: SchemaElement[] = [{ name: 'root', num_children: fields.length }, ...fields.map(parquetElement)];
+  const schema: SchemaElement[] = [
+    { name: 'root', num_children: fields.length },
+    ...fields.map(parquetElement),
+  ];
   return new Uint8Array(parquetWriteBuffer({ columnData, schema }));
 }
 
@@ -142,7 +146,8 @@ export async function decodeRows(
         const r: Record<string, unknown> = {};
         fields.forEach((f, i) => {
           const cell = item.fields[i];
-          r[f.name] = cell === undefined ? null : inColumn(f, () => fromCsvField(cell.text, cell.quoted, f.type));
+          r[f.name] =
+            cell === undefined ? null : inColumn(f, () => fromCsvField(cell.text, cell.quoted, f.type));
         });
         out.push(r);
       }

@@ -50,7 +50,10 @@ export function globToRegExp(glob: string): RegExp {
     }
   }
   if (inGroup > 0) {
-    throw userError('INVALID_OPTION', `fileNameFilter: the glob "${glob}" has an unclosed "{"; close it or escape it as "\\{"`);
+    throw userError(
+      'INVALID_OPTION',
+      `fileNameFilter: the glob "${glob}" has an unclosed "{"; close it or escape it as "\\{"`,
+    );
   }
   return new RegExp(re + '$');
 }
@@ -62,6 +65,8 @@ function escapeRe(c: string): string {
 /** A predicate on file names; a RegExp loses its g/y flags so repeated tests are stateless. */
 export function fileNameMatcher(filter: string | RegExp): (name: string) => boolean {
   const re =
-    typeof filter === 'string' ? globToRegExp(filter) : new RegExp(filter.source, filter.flags.replace(/[gy]/g, ''));
+    typeof filter === 'string'
+      ? globToRegExp(filter)
+      : new RegExp(filter.source, filter.flags.replace(/[gy]/g, ''));
   return (name) => re.test(name);
 }

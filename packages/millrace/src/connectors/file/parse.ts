@@ -78,7 +78,11 @@ export function parseFileText(text: string, file: string, plan: ParsePlan): Pars
   return { rows, malformed };
 }
 
-function buildRow(plan: ParsePlan, values: Record<string, unknown>, corrupt: string | null): Record<string, unknown> {
+function buildRow(
+  plan: ParsePlan,
+  values: Record<string, unknown>,
+  corrupt: string | null,
+): Record<string, unknown> {
   const row: Record<string, unknown> = {};
   for (const f of plan.schema.fields) {
     row[f.name] = f.name === plan.corruptColumn ? corrupt : (values[f.name] ?? null);
@@ -166,7 +170,10 @@ function parseCsvText(text: string, fields: readonly Field[], plan: ParsePlan, e
     fields.forEach((f, i) => {
       const p = positions[i];
       const cell: CsvField | undefined = p === undefined ? undefined : item.fields[p];
-      values[f.name] = cell === undefined ? null : convertField(f, () => fromCsvField(cell.text, cell.quoted, f.type), reasons);
+      values[f.name] =
+        cell === undefined
+          ? null
+          : convertField(f, () => fromCsvField(cell.text, cell.quoted, f.type), reasons);
     });
     emit({ values, reasons }, item.line, item.raw);
   }

@@ -23,11 +23,17 @@ export async function readFileSinkManifest(outputPath: string): Promise<Manifest
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     if (!(await fsp.stat(dir).catch(() => undefined))) {
-      throw userError('PATH_NOT_FOUND', `readFileSinkOutput: ${dir} does not exist; pass the fileSink's output "path"`);
+      throw userError(
+        'PATH_NOT_FOUND',
+        `readFileSinkOutput: ${dir} does not exist; pass the fileSink's output "path"`,
+      );
     }
     return []; // nothing committed yet
   }
-  const ids = names.filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
+  const ids = names
+    .filter((n) => /^\d+$/.test(n))
+    .map(Number)
+    .sort((a, b) => a - b);
   const entries: ManifestEntry[] = [];
   for (const id of ids) {
     const file = path.join(manifestDir, String(id));
@@ -65,10 +71,14 @@ export async function readFileSinkOutput(outputPath: string): Promise<Row[]> {
       try {
         bytes = await fsp.readFile(file);
       } catch (err) {
-        throw externalError('SINK_FILE_MISSING', `readFileSinkOutput: ${file}, committed in batch ${entry.batchId}, cannot be read: ${(err as Error).message}`, {
-          cause: err,
-          retryable: false,
-        });
+        throw externalError(
+          'SINK_FILE_MISSING',
+          `readFileSinkOutput: ${file}, committed in batch ${entry.batchId}, cannot be read: ${(err as Error).message}`,
+          {
+            cause: err,
+            retryable: false,
+          },
+        );
       }
       // Partition values from the `col=value` directories.
       const partValues: Record<string, unknown> = {};
@@ -84,11 +94,15 @@ export async function readFileSinkOutput(outputPath: string): Promise<Row[]> {
         rows = await decodeRows(bytes, dataFields, entry.format, entry.csvHeader);
       } catch (err) {
         const msg = err instanceof BadValue || err instanceof Error ? err.message : String(err);
-        throw externalError('SINK_FILE_CORRUPT', `readFileSinkOutput: cannot read ${file}: ${msg}`, { cause: err, retryable: false });
+        throw externalError('SINK_FILE_CORRUPT', `readFileSinkOutput: cannot read ${file}: ${msg}`, {
+          cause: err,
+          retryable: false,
+        });
       }
       for (const r of rows) {
         const row: Row = {};
-        for (const fld of entry.schema) row[fld.name] = partCols.has(fld.name) ? (partValues[fld.name] ?? null) : r[fld.name];
+        for (const fld of entry.schema)
+          row[fld.name] = partCols.has(fld.name) ? (partValues[fld.name] ?? null) : r[fld.name];
         out.push(row);
       }
     }

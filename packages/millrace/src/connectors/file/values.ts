@@ -86,7 +86,8 @@ export function parseDateText(text: string): number | undefined {
 /** Epoch ms → `2024-01-31T10:00:00.000Z` (as Spark's default JSON/CSV timestampFormat in UTC). */
 export function formatTimestamp(ms: number): string {
   const d = new Date(ms);
-  if (Number.isNaN(d.getTime())) throw new BadValue(`${quote(ms)} is not a valid timestamp (epoch milliseconds)`);
+  if (Number.isNaN(d.getTime()))
+    throw new BadValue(`${quote(ms)} is not a valid timestamp (epoch milliseconds)`);
   return d.toISOString();
 }
 
@@ -107,7 +108,9 @@ const BASE64_RE = /^[A-Za-z0-9+/\-_]*={0,2}$/;
 export function base64ToBytes(s: string): Uint8Array {
   const clean = s.replace(/\s+/g, '');
   if (!BASE64_RE.test(clean)) throw new BadValue(`cannot read ${quote(s)} as binary: expected base64 text`);
-  return Uint8Array.from(Buffer.from(clean, clean.includes('-') || clean.includes('_') ? 'base64url' : 'base64'));
+  return Uint8Array.from(
+    Buffer.from(clean, clean.includes('-') || clean.includes('_') ? 'base64url' : 'base64'),
+  );
 }
 
 export function bytesToBase64(b: Uint8Array): string {
@@ -175,7 +178,8 @@ export function fromJson(v: unknown, type: DataType): unknown {
     }
     case 'binary':
       if (typeof v === 'string') return base64ToBytes(v);
-      if (Array.isArray(v) && v.every((b) => Number.isInteger(b) && b >= 0 && b < 256)) return Uint8Array.from(v);
+      if (Array.isArray(v) && v.every((b) => Number.isInteger(b) && b >= 0 && b < 256))
+        return Uint8Array.from(v);
       return bad(v, type);
     case 'json':
       return v;
@@ -203,7 +207,8 @@ export function fromJson(v: unknown, type: DataType): unknown {
           if (e instanceof BadValue) throw new BadValue(`field "${f.name}": ${e.message}`);
           throw e;
         }
-        if (val === null && !f.nullable) throw new BadValue(`field "${f.name}" is missing or null but is not nullable`);
+        if (val === null && !f.nullable)
+          throw new BadValue(`field "${f.name}" is missing or null but is not nullable`);
         out[f.name] = val;
       }
       return out;
@@ -241,7 +246,8 @@ export function fromCsvField(text: string, quoted: boolean, type: DataType): unk
       const s = text.trim();
       if (!LONG_RE.test(s)) return bad(text, type);
       const n = Number(s);
-      if (!Number.isSafeInteger(n)) throw new BadValue(`${quote(text)} is outside the safe integer range of long (±2^53-1)`);
+      if (!Number.isSafeInteger(n))
+        throw new BadValue(`${quote(text)} is outside the safe integer range of long (±2^53-1)`);
       return n;
     }
     case 'double': {
@@ -275,7 +281,9 @@ export function fromCsvField(text: string, quoted: boolean, type: DataType): unk
       try {
         parsed = JSON.parse(text);
       } catch {
-        throw new BadValue(`cannot read ${quote(text)} as ${typeToString(type)}: the field is not valid JSON text`);
+        throw new BadValue(
+          `cannot read ${quote(text)} as ${typeToString(type)}: the field is not valid JSON text`,
+        );
       }
       return fromJson(parsed, type);
     }

@@ -7,10 +7,18 @@ import type { Sink, SinkBatchInfo, SinkWriteResult } from '../contracts.ts';
 import { userError } from '../../errors/index.ts';
 import type { Row } from '../../schema/index.ts';
 
-export type ForeachBatchFunction<R> = (rows: readonly R[], batchId: number, info: SinkBatchInfo) => void | Promise<void>;
+export type ForeachBatchFunction<R> = (
+  rows: readonly R[],
+  batchId: number,
+  info: SinkBatchInfo,
+) => void | Promise<void>;
 
-export function foreachBatchSink<R = Row>(fn: ForeachBatchFunction<R>, options: { name?: string } = {}): Sink {
-  if (typeof fn !== 'function') throw userError('INVALID_SINK', 'foreachBatchSink: give a function (rows, batchId) => …');
+export function foreachBatchSink<R = Row>(
+  fn: ForeachBatchFunction<R>,
+  options: { name?: string } = {},
+): Sink {
+  if (typeof fn !== 'function')
+    throw userError('INVALID_SINK', 'foreachBatchSink: give a function (rows, batchId) => …');
   const name = options.name ?? 'foreachBatch';
   return {
     name,

@@ -117,7 +117,8 @@ export class NexmarkSource<K extends NexmarkKind = NexmarkKind> implements Sourc
       );
     }
     this.wallRate = options.wallRate;
-    this.chunkEvents = options.chunkEvents === undefined ? 10_000 : positiveInteger('chunkEvents', options.chunkEvents);
+    this.chunkEvents =
+      options.chunkEvents === undefined ? 10_000 : positiveInteger('chunkEvents', options.chunkEvents);
     this.config = nexmarkConfig({
       eventsPerSecond: options.eventsPerSecond,
       baseTime: options.baseTime,

@@ -51,7 +51,10 @@ export function ratePerBatchSource(options: RatePerBatchSourceOptions): Source<R
   }
   const name = options.name ?? 'rate-micro-batch';
   if (typeof name !== 'string' || name.trim() === '') {
-    throw userError('INVALID_OPTION', `ratePerBatchSource: name ${JSON.stringify(name)} must be a non-empty string`);
+    throw userError(
+      'INVALID_OPTION',
+      `ratePerBatchSource: name ${JSON.stringify(name)} must be a non-empty string`,
+    );
   }
   const { rowsPerBatch, startTimestamp = 0 } = options;
   if (typeof rowsPerBatch !== 'number' || !Number.isSafeInteger(rowsPerBatch) || rowsPerBatch <= 0) {
@@ -126,14 +129,21 @@ class RatePerBatchSource implements Source<RateRow> {
   }
 
   private next(start: RatePerBatchOffset): RatePerBatchOffset {
-    return { offset: start.offset + this.rowsPerBatch, timestamp: start.timestamp + this.advanceMillisPerBatch };
+    return {
+      offset: start.offset + this.rowsPerBatch,
+      timestamp: start.timestamp + this.advanceMillisPerBatch,
+    };
   }
 
   async latestOffset(start: Offset | null, _limit: ReadLimit): Promise<Offset | null> {
     if (!this.opened) {
-      throw userError('NOT_OPEN', `rate-micro-batch source "${this.name}": open() must be called before reading`, {
-        source: this.name,
-      });
+      throw userError(
+        'NOT_OPEN',
+        `rate-micro-batch source "${this.name}": open() must be called before reading`,
+        {
+          source: this.name,
+        },
+      );
     }
     const from = this.parse(start);
     if (this.availableNow) {
@@ -147,7 +157,11 @@ class RatePerBatchSource implements Source<RateRow> {
     return { ...end };
   }
 
-  async getBatch(start: Offset | null, end: Offset, _info: { readonly batchId: number }): Promise<SourceBatch<RateRow>> {
+  async getBatch(
+    start: Offset | null,
+    end: Offset,
+    _info: { readonly batchId: number },
+  ): Promise<SourceBatch<RateRow>> {
     const from = this.parse(start);
     const to = this.parse(end);
     if (to.offset < from.offset) {
@@ -158,7 +172,8 @@ class RatePerBatchSource implements Source<RateRow> {
       );
     }
     const rows: RateRow[] = new Array(to.offset - from.offset);
-    for (let v = from.offset; v < to.offset; v++) rows[v - from.offset] = { timestamp: from.timestamp, value: v };
+    for (let v = from.offset; v < to.offset; v++)
+      rows[v - from.offset] = { timestamp: from.timestamp, value: v };
     return { rows };
   }
 

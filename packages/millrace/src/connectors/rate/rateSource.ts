@@ -81,7 +81,10 @@ interface ValidOptions {
 
 function validate(options: RateSourceOptions): ValidOptions {
   if (options === null || typeof options !== 'object') {
-    throw userError('INVALID_OPTION', `rateSource: expected an options object like { rowsPerSecond: 10 }, got ${String(options)}`);
+    throw userError(
+      'INVALID_OPTION',
+      `rateSource: expected an options object like { rowsPerSecond: 10 }, got ${String(options)}`,
+    );
   }
   const name = options.name ?? 'rate';
   if (typeof name !== 'string' || name.trim() === '') {
@@ -96,7 +99,9 @@ function validate(options: RateSourceOptions): ValidOptions {
     );
   }
   const rampUpTimeMs =
-    options.rampUpTime === undefined ? 0 : parseDuration(options.rampUpTime, `rateSource "${name}": rampUpTime`);
+    options.rampUpTime === undefined
+      ? 0
+      : parseDuration(options.rampUpTime, `rateSource "${name}": rampUpTime`);
   const np = options.numPartitions;
   if (np !== undefined && (!Number.isSafeInteger(np) || np <= 0)) {
     throw userError(
@@ -159,7 +164,8 @@ class RateSource implements Source<RateRow> {
     let state: RateState;
     try {
       state = JSON.parse(text) as RateState;
-      if (typeof state.startTime !== 'number' || typeof state.rowsPerSecond !== 'number') throw new Error('bad fields');
+      if (typeof state.startTime !== 'number' || typeof state.rowsPerSecond !== 'number')
+        throw new Error('bad fields');
     } catch (cause) {
       throw new MillraceError(
         'CORRUPT_STATE',
@@ -181,7 +187,10 @@ class RateSource implements Source<RateRow> {
   }
 
   private requireOpen(): ConnectorContext {
-    if (!this.ctx) throw userError('NOT_OPEN', `${this.what}: open() must be called before reading`, { source: this.name });
+    if (!this.ctx)
+      throw userError('NOT_OPEN', `${this.what}: open() must be called before reading`, {
+        source: this.name,
+      });
     return this.ctx;
   }
 
@@ -198,14 +207,21 @@ class RateSource implements Source<RateRow> {
     return end;
   }
 
-  async getBatch(start: Offset | null, end: Offset, _info: { readonly batchId: number }): Promise<SourceBatch<RateRow>> {
+  async getBatch(
+    start: Offset | null,
+    end: Offset,
+    _info: { readonly batchId: number },
+  ): Promise<SourceBatch<RateRow>> {
     this.requireOpen();
     const from = rowCountOffset(start, this.what);
     const to = rowCountOffset(end, this.what);
     const rows: RateRow[] = new Array(Math.max(0, to - from));
     const { rowsPerSecond, rampUpTimeMs } = this.opts;
     for (let v = from; v < to; v++) {
-      rows[v - from] = { timestamp: this.startTime + rateTimestampOffset(v, rowsPerSecond, rampUpTimeMs), value: v };
+      rows[v - from] = {
+        timestamp: this.startTime + rateTimestampOffset(v, rowsPerSecond, rampUpTimeMs),
+        value: v,
+      };
     }
     return { rows };
   }

@@ -49,9 +49,13 @@ export type SocketConnectionState = 'idle' | 'connecting' | 'connected' | 'disco
 /** Pause reading from the socket while this many received lines wait for the disk. */
 const MAX_PENDING_LINES = 50_000;
 
-export function socketSource(options: SocketSourceOptions & { includeTimestamp: true }): Source<SocketRowWithTimestamp>;
+export function socketSource(
+  options: SocketSourceOptions & { includeTimestamp: true },
+): Source<SocketRowWithTimestamp>;
 export function socketSource(options: SocketSourceOptions): Source<SocketRow>;
-export function socketSource(options: SocketSourceOptions): Source<SocketRow> | Source<SocketRowWithTimestamp> {
+export function socketSource(
+  options: SocketSourceOptions,
+): Source<SocketRow> | Source<SocketRowWithTimestamp> {
   return new SocketSource(validate(options));
 }
 
@@ -74,13 +78,18 @@ function validate(options: SocketSourceOptions): ValidOptions {
   }
   const name = options.name ?? 'socket';
   if (typeof name !== 'string' || name.trim() === '') {
-    throw userError('INVALID_OPTION', `socketSource: name ${JSON.stringify(name)} must be a non-empty string`);
+    throw userError(
+      'INVALID_OPTION',
+      `socketSource: name ${JSON.stringify(name)} must be a non-empty string`,
+    );
   }
   const what = `socketSource "${name}"`;
   const bad = (msg: string) => userError('INVALID_OPTION', `${what}: ${msg}`, { source: name });
   const { host, port } = options;
   if (typeof host !== 'string' || host.trim() === '') {
-    throw bad(`host ${JSON.stringify(host)} must be a host name or address, e.g. { host: 'localhost', port: 9999 }`);
+    throw bad(
+      `host ${JSON.stringify(host)} must be a host name or address, e.g. { host: 'localhost', port: 9999 }`,
+    );
   }
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
     throw bad(`port ${JSON.stringify(port)} must be an integer from 1 to 65535`);
@@ -91,7 +100,8 @@ function validate(options: SocketSourceOptions): ValidOptions {
   }
   const reconnectDelayMs = parseDuration(options.reconnectDelay ?? 100, `${what}: reconnectDelay`);
   const maxReconnectDelayMs = parseDuration(options.maxReconnectDelay ?? 5000, `${what}: maxReconnectDelay`);
-  if (reconnectDelayMs <= 0) throw bad(`reconnectDelay ${JSON.stringify(options.reconnectDelay)} must be more than 0`);
+  if (reconnectDelayMs <= 0)
+    throw bad(`reconnectDelay ${JSON.stringify(options.reconnectDelay)} must be more than 0`);
   if (maxReconnectDelayMs < reconnectDelayMs) {
     throw bad(
       `maxReconnectDelay (${maxReconnectDelayMs} ms) must be at least reconnectDelay (${reconnectDelayMs} ms)`,
@@ -101,7 +111,15 @@ function validate(options: SocketSourceOptions): ValidOptions {
   if (!Number.isSafeInteger(segmentLines) || segmentLines < 1) {
     throw bad(`segmentLines ${JSON.stringify(options.segmentLines)} must be a positive integer`);
   }
-  return { name, host: host.trim(), port, includeTimestamp, reconnectDelayMs, maxReconnectDelayMs, segmentLines };
+  return {
+    name,
+    host: host.trim(),
+    port,
+    includeTimestamp,
+    reconnectDelayMs,
+    maxReconnectDelayMs,
+    segmentLines,
+  };
 }
 
 /** A WAL record: `[receivedAtMs, "line"]` as JSON (JSON escapes control characters, so no raw newline). */
@@ -150,7 +168,9 @@ class SocketSource implements Source<any> {
 
   constructor(private readonly opts: ValidOptions) {
     this.name = opts.name;
-    this.schema = opts.includeTimestamp ? schema({ value: t.string, timestamp: t.timestamp }) : schema({ value: t.string });
+    this.schema = opts.includeTimestamp
+      ? schema({ value: t.string, timestamp: t.timestamp })
+      : schema({ value: t.string });
   }
 
   describe(): string {
@@ -257,7 +277,10 @@ class SocketSource implements Source<any> {
           });
         }
         if (connected && !this.abort.signal.aborted) {
-          ctx.log.info('socket source: server closed the connection; will reconnect', { source: this.name, address });
+          ctx.log.info('socket source: server closed the connection; will reconnect', {
+            source: this.name,
+            address,
+          });
         }
         resolve(connected);
       });
@@ -320,7 +343,10 @@ class SocketSource implements Source<any> {
   }
 
   private requireWal(): LineWal {
-    if (!this.wal) throw userError('NOT_OPEN', `${this.what}: open() must be called before reading`, { source: this.name });
+    if (!this.wal)
+      throw userError('NOT_OPEN', `${this.what}: open() must be called before reading`, {
+        source: this.name,
+      });
     return this.wal;
   }
 
@@ -354,7 +380,11 @@ class SocketSource implements Source<any> {
     return end;
   }
 
-  async getBatch(start: Offset | null, end: Offset, _info: { readonly batchId: number }): Promise<SourceBatch<any>> {
+  async getBatch(
+    start: Offset | null,
+    end: Offset,
+    _info: { readonly batchId: number },
+  ): Promise<SourceBatch<any>> {
     const wal = this.requireWal();
     const from = this.lineOffset(start);
     const to = this.lineOffset(end);

@@ -94,7 +94,11 @@ export class LineWal {
     for (let i = 0; i < firsts.length; i++) {
       const first = firsts[i]!;
       const next = firsts[i + 1];
-      this.segments.push({ first, count: next === undefined ? 0 : next - first, file: this.segmentFile(first) });
+      this.segments.push({
+        first,
+        count: next === undefined ? 0 : next - first,
+        file: this.segmentFile(first),
+      });
     }
     const last = this.segments[this.segments.length - 1];
     if (!last) return;
@@ -207,7 +211,11 @@ export class LineWal {
     try {
       text = await fsp.readFile(seg.file, 'utf8');
     } catch (e) {
-      throw this.fail(`cannot read write-ahead log segment ${seg.file} (${(e as Error).message})`, e, seg.file);
+      throw this.fail(
+        `cannot read write-ahead log segment ${seg.file} (${(e as Error).message})`,
+        e,
+        seg.file,
+      );
     }
     const records = text.split('\n');
     const trailing = records.pop();
@@ -233,10 +241,13 @@ export class LineWal {
           await fsp.unlink(seg.file);
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-            this.opts.log.warn('socket WAL: cannot delete a released segment; will retry at the next commit', {
-              file: seg.file,
-              error: (e as Error).message,
-            });
+            this.opts.log.warn(
+              'socket WAL: cannot delete a released segment; will retry at the next commit',
+              {
+                file: seg.file,
+                error: (e as Error).message,
+              },
+            );
             break;
           }
         }

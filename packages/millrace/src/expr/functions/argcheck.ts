@@ -3,7 +3,12 @@ import { type DataType, type DataTypeKind, isNumeric, typeToString } from '../..
 import type { ArgInfo } from './FunctionDef.ts';
 
 /** Throw a clear error unless argument `i` has one of the kinds (null literals fit any). */
-export function expectArg(fn: string, args: readonly ArgInfo[], i: number, ...kinds: (DataTypeKind | 'numeric')[]): void {
+export function expectArg(
+  fn: string,
+  args: readonly ArgInfo[],
+  i: number,
+  ...kinds: (DataTypeKind | 'numeric')[]
+): void {
   const a = args[i];
   if (!a) return;
   const k = a.type.kind;
