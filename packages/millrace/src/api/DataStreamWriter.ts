@@ -44,6 +44,12 @@ export interface WriteStreamOptions {
 
 let unnamed = 0;
 
+function positiveInteger(name: string, v: number | undefined): void {
+  if (v !== undefined && !(Number.isInteger(v) && v >= 1)) {
+    throw userError('INVALID_OPTIONS', `writeStream: ${name} must be an integer ≥ 1, got ${String(v)}`);
+  }
+}
+
 export class DataStreamWriter {
   constructor(
     private readonly session: Session,
@@ -69,6 +75,14 @@ export class DataStreamWriter {
     const outputMode = o.outputMode ?? 'append';
     checkOutputMode(this.plan, outputMode, o.sink);
     checkSourceNames(this.plan);
+    positiveInteger('minBatchesToRetain', o.minBatchesToRetain);
+    positiveInteger('maxRecentProgress', o.maxRecentProgress);
+    if (o.idlePollMs !== undefined && !(Number.isFinite(o.idlePollMs) && o.idlePollMs >= 0)) {
+      throw userError(
+        'INVALID_OPTIONS',
+        `writeStream: idlePollMs must be a number of milliseconds ≥ 0, got ${String(o.idlePollMs)}`,
+      );
+    }
     const name = o.queryName ?? `query-${++unnamed}`;
     if (this.session.streams.active.some((q) => q.name === name)) {
       throw userError(
@@ -160,7 +174,9 @@ export class DataStreamWriter {
         this.session.log.error('query failed', { query: name, code: failure.code, error: failure.message });
       else this.session.log.info('query stopped', { query: name });
       query.onTerminated(failure);
-      manager.notifyTerminated(query, { id: query.id, runId, name, exception: failure });
+      // A query that failed before it started gets no events: start() rejects instead.
+      if (query.id) manager.notifyTerminated(query, { id: query.id, runId, name, exception: failure });
+      else manager.forget(query);
     });
 
     // start() resolves when the query is running, and rejects if it could not get there.

@@ -69,7 +69,7 @@ export class Stream<R = Row> {
   select<O extends Record<string, Column<any>>>(
     fn: ColsFn<R, O>,
   ): Stream<Simplify<{ [K in keyof O]: ColumnType<O[K]> }>>;
-  select(...cols: (string | Column<any>)[]): Stream<Row>;
+  select<K extends keyof R & string>(...cols: (K | Column<any>)[]): Stream<Row>;
   select(...args: unknown[]): Stream<any> {
     if (args.length === 1 && typeof args[0] === 'function') {
       const out = (args[0] as ColsFn<R, Record<string, Column<any>>>)(this.cols);

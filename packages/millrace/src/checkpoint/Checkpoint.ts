@@ -55,6 +55,9 @@ export class Checkpoint {
       );
     }
     await lock(abs);
+    // Only now (holding the lock) is it safe to delete leftovers of writes a crash interrupted,
+    // including those of connectors' own files (they all write through writeFileAtomic).
+    await removeTempFiles(abs);
     const metaFile = path.join(abs, 'metadata');
     const text = await readIfExists(metaFile);
     let metadata: QueryMetadata;
@@ -68,9 +71,7 @@ export class Checkpoint {
   }
 
   /** Read a checkpoint without locking it (for `checkpoint inspect`). */
-  static async inspect(
-    dir: string,
-  ): Promise<{
+  static async inspect(dir: string): Promise<{
     metadata: QueryMetadata | null;
     state: CheckpointState;
     batches: number[];
@@ -138,6 +139,7 @@ export class Checkpoint {
 
   /** Drop log entries older than the newest `keep` batches (Spark's minBatchesToRetain). */
   async purge(keep: number): Promise<void> {
+    if (!(keep >= 1)) return; // never delete the entries recovery needs
     for (const kind of ['offsets', 'commits'] as const) {
       const ids = await this.listIds(kind);
       const newest = ids.at(-1);
@@ -187,16 +189,22 @@ async function lock(dir: string): Promise<void> {
       `checkpoint ${dir} is used by another active query in this process; give each query its own checkpointLocation`,
     );
   }
-  const text = await readIfExists(file);
-  const pid = text ? Number(text.trim()) : NaN;
-  if (Number.isInteger(pid) && pid !== process.pid && isAlive(pid)) {
-    throw userError(
-      'CHECKPOINT_IN_USE',
-      `checkpoint ${dir} is locked by process ${pid}, which is still running; stop it first or use another checkpointLocation`,
-    );
-  }
+  // Claim it before any await, so two queries starting together cannot both pass the check.
   heldHere.add(dir);
-  await writeFileAtomic(file, `${process.pid}\n`);
+  try {
+    const text = await readIfExists(file);
+    const pid = text ? Number(text.trim()) : NaN;
+    if (Number.isInteger(pid) && pid !== process.pid && isAlive(pid)) {
+      throw userError(
+        'CHECKPOINT_IN_USE',
+        `checkpoint ${dir} is locked by process ${pid}, which is still running; stop it first or use another checkpointLocation`,
+      );
+    }
+    await writeFileAtomic(file, `${process.pid}\n`);
+  } catch (e) {
+    heldHere.delete(dir);
+    throw e;
+  }
 }
 
 function isAlive(pid: number): boolean {
@@ -205,5 +213,14 @@ function isAlive(pid: number): boolean {
     return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Leftovers of atomic writes interrupted by a crash (writeFileAtomic's `.<name>.<pid>.<ms>.tmp`), recursively. */
+async function removeTempFiles(dir: string): Promise<void> {
+  for (const entry of await fsp.readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) await removeTempFiles(p);
+    else if (entry.name.startsWith('.') && entry.name.endsWith('.tmp')) await fsp.rm(p, { force: true });
   }
 }

@@ -28,9 +28,9 @@ import type {
 } from '../connectors/contracts.ts';
 import { MillraceError, userError } from '../errors/index.ts';
 import type { Row } from '../schema/index.ts';
-import { Checkpoint, type OffsetEntry, decideRecovery } from '../checkpoint/index.ts';
+import { Checkpoint, type OffsetEntry, type RecoveryDecision, decideRecovery } from '../checkpoint/index.ts';
 import { type EventTimeStats, newEventTimeStats } from '../operators/pipeline.ts';
-import type { PhysicalQuery } from '../plan/physical.ts';
+import type { PhysicalPlan, PhysicalQuery } from '../plan/physical.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import { canonicalJson } from '../util/json.ts';
@@ -46,10 +46,29 @@ import { type Chunks, collectChunks, runPlan } from './runPlan.ts';
 
 /** Internal code used to unwind a batch abandoned by stop({ abandonCurrentBatch: true }). */
 const ABANDONED = 'BATCH_ABANDONED';
-const EMPTY: Chunks = (async function* () {})();
-
 async function* oneChunk(rows: readonly Row[]): Chunks {
   if (rows.length > 0) yield rows;
+}
+
+/** Chunks read once (on first use) and replayed to every later reader. */
+function replayable(read: () => Chunks): () => Chunks {
+  let cached: Promise<(readonly Row[])[]> | undefined;
+  return () =>
+    (async function* () {
+      cached ??= (async () => {
+        const all: (readonly Row[])[] = [];
+        for await (const c of read()) all.push(c);
+        return all;
+      })();
+      yield* await cached;
+    })();
+}
+
+function countScans(node: PhysicalPlan, out = new Map<Source<any>, number>()): Map<Source<any>, number> {
+  if (node.kind === 'scan') out.set(node.source, (out.get(node.source) ?? 0) + 1);
+  else if (node.kind === 'pipeline') countScans(node.input, out);
+  else for (const i of node.inputs) countScans(i, out);
+  return out;
 }
 import { type Trigger, nextTriggerTime } from './trigger.ts';
 import { type WatermarkPolicy, WatermarkTracker } from './watermark.ts';
@@ -114,7 +133,11 @@ export class MicroBatchExecution {
     private readonly hooks: ExecutionHooks,
   ) {
     this.watermark = new WatermarkTracker(plan.watermarks, options.watermarkPolicy);
+    this.scanCounts = countScans(plan.root);
   }
+
+  /** How many times the plan reads each source (more than once: a self-union). */
+  private readonly scanCounts: Map<Source<any>, number>;
 
   get queryId(): string {
     return this.checkpoint?.metadata.id ?? '';
@@ -135,8 +158,12 @@ export class MicroBatchExecution {
     try {
       this.status('Initializing sources', false, false);
       await this.open();
+      // Decide recovery before reporting "started": a checkpoint that does not fit fails start().
+      const decision = await this.decideRecovery();
       this.hooks.onStarted(this.queryId);
-      await this.recover();
+      const replayed = await this.recover(decision);
+      // Spark: Trigger.once after a crash only re-runs the batch that was in flight.
+      if (replayed && this.options.trigger.kind === 'once') return;
       await this.loop();
     } finally {
       await this.cleanup();
@@ -187,8 +214,8 @@ export class MicroBatchExecution {
     }
   }
 
-  /** Apply the recovery decision: resume after the last commit, or re-run the uncommitted batch. */
-  private async recover(): Promise<void> {
+  /** Read the checkpoint and decide how to go on; refuses checkpoints that do not fit this query. */
+  private async decideRecovery(): Promise<RecoveryDecision> {
     const cp = this.checkpoint!;
     const decision = decideRecovery(await cp.readState(), cp.dir);
     const names = new Set(this.plan.sources.map((s) => s.name));
@@ -203,13 +230,19 @@ export class MicroBatchExecution {
         }
       }
     };
+    if (decision.kind === 'resume') checkKnown(decision.startOffsets);
+    if (decision.kind === 'replay') checkKnown(decision.entry.offsets);
+    return decision;
+  }
+
+  /** Apply the decision: resume after the last commit, or re-run the uncommitted batch. Returns whether it re-ran one. */
+  private async recover(decision: RecoveryDecision): Promise<boolean> {
     switch (decision.kind) {
       case 'fresh':
         this.nextBatchId = 0;
         this.committed = {};
-        return;
+        return false;
       case 'resume':
-        checkKnown(decision.startOffsets);
         this.nextBatchId = decision.nextBatchId;
         this.committed = { ...decision.startOffsets };
         this.watermark.restore(decision.watermarkMs, decision.watermarks);
@@ -217,9 +250,8 @@ export class MicroBatchExecution {
           query: this.options.queryName,
           batch: decision.nextBatchId,
         });
-        return;
+        return false;
       case 'replay': {
-        checkKnown(decision.entry.offsets);
         const start: Offsets = { ...(decision.startOffsets ?? {}) };
         this.watermark.restore(decision.entry.batchWatermarkMs, decision.entry.watermarks);
         this.options.log.info('re-running uncommitted batch', {
@@ -231,7 +263,7 @@ export class MicroBatchExecution {
           timestampMs: decision.entry.batchTimestampMs,
           watermarkMs: decision.entry.batchWatermarkMs,
         });
-        return;
+        return true;
       }
     }
   }
@@ -251,7 +283,8 @@ export class MicroBatchExecution {
       }
       if (trigger.kind === 'processingTime') {
         this.status(ran ? 'Waiting for next trigger' : 'Waiting for data to arrive', false, false);
-        await clock.sleepUntil(nextTriggerTime(clock.now(), trigger.intervalMs), this.stopController.signal);
+        // From the trigger's start: a batch that overran its interval is followed at once (Spark).
+        await clock.sleepUntil(nextTriggerTime(triggerStart, trigger.intervalMs), this.stopController.signal);
       } else if (!ran) {
         this.status('Waiting for data to arrive', false, false);
         await sleep(this.options.idlePollMs, this.stopController.signal);
@@ -327,7 +360,7 @@ export class MicroBatchExecution {
 
     // 3. getBatch: sources with chunked reads are read lazily, as the plan pulls (step 4).
     let t = performance.now();
-    const scans = new Map<Source<any>, Chunks>();
+    const scans = new Map<Source<any>, () => Chunks>();
     const rowCounts = new Map<string, number>();
     for (const source of this.plan.sources) {
       const start = run.start[source.name] ?? null;
@@ -336,10 +369,10 @@ export class MicroBatchExecution {
       const sctx = { ...ctx, source: source.name };
       rowCounts.set(source.name, 0);
       if (source.getBatchChunks) {
-        scans.set(
-          source,
-          this.countedChunks(source, () => source.getBatchChunks!(start, end, { batchId }), rowCounts, sctx),
-        );
+        const read = () =>
+          this.countedChunks(source, () => source.getBatchChunks!(start, end, { batchId }), rowCounts, sctx);
+        // A source scanned more than once (a self-union) is read once and its chunks replayed.
+        scans.set(source, (this.scanCounts.get(source) ?? 0) > 1 ? replayable(read) : read);
       } else {
         const batch = await this.guard(
           () => source.getBatch(start, end, { batchId }),
@@ -349,7 +382,7 @@ export class MicroBatchExecution {
         );
         run.sourceBatches.set(source.name, batch);
         rowCounts.set(source.name, batch.rows.length);
-        scans.set(source, oneChunk(batch.rows));
+        scans.set(source, () => oneChunk(batch.rows));
       }
     }
     run.durations.getBatch = performance.now() - t;
@@ -357,7 +390,10 @@ export class MicroBatchExecution {
 
     // 4. addBatch: run the plan chunk by chunk into the sink
     t = performance.now();
-    const output = runPlan(this.plan.root, { scan: (s) => scans.get(s) ?? EMPTY, eventTime: run.eventTime });
+    const output = runPlan(this.plan.root, {
+      scan: (s) => scans.get(s)?.() ?? oneChunk([]),
+      eventTime: run.eventTime,
+    });
     let produced = 0;
     const counted = this.abandonable(output, (n) => (produced += n));
     const info = { batchId, outputMode: this.options.outputMode };

@@ -90,6 +90,11 @@ export class StreamingQueryManager {
     this.queries.add(q);
   }
 
+  /** @internal — a query that never started leaves without events. */
+  forget(q: StreamingQuery): void {
+    this.queries.delete(q);
+  }
+
   /** @internal */
   notifyStarted(e: QueryStartedEvent): void {
     this.each((l) => l.onQueryStarted?.(e));

@@ -33,7 +33,14 @@ describe('formatTable', () => {
     const s = schema({ text: t.string });
     const long = 'abcdefghijklmnopqrstuvwxyz';
     expect(formatTable([{ text: long }], s)).toBe(
-      ['+--------------------+', '|                text|', '+--------------------+', '|abcdefghijklmnopq...|', '+--------------------+', ''].join('\n'),
+      [
+        '+--------------------+',
+        '|                text|',
+        '+--------------------+',
+        '|abcdefghijklmnopq...|',
+        '+--------------------+',
+        '',
+      ].join('\n'),
     );
     expect(formatTable([{ text: long }, { text: 'x' }], s, { truncate: false })).toBe(
       [
@@ -47,7 +54,9 @@ describe('formatTable', () => {
       ].join('\n'),
     );
     // Below 4 characters there is no room for an ellipsis.
-    expect(formatTable([{ text: long }], s, { truncate: 3 })).toBe('+----+\n|text|\n+----+\n| abc|\n+----+\n');
+    expect(formatTable([{ text: long }], s, { truncate: 3 })).toBe(
+      '+----+\n|text|\n+----+\n| abc|\n+----+\n',
+    );
   });
 
   it('cuts to numRows with a footer', () => {
@@ -116,7 +125,9 @@ describe('formatTable', () => {
   });
 
   it('counts wide characters as two columns', () => {
-    expect(formatTable([{ v: '日本' }], schema({ v: t.string }))).toBe('+----+\n|   v|\n+----+\n|日本|\n+----+\n');
+    expect(formatTable([{ v: '日本' }], schema({ v: t.string }))).toBe(
+      '+----+\n|   v|\n+----+\n|日本|\n+----+\n',
+    );
   });
 });
 

@@ -66,7 +66,9 @@ describe('rateSource', () => {
     expect(end).toBe(10);
     const first = await a.getBatch(null, end!, { batchId: 0 });
     await a.close();
-    expect(JSON.parse(await readFile(path.join(ctx.stateDir, 'rate-source.json'), 'utf8')).startTime).toBe(T0);
+    expect(JSON.parse(await readFile(path.join(ctx.stateDir, 'rate-source.json'), 'utf8')).startTime).toBe(
+      T0,
+    );
 
     clock.advance(3000); // down for 3 s
     const b = rateSource({ rowsPerSecond: 5, name: 'r' });
@@ -129,7 +131,9 @@ describe('rateSource', () => {
     expect(() => rateSource({ rowsPerSecond: 1, numPartitions: 4 })).not.toThrow();
     const src = rateSource({ rowsPerSecond: 1 });
     await src.open(await context(new ManualClock(T0)));
-    await expect(src.getBatch({ x: 1 }, 3, { batchId: 0 })).rejects.toThrow(/offset \{"x":1\} is not a row count/);
+    await expect(src.getBatch({ x: 1 }, 3, { batchId: 0 })).rejects.toThrow(
+      /offset \{"x":1\} is not a row count/,
+    );
   });
 });
 
@@ -154,9 +158,15 @@ describe('ratePerBatchSource', () => {
     // A fresh instance (a restart) replays batch 1 identically.
     const again = ratePerBatchSource({ rowsPerBatch: 3, startTimestamp: T0, advanceMillisPerBatch: 500 });
     await again.open(await context(new ManualClock(0)));
-    expect((await again.getBatch({ offset: 3, timestamp: T0 + 500 }, { offset: 6, timestamp: T0 + 1000 }, { batchId: 1 })).rows).toEqual(
-      batches[1],
-    );
+    expect(
+      (
+        await again.getBatch(
+          { offset: 3, timestamp: T0 + 500 },
+          { offset: 6, timestamp: T0 + 1000 },
+          { batchId: 1 },
+        )
+      ).rows,
+    ).toEqual(batches[1]);
     expect(src.reportLatestOffset!()).toEqual({ offset: 9, timestamp: T0 + 1500 });
   });
 
@@ -182,7 +192,9 @@ describe('ratePerBatchSource', () => {
   });
 
   it('rejects bad options', () => {
-    expect(() => ratePerBatchSource({ rowsPerBatch: 1.5 })).toThrow(/rowsPerBatch 1.5 must be a positive integer/);
+    expect(() => ratePerBatchSource({ rowsPerBatch: 1.5 })).toThrow(
+      /rowsPerBatch 1.5 must be a positive integer/,
+    );
     expect(() => ratePerBatchSource({ rowsPerBatch: 1, advanceMillisPerBatch: 'x' })).toThrow(MillraceError);
   });
 });

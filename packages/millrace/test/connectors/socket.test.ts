@@ -63,7 +63,11 @@ class TestServer {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+async function waitFor(
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 5000,
+): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!(await cond())) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
@@ -96,10 +100,13 @@ async function openSource<R>(src: Source<R>, ctx: ConnectorContext): Promise<Sou
 /** Poll latestOffset until it reaches `n` lines. */
 async function offsetReaches(src: Source<any>, start: Offset | null, n: number): Promise<Offset> {
   let end: Offset | null = null;
-  await waitFor(async () => {
-    end = await src.latestOffset(start, DEFAULT);
-    return end === n;
-  }, `offset ${n} (last: ${JSON.stringify(end)})`);
+  await waitFor(
+    async () => {
+      end = await src.latestOffset(start, DEFAULT);
+      return end === n;
+    },
+    `offset ${n} (last: ${JSON.stringify(end)})`,
+  );
   return end!;
 }
 
@@ -137,7 +144,12 @@ describe('socketSource', () => {
       { value: '', timestamp: T0 },
       { value: 'café ✓ 😀', timestamp: T0 },
     ]);
-    expect(batch.metrics).toMatchObject({ connectionState: 'connected', connects: 1, walLines: 4, linesReceived: 4 });
+    expect(batch.metrics).toMatchObject({
+      connectionState: 'connected',
+      connects: 1,
+      walLines: 4,
+      linesReceived: 4,
+    });
 
     clock.advance(5000);
     await server.send('a\nb\n');
@@ -181,7 +193,9 @@ describe('socketSource', () => {
       '00000000000000000004.wal',
     ]);
     expect(await values(b, 3, 5)).toEqual(['l3', 'l4']);
-    await expect(b.getBatch(null, 3, { batchId: 0 })).rejects.toThrow(/lines \[0, 3\) are not in the write-ahead log/);
+    await expect(b.getBatch(null, 3, { batchId: 0 })).rejects.toThrow(
+      /lines \[0, 3\) are not in the write-ahead log/,
+    );
     await b.commit(5); // never deletes the last segment
     expect(await readdir(path.join(dir, 'wal'))).toEqual(['00000000000000000004.wal']);
     await a.close();
@@ -250,8 +264,14 @@ describe('socketSource', () => {
 
   it('rejects invalid options with a clear MillraceError', () => {
     expect(() => socketSource({ host: '', port: 9999 })).toThrow(/host "" must be a host name/);
-    expect(() => socketSource({ host: 'localhost', port: 70000 })).toThrow(/port 70000 must be an integer from 1 to 65535/);
-    expect(() => socketSource({ host: 'localhost', port: 1, includeTimestamp: 'yes' as never })).toThrow(MillraceError);
-    expect(() => socketSource({ host: 'localhost', port: 1, reconnectDelay: 'later' })).toThrow(/cannot read "later"/);
+    expect(() => socketSource({ host: 'localhost', port: 70000 })).toThrow(
+      /port 70000 must be an integer from 1 to 65535/,
+    );
+    expect(() => socketSource({ host: 'localhost', port: 1, includeTimestamp: 'yes' as never })).toThrow(
+      MillraceError,
+    );
+    expect(() => socketSource({ host: 'localhost', port: 1, reconnectDelay: 'later' })).toThrow(
+      /cannot read "later"/,
+    );
   });
 });

@@ -25,8 +25,12 @@ describe('CAST follows Spark (non-ANSI)', () => {
   it('string → timestamp/date rejects impossible values instead of rolling over', () => {
     expect(ev(col<string | null>('s').cast('timestamp'), { s: '2023-02-30 00:00:00' })).toBe(null);
     expect(ev(col<string | null>('s').cast('timestamp'), { s: '2023-01-01 25:00:00' })).toBe(null);
-    expect(ev(col<string | null>('s').cast('timestamp'), { s: '2024-02-29 12:00:00' })).toBe(Date.UTC(2024, 1, 29, 12));
-    expect(ev(col<string | null>('s').cast('date'), { s: '2016-12-31T23:59:59-05:00' })).toBe(Date.UTC(2016, 11, 31) / 86_400_000);
+    expect(ev(col<string | null>('s').cast('timestamp'), { s: '2024-02-29 12:00:00' })).toBe(
+      Date.UTC(2024, 1, 29, 12),
+    );
+    expect(ev(col<string | null>('s').cast('date'), { s: '2016-12-31T23:59:59-05:00' })).toBe(
+      Date.UTC(2016, 11, 31) / 86_400_000,
+    );
   });
 });
 

@@ -13,6 +13,8 @@ let counter = 0;
 export class MemoryStream<R> implements Source<R> {
   readonly replayable = true;
   private readonly adds: R[][] = [];
+  /** Set by prepareForAvailableNow: later adds wait for the next run. */
+  private availableNowTarget: number | undefined;
 
   constructor(
     readonly schema: Schema<R>,
@@ -35,10 +37,13 @@ export class MemoryStream<R> implements Source<R> {
     return `MemoryStream[${this.name}]`;
   }
 
-  async open(_ctx: ConnectorContext): Promise<void> {}
+  async open(_ctx: ConnectorContext): Promise<void> {
+    this.availableNowTarget = undefined;
+  }
 
   async latestOffset(_start: Offset | null): Promise<Offset | null> {
-    return this.adds.length === 0 ? null : this.adds.length;
+    const n = this.availableNowTarget ?? this.adds.length;
+    return n === 0 ? null : n;
   }
 
   async getBatch(start: Offset | null, end: Offset): Promise<SourceBatch<R>> {
@@ -56,7 +61,9 @@ export class MemoryStream<R> implements Source<R> {
 
   async commit(_end: Offset): Promise<void> {}
 
-  async prepareForAvailableNow(): Promise<void> {}
+  async prepareForAvailableNow(): Promise<void> {
+    this.availableNowTarget = this.adds.length;
+  }
 
   reportLatestOffset(): Offset | null {
     return this.adds.length;

@@ -4,7 +4,12 @@ import * as path from 'node:path';
 import { parquetMetadata } from 'hyparquet';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { OutputMode, SinkContext } from '../../../src/connectors/contracts.ts';
-import { fileSink, fileSource, readFileSinkManifest, readFileSinkOutput } from '../../../src/connectors/file/index.ts';
+import {
+  fileSink,
+  fileSource,
+  readFileSinkManifest,
+  readFileSinkOutput,
+} from '../../../src/connectors/file/index.ts';
 import { MillraceError } from '../../../src/errors/index.ts';
 import { type Row, type Schema, schema, t } from '../../../src/schema/index.ts';
 import { ManualClock } from '../../../src/util/clock.ts';
@@ -86,7 +91,18 @@ const rows: Row[] = [
     point: { x: 0, y: 2 },
     extra: 'text',
   },
-  { id: 3, name: '', score: null, ok: null, at: null, day: null, blob: null, tags: null, point: null, extra: null },
+  {
+    id: 3,
+    name: '',
+    score: null,
+    ok: null,
+    at: null,
+    day: null,
+    blob: null,
+    tags: null,
+    point: null,
+    extra: null,
+  },
 ];
 
 describe('fileSink: formats round trip through readFileSinkOutput', () => {
@@ -116,7 +132,10 @@ describe('fileSink: formats round trip through readFileSinkOutput', () => {
     const s = schema({ at: t.timestamp, day: t.date, n: t.long.orNull() });
     const sink = fileSink({ path: out, format: 'jsonl' });
     await sink.open(await context(s));
-    await sink.addBatch([{ at: Date.UTC(2024, 0, 31, 10), day: 19753, n: null }], { batchId: 0, outputMode: 'append' });
+    await sink.addBatch([{ at: Date.UTC(2024, 0, 31, 10), day: 19753, n: null }], {
+      batchId: 0,
+      outputMode: 'append',
+    });
     expect(await readFile(path.join(out, 'part-0000000000-00000.jsonl'), 'utf8')).toBe(
       '{"at":"2024-01-31T10:00:00.000Z","day":"2024-01-31"}\n',
     );
@@ -136,14 +155,25 @@ describe('fileSink: formats round trip through readFileSinkOutput', () => {
     await sink.open(await context(s));
     await sink.addBatch([{ at: 1000, day: 1, n: 2 ** 40 }], { batchId: 0, outputMode: 'append' });
     const buf = await readFile(path.join(out, 'part-0000000000-00000.parquet'));
-    const meta = parquetMetadata(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer);
+    const meta = parquetMetadata(
+      buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer,
+    );
     const cols = Object.fromEntries(meta.schema.slice(1).map((e) => [e.name, [e.type, e.converted_type]]));
-    expect(cols).toEqual({ at: ['INT64', 'TIMESTAMP_MILLIS'], day: ['INT32', 'DATE'], n: ['INT64', undefined] });
+    expect(cols).toEqual({
+      at: ['INT64', 'TIMESTAMP_MILLIS'],
+      day: ['INT32', 'DATE'],
+      n: ['INT64', undefined],
+    });
     expect(await readFileSinkOutput(out)).toEqual([{ at: 1000, day: 1, n: 2 ** 40 }]);
   });
 
   it('a file source reads the jsonl and csv output back', async () => {
-    const s = schema({ id: t.long, name: t.string.orNull(), at: t.timestamp.orNull(), tags: t.array(t.string).orNull() });
+    const s = schema({
+      id: t.long,
+      name: t.string.orNull(),
+      at: t.timestamp.orNull(),
+      tags: t.array(t.string).orNull(),
+    });
     const data = [
       { id: 1, name: 'a, "b"', at: Date.UTC(2024, 5, 1), tags: ['x'] },
       { id: 2, name: null, at: null, tags: null },
@@ -154,7 +184,13 @@ describe('fileSink: formats round trip through readFileSinkOutput', () => {
       await sink.open(await context(s));
       await sink.addBatch(data, { batchId: 0, outputMode: 'append' });
       const src = fileSource({ path: out, format, schema: s, mode: 'failFast' });
-      await src.open({ queryId: 'q', queryName: 'q', stateDir: await tmp('state'), clock: new ManualClock(0), log: silentLogger });
+      await src.open({
+        queryId: 'q',
+        queryName: 'q',
+        stateDir: await tmp('state'),
+        clock: new ManualClock(0),
+        log: silentLogger,
+      });
       const end = await src.latestOffset(null, { kind: 'default' });
       expect((await src.getBatch(null, end!, { batchId: 0 })).rows).toEqual(data);
     }
@@ -182,9 +218,9 @@ describe('fileSink: partitioning', () => {
       'day=2024-01-31/region=us%2Fwest%3A1/part-0000000005-00001.jsonl',
       'day=__HIVE_DEFAULT_PARTITION__/region=__HIVE_DEFAULT_PARTITION__/part-0000000005-00002.jsonl',
     ]);
-    expect(await readFile(path.join(out, 'day=2024-01-31/region=eu/part-0000000005-00000.jsonl'), 'utf8')).toBe(
-      '{"v":1}\n{"v":3}\n',
-    );
+    expect(
+      await readFile(path.join(out, 'day=2024-01-31/region=eu/part-0000000005-00000.jsonl'), 'utf8'),
+    ).toBe('{"v":1}\n{"v":3}\n');
     const back = await readFileSinkOutput(out);
     expect(back).toEqual([
       { day: 19753, region: 'eu', v: 1, at: null },
@@ -200,28 +236,40 @@ describe('fileSink: partitioning', () => {
     await sink.open(await context(s));
     const at = Date.UTC(2024, 0, 31, 10, 5, 0, 500);
     await sink.addBatch([{ day: 1, region: 'x', v: 1, at }], { batchId: 0, outputMode: 'append' });
-    expect((await tree(out)).filter((f) => !f.startsWith('_'))).toEqual(['at=2024-01-31 10%3A05%3A00.500/part-0000000000-00000.parquet']);
+    expect((await tree(out)).filter((f) => !f.startsWith('_'))).toEqual([
+      'at=2024-01-31 10%3A05%3A00.500/part-0000000000-00000.parquet',
+    ]);
     expect(await readFileSinkOutput(out)).toEqual([{ day: 1, region: 'x', v: 1, at }]);
   });
 
   it('rejects bad partition columns and output modes', async () => {
     const out = await tmp('out');
-    await expect(fileSink({ path: out, format: 'jsonl', partitionBy: ['nope'] }).open(await context(s))).rejects.toThrow(
-      /partition column "nope" is not in the output; it has: day, region, v, at/,
-    );
     await expect(
-      fileSink({ path: out, format: 'jsonl', partitionBy: ['day', 'region', 'v', 'at'] }).open(await context(s)),
+      fileSink({ path: out, format: 'jsonl', partitionBy: ['nope'] }).open(await context(s)),
+    ).rejects.toThrow(/partition column "nope" is not in the output; it has: day, region, v, at/);
+    await expect(
+      fileSink({ path: out, format: 'jsonl', partitionBy: ['day', 'region', 'v', 'at'] }).open(
+        await context(s),
+      ),
     ).rejects.toThrow(/cannot use all columns/);
     await expect(
-      fileSink({ path: out, format: 'jsonl', partitionBy: ['tags'] }).open(await context(schema({ tags: t.array(t.string), v: t.long }))),
+      fileSink({ path: out, format: 'jsonl', partitionBy: ['tags'] }).open(
+        await context(schema({ tags: t.array(t.string), v: t.long })),
+      ),
     ).rejects.toThrow(/cannot partition by "tags" of type array/);
     await expect(fileSink({ path: out, format: 'jsonl' }).open(await context(s, 'complete'))).rejects.toThrow(
       /supports only output mode 'append', got 'complete'/,
     );
-    expect(() => fileSink({ path: out, format: 'xml' as never })).toThrow(/unknown format "xml"; use one of 'jsonl', 'csv', 'parquet'/);
+    expect(() => fileSink({ path: out, format: 'xml' as never })).toThrow(
+      /unknown format "xml"; use one of 'jsonl', 'csv', 'parquet'/,
+    );
     expect(() => fileSink({ path: '', format: 'jsonl' })).toThrow(/"path" must be the output directory/);
-    expect(() => fileSink({ path: out, format: 'jsonl', csv: { header: true } })).toThrow(/apply only to format 'csv'/);
-    expect(() => fileSink({ path: out, format: 'jsonl', partitionBy: ['a', 'a'] })).toThrow(/names column "a" twice/);
+    expect(() => fileSink({ path: out, format: 'jsonl', csv: { header: true } })).toThrow(
+      /apply only to format 'csv'/,
+    );
+    expect(() => fileSink({ path: out, format: 'jsonl', partitionBy: ['a', 'a'] })).toThrow(
+      /names column "a" twice/,
+    );
   });
 });
 
@@ -232,12 +280,18 @@ describe('fileSink: exactly-once through the manifest', () => {
     const out = await tmp('out');
     const sink = fileSink({ path: out, format: 'jsonl' });
     await sink.open(await context(s));
-    expect(await sink.addBatch([{ id: 1 }, { id: 2 }], { batchId: 0, outputMode: 'append' })).toMatchObject({ rowsWritten: 2 });
-    expect(await sink.addBatch([{ id: 1 }, { id: 2 }], { batchId: 0, outputMode: 'append' })).toMatchObject({ rowsWritten: 0 });
+    expect(await sink.addBatch([{ id: 1 }, { id: 2 }], { batchId: 0, outputMode: 'append' })).toMatchObject({
+      rowsWritten: 2,
+    });
+    expect(await sink.addBatch([{ id: 1 }, { id: 2 }], { batchId: 0, outputMode: 'append' })).toMatchObject({
+      rowsWritten: 0,
+    });
     // …also after a restart.
     const again = fileSink({ path: out, format: 'jsonl' });
     await again.open(await context(s));
-    expect(await again.addBatch([{ id: 1 }, { id: 2 }], { batchId: 0, outputMode: 'append' })).toMatchObject({ rowsWritten: 0 });
+    expect(await again.addBatch([{ id: 1 }, { id: 2 }], { batchId: 0, outputMode: 'append' })).toMatchObject({
+      rowsWritten: 0,
+    });
     expect(await readFileSinkOutput(out)).toEqual([{ id: 1 }, { id: 2 }]);
   });
 
@@ -278,9 +332,13 @@ describe('fileSink: exactly-once through the manifest', () => {
     const out = await tmp('out');
     const sink = fileSink({ path: out, format: 'parquet' });
     await sink.open(await context(s));
-    const err = await sink.addBatch([{ id: 'seven' }], { batchId: 0, outputMode: 'append' }).catch((e: unknown) => e);
+    const err = await sink
+      .addBatch([{ id: 'seven' }], { batchId: 0, outputMode: 'append' })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MillraceError);
     expect((err as MillraceError).code).toBe('SINK_BAD_VALUE');
-    expect((err as MillraceError).message).toContain('column "id": value "seven" does not match the column type long');
+    expect((err as MillraceError).message).toContain(
+      'column "id": value "seven" does not match the column type long',
+    );
   });
 });

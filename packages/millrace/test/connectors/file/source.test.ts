@@ -43,7 +43,12 @@ describe('fileSource: discovery and offsets', () => {
     expect(src.describe()).toBe(`FileSource[${dir}, jsonl]`);
     expect(await src.latestOffset(null, DEFAULT)).toBeNull();
 
-    await put(dir, 'a.jsonl', '{"id":1,"name":"x","ts":"2024-01-31T10:00:00Z"}\n{"id":2,"ts":1706695200000}\n', 100);
+    await put(
+      dir,
+      'a.jsonl',
+      '{"id":1,"name":"x","ts":"2024-01-31T10:00:00Z"}\n{"id":2,"ts":1706695200000}\n',
+      100,
+    );
     await put(dir, '.hidden.jsonl', '{"id":99}\n', 100);
     await put(dir, '_SUCCESS', '', 100);
     await put(dir, 'b.jsonl.tmp', '{"id":98}\n', 100);
@@ -81,7 +86,13 @@ describe('fileSource: discovery and offsets', () => {
   it('latestFirst takes the newest files first', async () => {
     const dir = await tmp('in');
     for (let i = 0; i < 4; i++) await put(dir, `f${i}.jsonl`, `{"id":${i}}\n`, 1000 + i * 10); // f3 newest
-    const src = fileSource({ path: dir, format: 'jsonl', schema: events, maxFilesPerTrigger: 2, latestFirst: true });
+    const src = fileSource({
+      path: dir,
+      format: 'jsonl',
+      schema: events,
+      maxFilesPerTrigger: 2,
+      latestFirst: true,
+    });
     await src.open(context(await tmp('state')));
     expect(await src.latestOffset(null, DEFAULT)).toBe(2);
     expect((await src.getBatch(null, 2, { batchId: 0 })).rows.map((r) => r.id)).toEqual([3, 2]);
@@ -94,10 +105,18 @@ describe('fileSource: discovery and offsets', () => {
     await put(dir, 'c.txt', '{"id":3}\n', 102);
     const glob = fileSource({ path: dir, format: 'jsonl', schema: events, fileNameFilter: '*.{jsonl,json}' });
     await glob.open(context(await tmp('state')));
-    expect((await glob.getBatch(null, (await glob.latestOffset(null, DEFAULT))!, { batchId: 0 })).rows.map((r) => r.id)).toEqual([1, 2]);
+    expect(
+      (await glob.getBatch(null, (await glob.latestOffset(null, DEFAULT))!, { batchId: 0 })).rows.map(
+        (r) => r.id,
+      ),
+    ).toEqual([1, 2]);
     const re = fileSource({ path: dir, format: 'jsonl', schema: events, fileNameFilter: /^c\./g });
     await re.open(context(await tmp('state')));
-    expect((await re.getBatch(null, (await re.latestOffset(null, DEFAULT))!, { batchId: 0 })).rows.map((r) => r.id)).toEqual([3]);
+    expect(
+      (await re.getBatch(null, (await re.latestOffset(null, DEFAULT))!, { batchId: 0 })).rows.map(
+        (r) => r.id,
+      ),
+    ).toEqual([3]);
   });
 
   it('persists the file list: a restarted source reads the same files for the same offsets', async () => {
@@ -228,7 +247,13 @@ describe('fileSource: parsing and bad records', () => {
     const dir = await tmp('in');
     const dead = path.join(await tmp('dead'), 'dl');
     await put(dir, 'a.jsonl', lines, 100);
-    const src = fileSource({ path: dir, format: 'jsonl', schema: withCorrupt, mode: 'dropMalformed', deadLetterPath: dead });
+    const src = fileSource({
+      path: dir,
+      format: 'jsonl',
+      schema: withCorrupt,
+      mode: 'dropMalformed',
+      deadLetterPath: dead,
+    });
     await src.open(context(await tmp('state')));
     const end = (await src.latestOffset(null, DEFAULT))!;
     await src.getBatch(null, end, { batchId: 7 });
@@ -248,7 +273,10 @@ describe('fileSource: parsing and bad records', () => {
     });
     expect(recs[1]).toMatchObject({ line: 3, raw: 'not json' });
     expect(recs[1].reason).toMatch(/^not valid JSON/);
-    expect(recs[2]).toMatchObject({ line: 6, reason: 'column "id" is missing or null but the schema says it is not nullable' });
+    expect(recs[2]).toMatchObject({
+      line: 6,
+      reason: 'column "id" is missing or null but the schema says it is not nullable',
+    });
   });
 
   it('converts nested JSON values to the schema types', async () => {
@@ -260,12 +288,23 @@ describe('fileSource: parsing and bad records', () => {
       any: t.json,
       text: t.string,
     });
-    await put(dir, 'a.jsonl', '{"tags":["a","b"],"point":{"x":1,"y":2.5},"blob":"AQID","any":{"k":[1]},"text":42}\n', 100);
+    await put(
+      dir,
+      'a.jsonl',
+      '{"tags":["a","b"],"point":{"x":1,"y":2.5},"blob":"AQID","any":{"k":[1]},"text":42}\n',
+      100,
+    );
     const src = fileSource({ path: dir, format: 'jsonl', schema: s });
     await src.open(context(await tmp('state')));
     const b = await src.getBatch(null, (await src.latestOffset(null, DEFAULT))!, { batchId: 0 });
     expect(b.rows).toEqual([
-      { tags: ['a', 'b'], point: { x: 1, y: 2.5 }, blob: new Uint8Array([1, 2, 3]), any: { k: [1] }, text: '42' },
+      {
+        tags: ['a', 'b'],
+        point: { x: 1, y: 2.5 },
+        blob: new Uint8Array([1, 2, 3]),
+        any: { k: [1] },
+        text: '42',
+      },
     ]);
   });
 });
@@ -294,7 +333,14 @@ describe('fileSource: CSV', () => {
     expect(b.rows).toEqual([
       { id: 1, name: 'Smith, J', price: 9.5, ok: true, at: Date.UTC(2024, 0, 31, 10), _corrupt_record: null },
       { id: 2, name: '', price: null, ok: false, at: null, _corrupt_record: null },
-      { id: 3, name: 'two\nlines', price: 1000, ok: null, at: Date.UTC(2024, 0, 31, 9, 0, 0, 250), _corrupt_record: null },
+      {
+        id: 3,
+        name: 'two\nlines',
+        price: 1000,
+        ok: null,
+        at: Date.UTC(2024, 0, 31, 9, 0, 0, 250),
+        _corrupt_record: null,
+      },
     ]);
   });
 
@@ -317,7 +363,9 @@ describe('fileSource: CSV', () => {
     const ff = fileSource({ path: dir, format: 'csv', schema: s, csv: { delimiter: ';' }, mode: 'failFast' });
     await ff.open(context(await tmp('state')));
     const end = (await ff.latestOffset(null, DEFAULT))!;
-    await expect(ff.getBatch(null, end, { batchId: 0 })).rejects.toThrow(/line 2: expected 5 fields but the record has 2/);
+    await expect(ff.getBatch(null, end, { batchId: 0 })).rejects.toThrow(
+      /line 2: expected 5 fields but the record has 2/,
+    );
   });
 });
 
@@ -325,13 +373,25 @@ describe('fileSource: options', () => {
   const bad = (o: unknown) => () => fileSource(o as never);
   it('rejects bad options with clear errors', async () => {
     expect(bad({ format: 'jsonl', schema: events })).toThrow(/"path" must be the directory to read/);
-    expect(bad({ path: '/x', format: 'xml', schema: events })).toThrow(/unknown format "xml"; use one of 'jsonl', 'csv'/);
+    expect(bad({ path: '/x', format: 'xml', schema: events })).toThrow(
+      /unknown format "xml"; use one of 'jsonl', 'csv'/,
+    );
     expect(bad({ path: '/x', format: 'jsonl' })).toThrow(/"schema" is required/);
-    expect(bad({ path: '/x', format: 'jsonl', schema: events, maxFilesPerTrigger: 0 })).toThrow(/"maxFilesPerTrigger" must be a whole number >= 1, got 0/);
-    expect(bad({ path: '/x', format: 'jsonl', schema: events, mode: 'strict' })).toThrow(/unknown mode "strict"/);
-    expect(bad({ path: '/x', format: 'jsonl', schema: events, csv: { header: true } })).toThrow(/apply only to format 'csv'/);
-    expect(bad({ path: '/x', format: 'jsonl', schema: schema({ _corrupt_record: t.long }) })).toThrow(/must be a nullable string/);
-    expect(bad({ path: '/x', format: 'jsonl', schema: events, deadLetterPath: '/x' })).toThrow(/must not be the input directory/);
+    expect(bad({ path: '/x', format: 'jsonl', schema: events, maxFilesPerTrigger: 0 })).toThrow(
+      /"maxFilesPerTrigger" must be a whole number >= 1, got 0/,
+    );
+    expect(bad({ path: '/x', format: 'jsonl', schema: events, mode: 'strict' })).toThrow(
+      /unknown mode "strict"/,
+    );
+    expect(bad({ path: '/x', format: 'jsonl', schema: events, csv: { header: true } })).toThrow(
+      /apply only to format 'csv'/,
+    );
+    expect(bad({ path: '/x', format: 'jsonl', schema: schema({ _corrupt_record: t.long }) })).toThrow(
+      /must be a nullable string/,
+    );
+    expect(bad({ path: '/x', format: 'jsonl', schema: events, deadLetterPath: '/x' })).toThrow(
+      /must not be the input directory/,
+    );
     try {
       bad({ path: '/x', format: 'jsonl', schema: events, maxFilesPerTrigger: -1 })();
     } catch (e) {
@@ -340,6 +400,8 @@ describe('fileSource: options', () => {
       expect((e as MillraceError).domain).toBe('user');
     }
     const missing = fileSource({ path: path.join(await tmp('in'), 'nope'), format: 'jsonl', schema: events });
-    await expect(missing.open(context(await tmp('state')))).rejects.toThrow(/does not exist; create it or fix "path"/);
+    await expect(missing.open(context(await tmp('state')))).rejects.toThrow(
+      /does not exist; create it or fix "path"/,
+    );
   });
 });

@@ -91,7 +91,13 @@ describe('file source log', () => {
     const state = await mkdtemp(path.join(tmpdir(), 'millrace-file-log-state-'));
     dirs.push(dir, state);
     const s = schema({ id: t.long });
-    const ctx = { queryId: 'q', queryName: 'q', stateDir: state, clock: new ManualClock(0), log: silentLogger };
+    const ctx = {
+      queryId: 'q',
+      queryName: 'q',
+      stateDir: state,
+      clock: new ManualClock(0),
+      log: silentLogger,
+    };
     const src = fileSource({ path: dir, format: 'jsonl', schema: s });
     await src.open(ctx);
     let end: number | null = null;

@@ -1,0 +1,385 @@
+/**
+ * Shared machinery of the crash tests (DESIGN.md §5): a seeded PRNG, a child
+ * pipeline process that can be SIGKILLed at any moment and restarted, and
+ * read-only views of a query's checkpoint and of a file sink's directory.
+ *
+ * A child is a pipeline script in this folder run as `node --import tsx
+ * <script>` — one process (no tsx wrapper), so SIGKILL hits the engine itself.
+ * Children talk to the test through stdout lines (`READY`, `STARTED`,
+ * `BATCH <id> …`, `DONE`); everything else they print is kept for failure
+ * messages.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Sink } from '../../src/index.ts';
+
+/** The repository root (package resolution of `tsx` works from here). */
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
+export const CRASH_DIR = path.dirname(fileURLToPath(import.meta.url));
+
+// ---------------------------------------------------------------------------
+// Seeded randomness
+
+/** mulberry32: a small, fast, seedable PRNG; returns floats in [0, 1). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = a;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The seed of a test: `CRASH_SEED` from the environment, else the given default. */
+export function seedFromEnv(fallback: number): number {
+  const s = process.env.CRASH_SEED;
+  if (s === undefined || s === '') return fallback;
+  const n = Number(s);
+  if (!Number.isInteger(n)) throw new Error(`CRASH_SEED must be an integer, got ${JSON.stringify(s)}`);
+  return n;
+}
+
+export function randInt(rng: () => number, lo: number, hiInclusive: number): number {
+  return lo + Math.floor(rng() * (hiInclusive - lo + 1));
+}
+
+/** Log-uniform in [lo, hi]: as many kills at 2–20 ms as at 20–200 ms. */
+export function logUniform(rng: () => number, lo: number, hi: number): number {
+  return Math.round(Math.exp(Math.log(lo) + rng() * (Math.log(hi) - Math.log(lo))));
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor(
+  cond: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs: number,
+  pollMs = 20,
+): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(pollMs);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Child processes
+
+export interface ChildExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** A running pipeline script. */
+export class Child {
+  readonly lines: string[] = [];
+  readonly stderr: string[] = [];
+  readonly exited: Promise<ChildExit>;
+  readonly spawnedAt = performance.now();
+  private exit: ChildExit | undefined;
+  private waiters: { test: (line: string) => boolean; resolve: (line: string | null) => void }[] = [];
+
+  constructor(
+    readonly script: string,
+    readonly proc: ChildProcess,
+  ) {
+    let out = '';
+    proc.stdout!.setEncoding('utf8');
+    proc.stdout!.on('data', (chunk: string) => {
+      out += chunk;
+      let nl: number;
+      while ((nl = out.indexOf('\n')) >= 0) {
+        const line = out.slice(0, nl);
+        out = out.slice(nl + 1);
+        this.lines.push(line);
+        this.waiters = this.waiters.filter((w) => {
+          if (!w.test(line)) return true;
+          w.resolve(line);
+          return false;
+        });
+      }
+    });
+    let err = '';
+    proc.stderr!.setEncoding('utf8');
+    proc.stderr!.on('data', (chunk: string) => {
+      err += chunk;
+      const parts = err.split('\n');
+      err = parts.pop()!;
+      this.stderr.push(...parts);
+    });
+    this.exited = new Promise((resolve) => {
+      // 'close', not 'exit': by then every line the child wrote has been read.
+      proc.on('close', (code, signal) => {
+        this.exit = { code, signal };
+        resolve(this.exit);
+      });
+    });
+  }
+
+  get alive(): boolean {
+    return this.exit === undefined;
+  }
+
+  /**
+   * The first stdout line matching `test` among those from line number `from`
+   * on (already seen or still to come), or null if none came within
+   * `timeoutMs` or the child exited first.
+   */
+  nextLine(test: (line: string) => boolean, timeoutMs: number, from = 0): Promise<string | null> {
+    const seen = this.lines.slice(from).find(test);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve) => {
+      const waiter = {
+        test,
+        resolve: (l: string | null) => {
+          clearTimeout(timer);
+          this.waiters = this.waiters.filter((w) => w !== waiter);
+          resolve(l);
+        },
+      };
+      const timer = setTimeout(() => waiter.resolve(null), timeoutMs);
+      this.waiters.push(waiter);
+      void this.exited.then(() => waiter.resolve(null));
+    });
+  }
+
+  /** Like nextLine, but a timeout or an early exit is an error. */
+  async waitForLine(
+    test: (line: string) => boolean,
+    what: string,
+    timeoutMs = 30_000,
+    from = 0,
+  ): Promise<string> {
+    const line = await this.nextLine(test, timeoutMs, from);
+    if (line === null)
+      throw new Error(
+        `${this.alive ? 'timed out waiting for' : 'exited before'} ${what}: ${this.describe()}`,
+      );
+    return line;
+  }
+
+  /** SIGKILL and wait until the process is gone (its files are then stable). */
+  async kill(): Promise<ChildExit> {
+    if (this.alive) this.proc.kill('SIGKILL');
+    return this.exited;
+  }
+
+  describe(): string {
+    const tail = [...this.lines.slice(-5), ...this.stderr.slice(-15)].join('\n    ');
+    return `child ${path.basename(this.script)} (pid ${this.proc.pid})${tail ? `\n    ${tail}` : ''}`;
+  }
+}
+
+/** Start `node --import tsx <script>` with the given environment, cwd = repository root. */
+export function spawnChild(script: string, env: Record<string, string>): Child {
+  const proc = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new Child(script, proc);
+}
+
+/** Ends a child left running when a test fails (never leave orphans). */
+export async function killAll(children: readonly Child[]): Promise<void> {
+  await Promise.all(children.filter((c) => c.alive).map((c) => c.kill()));
+}
+
+// ---------------------------------------------------------------------------
+// Temp directories: removed on success, kept (and printed) on failure
+
+export class WorkDir {
+  private constructor(readonly root: string) {}
+
+  static async create(prefix: string): Promise<WorkDir> {
+    return new WorkDir(await mkdtemp(path.join(tmpdir(), `millrace-crash-${prefix}-`)));
+  }
+
+  sub(...parts: string[]): string {
+    return path.join(this.root, ...parts);
+  }
+
+  async finish(passed: boolean): Promise<void> {
+    if (passed) await rm(this.root, { recursive: true, force: true });
+    else console.log(`crash test failed; its files are kept in ${this.root}`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Checkpoint and sink inspection (read-only; only while no child is running)
+
+async function listNumeric(dir: string): Promise<number[]> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  return names
+    .filter((n) => /^\d+$/.test(n))
+    .map(Number)
+    .sort((a, b) => a - b);
+}
+
+export interface CheckpointView {
+  readonly offsets: number[];
+  readonly commits: number[];
+  /** offsets/N present and commits/N absent: a batch planned but not committed. */
+  readonly uncommitted: number | null;
+  readonly lastCommitted: number | null;
+}
+
+export async function inspectCheckpoint(dir: string): Promise<CheckpointView> {
+  const offsets = await listNumeric(path.join(dir, 'offsets'));
+  const commits = await listNumeric(path.join(dir, 'commits'));
+  const last = offsets.at(-1);
+  const uncommitted = last !== undefined && !commits.includes(last) ? last : null;
+  return { offsets, commits, uncommitted, lastCommitted: commits.at(-1) ?? null };
+}
+
+/** The end offsets (by source name) recorded in `offsets/<batchId>` (format: version line, meta line, offsets line). */
+export async function readOffsetsEntry(dir: string, batchId: number): Promise<Record<string, unknown>> {
+  const lines = (await fsp.readFile(path.join(dir, 'offsets', String(batchId)), 'utf8')).split('\n');
+  if (lines[0] !== 'v1' || lines[2] === undefined)
+    throw new Error(`unexpected format of ${dir}/offsets/${batchId}`);
+  return JSON.parse(lines[2]) as Record<string, unknown>;
+}
+
+/** Batch ids with a file sink manifest entry (`_millrace_manifest/<N>`). */
+export async function sinkManifestIds(outputDir: string): Promise<number[]> {
+  return listNumeric(path.join(outputDir, '_millrace_manifest'));
+}
+
+/** Every file under `dir` (relative, '/'-separated), including hidden ones. */
+export async function listTree(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string, rel: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await fsp.readdir(d, { withFileTypes: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
+    }
+    for (const e of entries) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) await walk(path.join(d, e.name), r);
+      else out.push(r);
+    }
+  };
+  await walk(dir, '');
+  return out.sort();
+}
+
+/** Data files of a file sink (`part-<batch>-<k>.<ext>`, any partition directory), relative paths. */
+export async function sinkPartFiles(outputDir: string): Promise<string[]> {
+  return (await listTree(outputDir)).filter(
+    (f) => /(^|\/)part-\d+-\d+\.[a-z]+$/.test(f) && !f.startsWith('_'),
+  );
+}
+
+/** Batch id of a part file path. */
+export function partFileBatch(rel: string): number {
+  const m = /part-(\d+)-\d+\.[a-z]+$/.exec(rel);
+  if (!m) throw new Error(`not a part file: ${rel}`);
+  return Number(m[1]);
+}
+
+// ---------------------------------------------------------------------------
+// Multisets of rows
+
+/** A canonical text for a row: keys sorted, so column order does not matter. */
+export function rowKey(row: Record<string, unknown>): string {
+  return JSON.stringify(
+    Object.keys(row)
+      .sort()
+      .map((k) => [k, row[k]]),
+  );
+}
+
+export function countBy<T>(items: Iterable<T>, key: (x: T) => string): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const x of items) {
+    const k = key(x);
+    m.set(k, (m.get(k) ?? 0) + 1);
+  }
+  return m;
+}
+
+/** What `actual` has too many of and too few of, compared with `expected` (a few examples each). */
+export function multisetDiff(
+  expected: Map<string, number>,
+  actual: Map<string, number>,
+  examples = 5,
+): { missing: number; extra: number; missingExamples: string[]; extraExamples: string[] } {
+  let missing = 0;
+  let extra = 0;
+  const missingExamples: string[] = [];
+  const extraExamples: string[] = [];
+  for (const [k, n] of expected) {
+    const d = n - (actual.get(k) ?? 0);
+    if (d > 0) {
+      missing += d;
+      if (missingExamples.length < examples) missingExamples.push(`${k} ×${d}`);
+    }
+  }
+  for (const [k, n] of actual) {
+    const d = n - (expected.get(k) ?? 0);
+    if (d > 0) {
+      extra += d;
+      if (extraExamples.length < examples) extraExamples.push(`${k} ×${d}`);
+    }
+  }
+  return { missing, extra, missingExamples, extraExamples };
+}
+
+/** A tally printed in the summary: how many kills landed in each protocol phase. */
+export class PhaseTally {
+  private readonly counts = new Map<string, number>();
+
+  add(phase: string): void {
+    this.counts.set(phase, (this.counts.get(phase) ?? 0) + 1);
+  }
+
+  get(phase: string): number {
+    return this.counts.get(phase) ?? 0;
+  }
+
+  toString(): string {
+    return [...this.counts].map(([k, n]) => `${k}: ${n}`).join(', ');
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Child side
+
+/**
+ * A sink, unchanged, that prints `SINK_BEGIN N` before and `SINK_DONE N` after
+ * writing batch N (for a file sink: after its manifest, before commits/N).
+ * A child's stdout is a pipe, written synchronously on Linux, so a marker is
+ * out before the next protocol step starts.
+ */
+export function tracedSink(sink: Sink, out: (line: string) => void): Sink {
+  return {
+    name: sink.name,
+    guarantee: sink.guarantee,
+    ...(sink.supportedOutputModes ? { supportedOutputModes: sink.supportedOutputModes } : {}),
+    describe: () => sink.describe(),
+    open: (ctx) => sink.open(ctx),
+    addBatch: async (rows, info) => {
+      out(`SINK_BEGIN ${info.batchId}`);
+      const r = await sink.addBatch(rows, info);
+      out(`SINK_DONE ${info.batchId}`);
+      return r;
+    },
+    close: () => sink.close(),
+  };
+}
