@@ -5,8 +5,11 @@ cd "$(dirname "$0")/.."
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
 npx tsc -p tsconfig.json --noEmit
 npx eslint .
 npx prettier --check . >/dev/null || { npx prettier --check .; exit 1; }
-npx vitest run --project unit
-npx vitest run --project slow
+npx vitest run --project unit --reporter=default --reporter=json --outputFile.json="$out/unit.json"
+npx vitest run --project slow --reporter=default --reporter=json --outputFile.json="$out/slow.json"
+node scripts/summarize-tests.mjs "$out/unit.json" "$out/slow.json"
