@@ -19,6 +19,8 @@ import { StreamingQuery } from '../execution/StreamingQuery.ts';
 import { type Trigger, describeTrigger } from '../execution/trigger.ts';
 import type { WatermarkPolicy } from '../execution/watermark.ts';
 import type { Session } from './Session.ts';
+import type { StateStoreProvider } from '../state/StateStore.ts';
+import { memoryStateStore } from '../state/index.ts';
 
 export interface WriteStreamOptions {
   readonly sink: Sink;
@@ -40,6 +42,8 @@ export interface WriteStreamOptions {
   readonly minBatchesToRetain?: number;
   /** Default trigger: how long to wait before asking idle sources again. Default 10 ms. */
   readonly idlePollMs?: number;
+  /** Where stateful operators keep state: `memoryStateStore()` (default) or `lmdbStateStore()` for state larger than memory. */
+  readonly stateStore?: StateStoreProvider;
 }
 
 let unnamed = 0;
@@ -127,6 +131,7 @@ export class DataStreamWriter {
         watermarkPolicy: o.watermarkPolicy ?? 'min',
         idlePollMs: o.idlePollMs ?? 10,
         minBatchesToRetain: o.minBatchesToRetain ?? 100,
+        stateStore: o.stateStore ?? memoryStateStore(),
       },
       {
         onStarted: (id) => {

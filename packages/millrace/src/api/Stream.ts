@@ -27,6 +27,7 @@ import { optimize } from '../plan/optimizer.ts';
 import { parseDuration } from '../util/durations.ts';
 import { Column, type Cols, type ColumnLike, toExpr } from './Column.ts';
 import { DataStreamWriter, type WriteStreamOptions } from './DataStreamWriter.ts';
+import { GroupedStream } from './GroupedStream.ts';
 import type { Session } from './Session.ts';
 
 export type Simplify<T> = { [K in keyof T]: T[K] } & {};
@@ -159,6 +160,40 @@ export class Stream<R = Row> {
    */
   withWatermark<K extends keyof R & string>(eventTime: K, delay: string | number): Stream<R> {
     return this.derive(watermarkNode(this.plan, eventTime, parseDuration(delay, 'withWatermark delay')));
+  }
+
+  /**
+   * Group rows for aggregation: by column names (`groupBy('word')`), by named key
+   * columns (`groupBy($ => ({ window: window($.t, '1 minute'), host: $.host }))`),
+   * or untyped (`groupBy(col('a'), window(col('t'), '10 seconds'))`, a window key is named `window`).
+   */
+  groupBy<K extends keyof R & string>(...names: K[]): GroupedStream<R, Simplify<Pick<R, K>>>;
+  groupBy<O extends Record<string, Column<any>>>(
+    fn: ColsFn<R, O>,
+  ): GroupedStream<R, Simplify<{ [K in keyof O]: ColumnType<O[K]> }>>;
+  groupBy<K extends keyof R & string>(...cols: (K | Column<any>)[]): GroupedStream<R, Row>;
+  groupBy(...args: unknown[]): GroupedStream<R, any> {
+    let keys: NamedExpr[];
+    if (args.length === 1 && typeof args[0] === 'function') {
+      keys = namedFromObject((args[0] as ColsFn<R, Record<string, Column<any>>>)(this.cols), 'groupBy');
+    } else {
+      keys = args.map((a, i) => {
+        if (typeof a === 'string') {
+          this.schema.require(a, 'groupBy');
+          return { name: a, expr: { kind: 'col', name: a } };
+        }
+        if (a instanceof Column) {
+          const e = a.expr;
+          const name = e.kind === 'call' && e.name === 'window' ? 'window' : exprName(e);
+          return { name, expr: e };
+        }
+        throw userError(
+          'INVALID_ARGUMENT',
+          `groupBy: argument ${i + 1} is neither a column name nor a Column`,
+        );
+      });
+    }
+    return new GroupedStream(this, keys);
   }
 
   /** Where this stream's result goes and how; `.start()` runs it. */

@@ -29,6 +29,8 @@ export type RecoveryDecision =
       readonly startOffsets: Readonly<Record<string, Offset>>;
       readonly watermarkMs: number;
       readonly watermarks: Readonly<Record<string, number>>;
+      /** The watermark the last batch ran with (a no-data batch is due if watermarkMs is past it). */
+      readonly lastBatchWatermarkMs: number;
     }
   | {
       readonly kind: 'replay';
@@ -56,6 +58,7 @@ export function decideRecovery(s: CheckpointState, checkpointDir: string): Recov
       startOffsets: lastOffsets.entry.offsets,
       watermarkMs: lastCommit.entry.nextBatchWatermarkMs,
       watermarks: lastCommit.entry.watermarks,
+      lastBatchWatermarkMs: lastOffsets.entry.batchWatermarkMs,
     };
   }
   // Batch n was planned but not committed: it must be re-run with exactly its offsets.

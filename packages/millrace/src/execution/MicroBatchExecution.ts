@@ -31,45 +31,22 @@ import type { Row } from '../schema/index.ts';
 import { Checkpoint, type OffsetEntry, type RecoveryDecision, decideRecovery } from '../checkpoint/index.ts';
 import { type EventTimeStats, newEventTimeStats } from '../operators/pipeline.ts';
 import type { PhysicalPlan, PhysicalQuery } from '../plan/physical.ts';
+import type { AggregateBatchMetrics, StreamingAggregate } from '../operators/aggregate/StreamingAggregate.ts';
+import type { StateStore, StateStoreProvider } from '../state/StateStore.ts';
+import * as path from 'node:path';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import { canonicalJson } from '../util/json.ts';
 import { formatTimestampIso } from '../expr/temporal.ts';
 import type { OutputMode } from '../connectors/contracts.ts';
 import {
+  type StateOperatorProgress,
   type StreamingQueryProgress,
   type StreamingQueryStatus,
   type SourceProgress,
   rate,
 } from './progress.ts';
 import { type Chunks, collectChunks, runPlan } from './runPlan.ts';
-
-/** Internal code used to unwind a batch abandoned by stop({ abandonCurrentBatch: true }). */
-const ABANDONED = 'BATCH_ABANDONED';
-async function* oneChunk(rows: readonly Row[]): Chunks {
-  if (rows.length > 0) yield rows;
-}
-
-/** Chunks read once (on first use) and replayed to every later reader. */
-function replayable(read: () => Chunks): () => Chunks {
-  let cached: Promise<(readonly Row[])[]> | undefined;
-  return () =>
-    (async function* () {
-      cached ??= (async () => {
-        const all: (readonly Row[])[] = [];
-        for await (const c of read()) all.push(c);
-        return all;
-      })();
-      yield* await cached;
-    })();
-}
-
-function countScans(node: PhysicalPlan, out = new Map<Source<any>, number>()): Map<Source<any>, number> {
-  if (node.kind === 'scan') out.set(node.source, (out.get(node.source) ?? 0) + 1);
-  else if (node.kind === 'pipeline') countScans(node.input, out);
-  else for (const i of node.inputs) countScans(i, out);
-  return out;
-}
 import { type Trigger, nextTriggerTime } from './trigger.ts';
 import { type WatermarkPolicy, WatermarkTracker } from './watermark.ts';
 
@@ -84,8 +61,10 @@ export interface ExecutionOptions {
   readonly watermarkPolicy: WatermarkPolicy;
   /** How long the default trigger sleeps when no source has new data. */
   readonly idlePollMs: number;
-  /** Offsets/commit log entries kept (Spark's minBatchesToRetain). */
+  /** Offsets/commit log entries and state versions kept (Spark's minBatchesToRetain). */
   readonly minBatchesToRetain: number;
+  /** Where stateful operators keep their state. */
+  readonly stateStore: StateStoreProvider;
 }
 
 export interface ExecutionHooks {
@@ -114,6 +93,14 @@ interface BatchRun {
   readonly eventTime: EventTimeStats[];
   numOutputRows: number;
   sinkMetrics: Record<string, number | string>;
+  /** A batch with no new offsets, run because the watermark moved (Spark's no-data batch). */
+  readonly isNoDataBatch: boolean;
+  /** State stores opened by this batch's stateful operators, and what each did. */
+  readonly stores: Map<
+    StreamingAggregate,
+    { store: StateStore; metrics: AggregateBatchMetrics; committed: boolean }
+  >;
+  stateProgress: StateOperatorProgress[];
 }
 
 export class MicroBatchExecution {
@@ -124,6 +111,8 @@ export class MicroBatchExecution {
   private readonly stopController = new AbortController();
   private abandon = false;
   private lastTriggerStartMs: number | undefined;
+  /** The watermark the last batch ran with (no-data batches run when the current one is past it). */
+  private lastBatchWatermarkMs = 0;
   private opened: { sources: Source<any>[]; sink: boolean } = { sources: [], sink: false };
 
   constructor(
@@ -246,6 +235,7 @@ export class MicroBatchExecution {
         this.nextBatchId = decision.nextBatchId;
         this.committed = { ...decision.startOffsets };
         this.watermark.restore(decision.watermarkMs, decision.watermarks);
+        this.lastBatchWatermarkMs = decision.lastBatchWatermarkMs;
         this.options.log.info('resuming query', {
           query: this.options.queryName,
           batch: decision.nextBatchId,
@@ -310,11 +300,20 @@ export class MicroBatchExecution {
       if (latest !== null && canonicalJson(latest) !== canonicalJson(start)) hasData = true;
     }
     const latestOffsetMs = performance.now() - t0;
-    if (!hasData) {
+    const noDataBatch = !hasData && this.needsNoDataBatch();
+    if (!hasData && !noDataBatch) {
       this.status('Waiting for data to arrive', false, false);
       return false;
     }
-    const run = this.newRun(this.nextBatchId, { ...this.committed }, end, triggerStartMs);
+    const run = {
+      ...this.newRun(
+        this.nextBatchId,
+        { ...this.committed },
+        noDataBatch ? { ...this.committed } : end,
+        triggerStartMs,
+      ),
+      isNoDataBatch: noDataBatch,
+    };
     run.durations.latestOffset = latestOffsetMs;
 
     const t1 = performance.now();
@@ -322,6 +321,95 @@ export class MicroBatchExecution {
     run.durations.walCommit = performance.now() - t1;
     await this.runBatch(run);
     return true;
+  }
+
+  /** A stateful operator over its input, with its store opened at this batch's version. */
+  private async *runStateful(op: StreamingAggregate, input: Chunks, run: BatchRun): Chunks {
+    const store = await this.openStore(op, run);
+    const metrics: AggregateBatchMetrics = {
+      numRowsUpdated: 0,
+      numRowsRemoved: 0,
+      numRowsDroppedByWatermark: 0,
+    };
+    run.stores.set(op, { store, metrics, committed: false });
+    yield* op.run(
+      input,
+      { batchId: run.batchId, watermarkMs: run.watermarkMs, outputMode: this.options.outputMode, store },
+      metrics,
+    );
+  }
+
+  private openStore(op: StreamingAggregate, run: BatchRun): Promise<StateStore> {
+    const operatorId = op.spec.operatorId;
+    return this.guard(
+      () =>
+        this.options.stateStore.open({
+          stateDir: path.join(this.checkpoint!.dir, 'state'),
+          operatorId,
+          partition: 0,
+          version: run.batchId,
+        }),
+      'STATE_FAILED',
+      `the state of operator ${operatorId} could not be loaded at version ${run.batchId}`,
+      { batch: run.batchId, operator: operatorId },
+    );
+  }
+
+  /** Commit every stateful operator's store to version N+1 (an operator the sink never pulled carries its state over). */
+  private async commitState(run: BatchRun): Promise<void> {
+    for (const op of this.plan.statefulOperators) {
+      let entry = run.stores.get(op);
+      if (!entry) {
+        entry = {
+          store: await this.openStore(op, run),
+          metrics: { numRowsUpdated: 0, numRowsRemoved: 0, numRowsDroppedByWatermark: 0 },
+          committed: false,
+        };
+        run.stores.set(op, entry);
+      }
+      const { store, metrics } = entry;
+      await this.guard(
+        () => store.commit(),
+        'STATE_FAILED',
+        `the state of operator ${op.spec.operatorId} could not be committed`,
+        {
+          batch: run.batchId,
+          operator: op.spec.operatorId,
+        },
+      );
+      entry.committed = true;
+      const m = store.metrics();
+      run.stateProgress.push({
+        operatorName: op.spec.operatorId,
+        numRowsTotal: m.numKeys,
+        numRowsUpdated: metrics.numRowsUpdated,
+        numRowsRemoved: metrics.numRowsRemoved,
+        numRowsDroppedByWatermark: metrics.numRowsDroppedByWatermark,
+        memoryUsedBytes: m.memoryUsedBytes,
+        commitTimeMs: m.commitTimeMs,
+        customMetrics: { ...m.custom },
+      });
+      if (run.batchId % 10 === 0) {
+        const minVersionToKeep = run.batchId + 1 - this.options.minBatchesToRetain;
+        if (minVersionToKeep > 0) {
+          await this.options.stateStore.cleanup({
+            stateDir: path.join(this.checkpoint!.dir, 'state'),
+            operatorId: op.spec.operatorId,
+            partition: 0,
+            minVersionToKeep,
+          });
+        }
+      }
+    }
+  }
+
+  /** Spark's shouldRunAnotherBatch: a stateful operator has groups to emit or evict at the new watermark. */
+  private needsNoDataBatch(): boolean {
+    if (this.options.trigger.kind === 'once') return false;
+    const wm = this.watermark.current;
+    return this.plan.statefulOperators.some((op) =>
+      op.needsNoDataBatch(wm, this.lastBatchWatermarkMs, this.options.outputMode),
+    );
   }
 
   private newRun(batchId: number, start: Offsets, end: Offsets, triggerStartMs: number): BatchRun {
@@ -338,6 +426,9 @@ export class MicroBatchExecution {
       eventTime: this.plan.watermarks.map(() => newEventTimeStats()),
       numOutputRows: 0,
       sinkMetrics: {},
+      isNoDataBatch: false,
+      stores: new Map(),
+      stateProgress: [],
     };
   }
 
@@ -352,8 +443,16 @@ export class MicroBatchExecution {
     };
   }
 
-  /** Steps 3–6 for a batch whose offsets are already in the log. */
+  /** Steps 3–6 for a batch whose offsets are already in the log; state not committed is aborted. */
   private async runBatch(run: BatchRun): Promise<void> {
+    try {
+      await this.runBatchSteps(run);
+    } finally {
+      for (const s of run.stores.values()) if (!s.committed) s.store.abort();
+    }
+  }
+
+  private async runBatchSteps(run: BatchRun): Promise<void> {
     const { batchId } = run;
     const ctx = { query: this.options.queryName, batch: batchId };
     this.status('Processing new data', true, true);
@@ -393,6 +492,7 @@ export class MicroBatchExecution {
     const output = runPlan(this.plan.root, {
       scan: (s) => scans.get(s)?.() ?? oneChunk([]),
       eventTime: run.eventTime,
+      stateful: (op, input) => this.runStateful(op, input, run),
     });
     let produced = 0;
     const counted = this.abandonable(output, (n) => (produced += n));
@@ -418,8 +518,10 @@ export class MicroBatchExecution {
     for (const [name, n] of rowCounts) run.rowCounts.set(name, n);
     if (this.stopping && this.abandon) return;
 
-    // 5. commit
+    // 5. commit: state versions N+1, then commits/N
     t = performance.now();
+    await this.commitState(run);
+    this.lastBatchWatermarkMs = run.watermarkMs;
     this.watermark.update(run.eventTime);
     await this.checkpoint!.writeCommit(batchId, {
       nextBatchWatermarkMs: this.watermark.current,
@@ -550,10 +652,10 @@ export class MicroBatchExecution {
         queryPlanning: 0,
       },
       eventTime,
-      stateOperators: [],
+      stateOperators: run.stateProgress,
       sources,
       sink: { description: this.sink.describe(), numOutputRows: run.numOutputRows, metrics: run.sinkMetrics },
-      isNoDataBatch: false,
+      isNoDataBatch: run.isNoDataBatch,
     });
   }
 
@@ -597,6 +699,11 @@ export class MicroBatchExecution {
         errors.push(e);
       }
     }
+    try {
+      await this.options.stateStore.close();
+    } catch (e) {
+      errors.push(e);
+    }
     await this.checkpoint?.release();
     for (const e of errors) this.options.log.warn('error while closing a connector', { error: String(e) });
   }
@@ -613,4 +720,31 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+/** Internal code used to unwind a batch abandoned by stop({ abandonCurrentBatch: true }). */
+const ABANDONED = 'BATCH_ABANDONED';
+async function* oneChunk(rows: readonly Row[]): Chunks {
+  if (rows.length > 0) yield rows;
+}
+
+/** Chunks read once (on first use) and replayed to every later reader. */
+function replayable(read: () => Chunks): () => Chunks {
+  let cached: Promise<(readonly Row[])[]> | undefined;
+  return () =>
+    (async function* () {
+      cached ??= (async () => {
+        const all: (readonly Row[])[] = [];
+        for await (const c of read()) all.push(c);
+        return all;
+      })();
+      yield* await cached;
+    })();
+}
+
+function countScans(node: PhysicalPlan, out = new Map<Source<any>, number>()): Map<Source<any>, number> {
+  if (node.kind === 'scan') out.set(node.source, (out.get(node.source) ?? 0) + 1);
+  else if (node.kind === 'union') for (const i of node.inputs) countScans(i, out);
+  else countScans(node.input, out);
+  return out;
 }

@@ -8,12 +8,15 @@ import type { Source } from '../connectors/contracts.ts';
 import type { Row } from '../schema/index.ts';
 import type { PipelineRunContext } from '../operators/pipeline.ts';
 import type { PhysicalPlan } from '../plan/physical.ts';
+import type { StreamingAggregate } from '../operators/aggregate/StreamingAggregate.ts';
 
 export type Chunks = AsyncIterable<readonly Row[]>;
 
 export interface PlanRunContext extends PipelineRunContext {
   /** The chunks of a source's input for this batch (empty when it has no new data). */
   readonly scan: (source: Source<any>) => Chunks;
+  /** Runs a stateful operator over its input with its state store for this batch. */
+  readonly stateful: (operator: StreamingAggregate, input: Chunks) => Chunks;
 }
 
 export function runPlan(node: PhysicalPlan, ctx: PlanRunContext): Chunks {
@@ -24,6 +27,8 @@ export function runPlan(node: PhysicalPlan, ctx: PlanRunContext): Chunks {
       return pipelineChunks(node.run, runPlan(node.input, ctx), ctx);
     case 'union':
       return concatChunks(node.inputs.map((i) => runPlan(i, ctx)));
+    case 'aggregate':
+      return ctx.stateful(node.operator, runPlan(node.input, ctx));
   }
 }
 

@@ -5,6 +5,7 @@ import type { LogicalPlan, PlanKind, PlanOf } from './logical.ts';
 import { children } from './logical.ts';
 import type { PhysicalPlan } from './physical.ts';
 import { typeToString } from '../schema/index.ts';
+import { aggToString } from './bindAggregate.ts';
 
 const logicalLine: { [K in PlanKind]: (p: PlanOf<K>) => string } = {
   source: (p) => `StreamingRelation ${p.source.name}: ${p.source.describe()} ${fieldsOf(p)}`,
@@ -14,6 +15,8 @@ const logicalLine: { [K in PlanKind]: (p: PlanOf<K>) => string } = {
   map: (p) => `${p.flat ? 'FlatMap' : 'Map'} ${p.name} ${fieldsOf(p)}`,
   union: () => 'Union',
   watermark: (p) => `EventTimeWatermark ${p.column}, ${p.delayMs} ms`,
+  aggregate: (p) =>
+    `Aggregate [${p.keys.map((k) => (k.expr.kind === 'col' && k.expr.name === k.name ? k.name : `${exprToString(k.expr)} AS ${k.name}`)).join(', ')}], [${p.aggs.map((a) => `${aggToString(a.agg)} AS ${a.name}`).join(', ')}]`,
 };
 
 function fieldsOf(p: LogicalPlan): string {
@@ -45,6 +48,8 @@ export function explainPhysical(p: PhysicalPlan): string {
           return 'Union';
         case 'pipeline':
           return `*Pipeline (fused, compiled) [${n.steps.map(describeStep).join(' → ')}]`;
+        case 'aggregate':
+          return n.describe;
       }
     },
     (n) => (n.kind === 'scan' ? [] : n.kind === 'union' ? n.inputs : [n.input]),

@@ -10,7 +10,10 @@ import type { Source } from '../connectors/contracts.ts';
 import { userError } from '../errors/index.ts';
 import { type Field, Schema, typeEquals, typeToString } from '../schema/index.ts';
 import { type Expr, exprName, exprToString } from '../expr/Expr.ts';
-import { resolveExpr } from '../expr/resolve.ts';
+import { argInfos, resolveExpr } from '../expr/resolve.ts';
+import type { AggExpr } from '../operators/aggregates/AggExpr.ts';
+import type { AggregateDef } from '../operators/aggregates/AggregateFunction.ts';
+import { lookupAggregate } from '../operators/aggregates/registry.ts';
 
 export interface NamedExpr {
   readonly name: string;
@@ -46,7 +49,19 @@ export type LogicalPlan =
       readonly column: string;
       readonly delayMs: number;
       readonly schema: Schema;
+    }
+  | {
+      readonly kind: 'aggregate';
+      readonly input: LogicalPlan;
+      readonly keys: readonly NamedExpr[];
+      readonly aggs: readonly NamedAgg[];
+      readonly schema: Schema;
     };
+
+export interface NamedAgg {
+  readonly name: string;
+  readonly agg: AggExpr;
+}
 
 export type PlanKind = LogicalPlan['kind'];
 export type PlanOf<K extends PlanKind> = Extract<LogicalPlan, { kind: K }>;
@@ -138,6 +153,94 @@ export function watermarkNode(input: LogicalPlan, column: string, delayMs: numbe
     );
   }
   return { kind: 'watermark', input, column, delayMs, schema: input.schema };
+}
+
+export function aggregateDefOf(a: AggExpr): AggregateDef {
+  return a.def ?? lookupAggregate(a.name);
+}
+
+function emptyResultIsNull(
+  def: AggregateDef,
+  args: Parameters<AggregateDef['bind']>[0],
+  distinct: boolean,
+): boolean {
+  const fn = def.bind(args, { distinct });
+  return fn.finish(fn.init()) === null;
+}
+
+export function aggregateNode(
+  input: LogicalPlan,
+  keys: readonly NamedExpr[],
+  aggs: readonly NamedAgg[],
+): LogicalPlan {
+  if (aggs.length === 0)
+    throw userError('INVALID_PLAN', 'agg: give at least one aggregate, e.g. { n: count() }');
+  const fields: Field[] = keys.map(({ name, expr }) => {
+    const info = resolveExpr(expr, input.schema, 'groupBy');
+    return { name, type: info.type, nullable: info.nullable };
+  });
+  for (const { name, agg } of aggs) {
+    const def = aggregateDefOf(agg);
+    const where = `agg "${name}"`;
+    if (agg.args.length < def.minArgs || agg.args.length > def.maxArgs) {
+      const want = def.minArgs === def.maxArgs ? `${def.minArgs}` : `${def.minArgs} to ${def.maxArgs}`;
+      throw userError(
+        'INVALID_EXPRESSION',
+        `${where}: ${def.name} takes ${want} argument(s), got ${agg.args.length}`,
+      );
+    }
+    const args = argInfos(agg.args, input.schema, where);
+    if (agg.filter) {
+      const f = resolveExpr(agg.filter, input.schema, where);
+      if (f.type.kind !== 'boolean') {
+        throw userError(
+          'INVALID_EXPRESSION',
+          `${where}: the filter must be boolean, got ${typeToString(f.type)}`,
+        );
+      }
+    }
+    let type;
+    try {
+      type = def.resultType(args);
+    } catch (e) {
+      throw userError('INVALID_EXPRESSION', `${where}: ${(e as Error).message}`);
+    }
+    // A filtered aggregate can finish a group that saw no rows: nullable unless its empty result is not null.
+    const emptyIsNull = agg.filter !== undefined && emptyResultIsNull(def, args, agg.distinct);
+    fields.push({ name, type, nullable: def.resultNullable(args) || emptyIsNull });
+  }
+  return { kind: 'aggregate', input, keys, aggs, schema: new Schema(fields) };
+}
+
+/**
+ * Columns of `p`'s output that carry a watermark: the column of a withWatermark
+ * below, passed through unchanged (or renamed) by projections. Like Spark's
+ * event-time metadata on attributes; map/flatMap and aggregations drop it.
+ */
+export function watermarkedColumns(p: LogicalPlan): Set<string> {
+  switch (p.kind) {
+    case 'source':
+    case 'map':
+    case 'aggregate':
+      return new Set();
+    case 'watermark':
+      return new Set([...watermarkedColumns(p.input), p.column]);
+    case 'filter':
+      return watermarkedColumns(p.input);
+    case 'project': {
+      const inner = watermarkedColumns(p.input);
+      const out = new Set<string>();
+      for (const { name, expr } of p.exprs) {
+        const e = expr.kind === 'alias' ? expr.arg : expr;
+        if (e.kind === 'col' && inner.has(e.name)) out.add(name);
+      }
+      return out;
+    }
+    case 'union': {
+      const sets = p.inputs.map(watermarkedColumns);
+      return new Set([...sets[0]!].filter((c) => sets.every((s) => s.has(c))));
+    }
+  }
 }
 
 /** Select-list item naming: `alias` wins, then the column name, then the expression text. */

@@ -17,6 +17,7 @@ export function optimize(plan: LogicalPlan): LogicalPlan {
     map: (p) => ({ ...p, input: optimize(p.input) }),
     watermark: (p) => ({ ...p, input: optimize(p.input) }),
     union: (p) => ({ ...p, inputs: p.inputs.map(optimize) }),
+    aggregate: (p) => ({ ...p, input: optimize(p.input) }),
     project: (p) => {
       const input = optimize(p.input);
       if (input.kind !== 'project') return { ...p, input };

@@ -9,6 +9,9 @@ import type { Schema } from '../schema/index.ts';
 import { type PipelineFn, type PipelineStep, compilePipeline } from '../operators/pipeline.ts';
 import type { LogicalPlan, PlanKind, PlanOf } from './logical.ts';
 import { optimize } from './optimizer.ts';
+import { StreamingAggregate } from '../operators/aggregate/StreamingAggregate.ts';
+import { bindAggregate, aggToString } from './bindAggregate.ts';
+import { exprToString } from '../expr/Expr.ts';
 
 export type PhysicalPlan =
   | { readonly kind: 'scan'; readonly source: Source<any>; readonly schema: Schema }
@@ -19,7 +22,14 @@ export type PhysicalPlan =
       readonly run: PipelineFn;
       readonly schema: Schema;
     }
-  | { readonly kind: 'union'; readonly inputs: readonly PhysicalPlan[]; readonly schema: Schema };
+  | { readonly kind: 'union'; readonly inputs: readonly PhysicalPlan[]; readonly schema: Schema }
+  | {
+      readonly kind: 'aggregate';
+      readonly input: PhysicalPlan;
+      readonly operator: StreamingAggregate;
+      readonly describe: string;
+      readonly schema: Schema;
+    };
 
 export interface WatermarkSpec {
   readonly slot: number;
@@ -29,6 +39,8 @@ export interface WatermarkSpec {
 
 export interface PhysicalQuery {
   readonly root: PhysicalPlan;
+  /** Stateful operators, in plan order (their ids name their state). */
+  readonly statefulOperators: readonly StreamingAggregate[];
   readonly sources: readonly Source<any>[];
   readonly watermarks: readonly WatermarkSpec[];
 }
@@ -46,6 +58,7 @@ type Draft =
 export function planPhysical(logical: LogicalPlan): PhysicalQuery {
   const watermarks: WatermarkSpec[] = [];
   const sources: Source<any>[] = [];
+  const statefulOperators: StreamingAggregate[] = [];
 
   const finish = (d: Draft): PhysicalPlan =>
     d.kind === 'node'
@@ -91,7 +104,18 @@ export function planPhysical(logical: LogicalPlan): PhysicalQuery {
       kind: 'node',
       node: { kind: 'union', inputs: p.inputs.map((i) => finish(visit(i))), schema: p.schema },
     }),
+    aggregate: (p) => {
+      const input = finish(visit(p.input));
+      const operator = new StreamingAggregate(bindAggregate(p, `aggregate-${statefulOperators.length}`));
+      statefulOperators.push(operator);
+      const keys = p.keys.map((k) =>
+        k.expr.kind === 'col' && k.expr.name === k.name ? k.name : `${exprToString(k.expr)} AS ${k.name}`,
+      );
+      const aggs = p.aggs.map((a) => `${aggToString(a.agg)} AS ${a.name}`);
+      const describe = `StatefulAggregate ${operator.spec.operatorId} keys=[${keys.join(', ')}] aggs=[${aggs.join(', ')}]`;
+      return { kind: 'node', node: { kind: 'aggregate', input, operator, describe, schema: p.schema } };
+    },
   };
 
-  return { root: finish(visit(optimize(logical))), sources, watermarks };
+  return { root: finish(visit(optimize(logical))), sources, watermarks, statefulOperators };
 }

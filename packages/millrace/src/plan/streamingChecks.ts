@@ -4,15 +4,48 @@
  */
 import type { OutputMode, Sink, Source } from '../connectors/contracts.ts';
 import { userError } from '../errors/index.ts';
-import { type LogicalPlan, collectSources } from './logical.ts';
+import { type LogicalPlan, type PlanOf, children, collectSources } from './logical.ts';
+import { eventTimeKeyOf } from './eventTime.ts';
 
 const OUTPUT_MODES: readonly OutputMode[] = ['append', 'update', 'complete'];
 
-/** Output modes this plan supports. Stateless plans: append and update (Spark). */
-export function supportedOutputModes(_plan: LogicalPlan): OutputMode[] {
-  // Every node kind so far is stateless. Stateful operators (aggregations, joins,
-  // dedup) will decide per plan here.
-  return ['append', 'update'];
+/** The aggregations in a plan, outermost first. */
+export function aggregatesOf(plan: LogicalPlan, out: PlanOf<'aggregate'>[] = []): PlanOf<'aggregate'>[] {
+  if (plan.kind === 'aggregate') out.push(plan);
+  for (const c of children(plan)) aggregatesOf(c, out);
+  return out;
+}
+
+/**
+ * Output modes this plan supports, with the reason (Spark's rules):
+ *   stateless                                   → append, update
+ *   aggregation with a watermarked time key     → append, update, complete
+ *   aggregation without one                     → update, complete
+ */
+export function supportedOutputModes(plan: LogicalPlan): { modes: OutputMode[]; why: string } {
+  const aggs = aggregatesOf(plan);
+  if (aggs.length === 0) {
+    return {
+      modes: ['append', 'update'],
+      why: 'a stateless query has no result table to re-emit in complete mode',
+    };
+  }
+  if (aggs.length > 1) {
+    throw userError(
+      'UNSUPPORTED_OPERATION',
+      `this query aggregates ${aggs.length} times in a row; chained streaming aggregations are not supported yet — ` +
+        `aggregate once, or write the first result to a sink and read it as a new stream`,
+    );
+  }
+  const agg = aggs[0]!;
+  const keys = agg.keys.map((k) => k.name).join(', ') || '(no keys)';
+  if (eventTimeKeyOf(agg)) return { modes: ['append', 'update', 'complete'], why: '' };
+  return {
+    modes: ['update', 'complete'],
+    why:
+      `the aggregation by [${keys}] has no watermarked event-time key, so no group is ever final; ` +
+      `for append mode add withWatermark('<time column>', '<delay>') and group by window(<time column>, …) or the time column itself`,
+  };
 }
 
 export function checkOutputMode(plan: LogicalPlan, mode: OutputMode, sink: Sink): void {
@@ -22,13 +55,11 @@ export function checkOutputMode(plan: LogicalPlan, mode: OutputMode, sink: Sink)
       `unknown output mode "${mode}"; use one of: ${OUTPUT_MODES.join(', ')}`,
     );
   }
-  const ok = supportedOutputModes(plan);
-  if (!ok.includes(mode)) {
+  const { modes, why } = supportedOutputModes(plan);
+  if (!modes.includes(mode)) {
     throw userError(
       'INVALID_OUTPUT_MODE',
-      mode === 'complete'
-        ? `complete output mode is not supported when there are no streaming aggregations: a stateless query has no result table to re-emit; use ${ok.join(' or ')}`
-        : `output mode ${mode} is not supported by this query; use ${ok.join(' or ')}`,
+      `${mode} output mode is not supported by this query: ${why}; use ${modes.join(' or ')}`,
     );
   }
   if (sink.supportedOutputModes && !sink.supportedOutputModes.includes(mode)) {

@@ -74,12 +74,15 @@ describe('decideRecovery', () => {
       startOffsets: off(0).offsets,
       watermarkMs: 1000,
       watermarks: { 0: 1000 },
+      lastBatchWatermarkMs: 0,
     });
     expect(decideRecovery(state(7, 7), DIR)).toMatchObject({
       kind: 'resume',
       nextBatchId: 8,
       startOffsets: { a: 8, b: { p0: 70 } },
       watermarkMs: 8000,
+      // The last batch ran with 7000: a no-data batch is due when stateful operators wait on the watermark.
+      lastBatchWatermarkMs: 7000,
     });
   });
 

@@ -6,7 +6,8 @@
  *
  * Patterns use Spark's datetime letters: yyyy MM dd HH mm ss SSS EEE a D Q z X, 'quoted text'.
  */
-import { Column, type ColumnLike, type NullOf, toExpr } from '../Column.ts';
+import { Column, type ColumnLike, type NullOf, litExpr, toExpr } from '../Column.ts';
+import { parseDuration } from '../../util/durations.ts';
 
 type Str = string | null;
 type Num = number | null;
@@ -197,4 +198,39 @@ export function trunc<T extends Temporal>(
   unit: TruncUnit | Uppercase<TruncUnit>,
 ): Column<number | TemporalNull<T>> {
   return call('trunc', c, unit);
+}
+
+// -- event-time windows ------------------------------------------------------
+
+/** The `[start, end)` window struct of `window()`; both are timestamps (epoch ms). */
+export interface TimeWindow {
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * Event-time windows, as Spark's `window(timeColumn, windowDuration[, slideDuration[, startTime]])`.
+ * `window($.t, '10 seconds')` is tumbling; `window($.t, '10 seconds', '5 seconds')` slides, and a row
+ * belongs to every window that contains it. Use it as a groupBy key.
+ */
+export function window<T extends number | null>(
+  time: Column<T>,
+  windowDuration: string | number,
+  slideDuration?: string | number,
+  startTime?: string | number,
+): Column<TimeWindow> {
+  const size = parseDuration(windowDuration, 'window duration');
+  const slide = slideDuration === undefined ? size : parseDuration(slideDuration, 'window slide duration');
+  const start = startTime === undefined ? 0 : parseSignedDuration(startTime, 'window start time');
+  return new Column({
+    kind: 'call',
+    name: 'window',
+    args: [time.expr, litExpr(size), litExpr(slide), litExpr(start)],
+  });
+}
+
+function parseSignedDuration(v: string | number, what: string): number {
+  if (typeof v === 'string' && v.trim().startsWith('-')) return -parseDuration(v.trim().slice(1), what);
+  if (typeof v === 'number') return v;
+  return parseDuration(v, what);
 }

@@ -3,3 +3,4 @@ export * from './core.ts';
 export * from './string.ts';
 export * from './datetime.ts';
 export * from './math.ts';
+export * from './aggregates.ts';

@@ -4,8 +4,15 @@ import { stringFunctions } from './string.ts';
 import { dateTimeFunctions } from './datetime.ts';
 import { mathFunctions } from './math.ts';
 import { miscFunctions } from './misc.ts';
+import { windowFunctions } from './window.ts';
 
-const ALL: FunctionDef[] = [...stringFunctions, ...dateTimeFunctions, ...mathFunctions, ...miscFunctions];
+const ALL: FunctionDef[] = [
+  ...stringFunctions,
+  ...dateTimeFunctions,
+  ...mathFunctions,
+  ...miscFunctions,
+  ...windowFunctions,
+];
 
 /** Every built-in function by its SQL name. Immutable after module load. */
 export const BUILTIN_FUNCTIONS: ReadonlyMap<string, FunctionDef> = new Map(ALL.map((f) => [f.name, f]));

@@ -1,0 +1,209 @@
+/**
+ * Streaming aggregation (Spark's StateStoreRestore/Save pair, in one operator).
+ *
+ *   input chunks ──► key + window(s) per row ──► late? (end ≤ watermark) ──► drop, count
+ *                                  │
+ *                                  ▼
+ *        batch buffer Map<key, {keys, window, bufs}>  ◄── first touch: state store get (cloned)
+ *                                  │  update(bufs, args) per row
+ *                                  ▼  end of input
+ *        put every touched group into the store (version N → N+1 at commit)
+ *                                  │
+ *         complete: emit every group in the store
+ *         update:   emit the groups touched this batch, then evict groups with end ≤ watermark
+ *         append:   emit and evict groups with end ≤ watermark (they can no longer change)
+ *
+ * How state stays bounded: store keys start with the zero-padded event-time
+ * end of the group (the window end, or the time column), so the groups the
+ * watermark has passed are one range scan `[-∞, pad(watermark + 1))` away and
+ * are deleted in update and append modes. Complete mode keeps everything
+ * (its output is the whole table), as Spark does.
+ *
+ * The watermark used is the batch's (computed after the previous batch), so
+ * a replayed batch decides lateness and eviction exactly as the first run.
+ */
+import type { Row } from '../../schema/index.ts';
+import type { OutputMode } from '../../connectors/contracts.ts';
+import type { StateStore } from '../../state/StateStore.ts';
+import type { AggregateFunction } from '../aggregates/AggregateFunction.ts';
+import { forEachWindow, type WindowSpec } from '../../expr/windows.ts';
+
+/** Everything the operator needs, bound at planning time. */
+export interface AggregateSpec {
+  readonly operatorId: string;
+  /** Output column names: keys (in order), then aggregates. */
+  readonly keyNames: readonly string[];
+  readonly aggNames: readonly string[];
+  /** Values of the non-window keys, in key order (window key slot: undefined). */
+  readonly keyValues: (row: Row) => unknown[];
+  /** The event-time key, if any: a window over a time expression, or a time column key. */
+  readonly eventTime:
+    | {
+        readonly kind: 'window';
+        readonly keyIndex: number;
+        readonly time: (row: Row) => unknown;
+        readonly spec: WindowSpec;
+        readonly watermarked: boolean;
+      }
+    | { readonly kind: 'column'; readonly keyIndex: number }
+    | null;
+  readonly aggs: readonly BoundAgg[];
+}
+
+export interface BoundAgg {
+  readonly fn: AggregateFunction<any>;
+  /** Argument values of a row. */
+  readonly args: (row: Row) => unknown[];
+  /** Only rows where this is true are aggregated. */
+  readonly filter: ((row: Row) => unknown) | null;
+}
+
+export interface AggregateBatchContext {
+  readonly batchId: number;
+  readonly watermarkMs: number;
+  readonly outputMode: OutputMode;
+  readonly store: StateStore;
+}
+
+export interface AggregateBatchMetrics {
+  numRowsUpdated: number;
+  numRowsRemoved: number;
+  numRowsDroppedByWatermark: number;
+}
+
+/** A group as kept in the store: key values (window slot holds [start, end]), buffers. */
+type Group = [keys: unknown[], bufs: unknown[]];
+
+const PAD = 1e15;
+/** Fixed-width, order-preserving text for an epoch-ms time (years -29719 … 287396). */
+export function padTime(t: number): string {
+  return String(Math.floor(t) + PAD).padStart(17, '0');
+}
+
+export class StreamingAggregate {
+  constructor(readonly spec: AggregateSpec) {}
+
+  /** Whether an eviction or emission is due when the watermark moved past `lastBatchWatermarkMs`. */
+  needsNoDataBatch(newWatermarkMs: number, lastBatchWatermarkMs: number, outputMode: OutputMode): boolean {
+    return outputMode !== 'complete' && this.hasWatermarkedTime() && newWatermarkMs > lastBatchWatermarkMs;
+  }
+
+  hasWatermarkedTime(): boolean {
+    const et = this.spec.eventTime;
+    return et !== null && (et.kind === 'column' || et.watermarked);
+  }
+
+  async *run(
+    input: AsyncIterable<readonly Row[]>,
+    ctx: AggregateBatchContext,
+    metrics: AggregateBatchMetrics,
+  ): AsyncIterable<Row[]> {
+    const { spec } = this;
+    const { store } = ctx;
+    const touched = new Map<string, Group>();
+    const watermarked = this.hasWatermarkedTime();
+    const wm = ctx.watermarkMs;
+    const et = spec.eventTime;
+    const aggs = spec.aggs;
+
+    const groupFor = (key: string, keys: unknown[]): Group => {
+      let g = touched.get(key);
+      if (g === undefined) {
+        const stored = store.get(key) as Group | undefined;
+        // Clone: the store's committed value must not change before commit (a batch can abort).
+        g = stored !== undefined ? structuredClone(stored) : [keys, aggs.map((a) => a.fn.init())];
+        touched.set(key, g);
+      }
+      return g;
+    };
+    const accumulate = (g: Group, row: Row) => {
+      const bufs = g[1];
+      for (let i = 0; i < aggs.length; i++) {
+        const a = aggs[i]!;
+        if (a.filter !== null && a.filter(row) !== true) continue;
+        bufs[i] = a.fn.update(bufs[i], ...a.args(row));
+      }
+    };
+
+    for await (const chunk of input) {
+      for (let r = 0; r < chunk.length; r++) {
+        const row = chunk[r]!;
+        const keys = spec.keyValues(row);
+        if (et === null) {
+          accumulate(groupFor(JSON.stringify(keys), keys), row);
+        } else if (et.kind === 'column') {
+          const t = keys[et.keyIndex] as number | null;
+          if (t === null || t === undefined) continue;
+          if (watermarked && t <= wm) {
+            metrics.numRowsDroppedByWatermark++;
+            continue;
+          }
+          accumulate(groupFor(`${padTime(t)}|${JSON.stringify(keys)}`, keys), row);
+        } else {
+          // Spark drops rows whose window time is null (TimeWindowing adds IsNotNull).
+          const t = et.time(row) as number | null;
+          if (t === null || t === undefined) continue;
+          const rest = JSON.stringify(keys);
+          forEachWindow(t, et.spec, (start, end) => {
+            if (watermarked && end <= wm) {
+              metrics.numRowsDroppedByWatermark++;
+              return;
+            }
+            const key = `${padTime(end)}|${padTime(start)}|${rest}`;
+            let g = touched.get(key);
+            if (g === undefined) {
+              const k = keys.slice();
+              k[et.keyIndex] = [start, end];
+              g = groupFor(key, k);
+            }
+            accumulate(g, row);
+          });
+        }
+      }
+    }
+
+    for (const [key, g] of touched) store.put(key, g);
+    metrics.numRowsUpdated = touched.size;
+
+    const out: Row[] = [];
+    const expiredEnd = watermarked ? padTime(wm + 1) : null;
+    switch (ctx.outputMode) {
+      case 'complete':
+        for (const [, g] of store.range()) out.push(this.toRow(g as Group));
+        break;
+      case 'update':
+        for (const [key, g] of touched) if (expiredEnd === null || key >= expiredEnd) out.push(this.toRow(g));
+        if (expiredEnd !== null) metrics.numRowsRemoved = this.evict(store, expiredEnd, null);
+        break;
+      case 'append':
+        if (expiredEnd !== null) metrics.numRowsRemoved = this.evict(store, expiredEnd, out);
+        break;
+    }
+    if (out.length > 0) yield out;
+  }
+
+  /** Delete groups whose event time is ≤ watermark (keys below `end`), emitting them into `out` if given. */
+  private evict(store: StateStore, end: string, out: Row[] | null): number {
+    const expired = [...store.range({ end })];
+    for (const [key, g] of expired) {
+      if (out) out.push(this.toRow(g as Group));
+      store.delete(key);
+    }
+    return expired.length;
+  }
+
+  private toRow(g: Group): Row {
+    const { keyNames, aggNames, aggs, eventTime } = this.spec;
+    const row: Row = {};
+    const [keys, bufs] = g;
+    for (let i = 0; i < keyNames.length; i++) {
+      const v = keys[i];
+      row[keyNames[i]!] =
+        eventTime?.kind === 'window' && i === eventTime.keyIndex
+          ? { start: (v as number[])[0], end: (v as number[])[1] }
+          : v;
+    }
+    for (let i = 0; i < aggNames.length; i++) row[aggNames[i]!] = aggs[i]!.fn.finish(bufs[i]);
+    return row;
+  }
+}

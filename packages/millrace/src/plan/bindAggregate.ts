@@ -1,0 +1,69 @@
+/** Binds a logical aggregation to the operator's spec: compiled keys, arguments, filters and functions. */
+import { compileExpr } from '../expr/codegen.ts';
+import { type Expr, exprToString } from '../expr/Expr.ts';
+import { argInfos } from '../expr/resolve.ts';
+import type { AggExpr } from '../operators/aggregates/AggExpr.ts';
+import type { AggregateSpec, BoundAgg } from '../operators/aggregate/StreamingAggregate.ts';
+import type { Row } from '../schema/index.ts';
+import { eventTimeKeyOf, isWindowCall } from './eventTime.ts';
+import { type PlanOf, aggregateDefOf, watermarkedColumns } from './logical.ts';
+
+export function bindAggregate(p: PlanOf<'aggregate'>, operatorId: string): AggregateSpec {
+  const schema = p.input.schema;
+  const etKey = eventTimeKeyOf(p);
+  // A window key that is not on a watermarked column still assigns windows (no eviction).
+  const windowIndex = p.keys.findIndex((k) => isWindowCall(unalias(k.expr)));
+  const keyFns = p.keys.map((k, i) =>
+    i === windowIndex ? null : compileExpr(k.expr, schema, `groupBy key ${k.name}`),
+  );
+  const keyValues = (row: Row) => keyFns.map((f) => (f === null ? undefined : f(row)));
+
+  let eventTime: AggregateSpec['eventTime'] = null;
+  if (windowIndex >= 0) {
+    const call = unalias(p.keys[windowIndex]!.expr) as Extract<Expr, { kind: 'call' }>;
+    const lit = (i: number) => Number((call.args[i] as Extract<Expr, { kind: 'lit' }>).value);
+    const timeExpr = call.args[0]!;
+    eventTime = {
+      kind: 'window',
+      keyIndex: windowIndex,
+      time: compileExpr(timeExpr, schema, 'window time'),
+      spec: { sizeMs: lit(1), slideMs: lit(2), startMs: lit(3) },
+      watermarked: timeExpr.kind === 'col' && watermarkedColumns(p.input).has(timeExpr.name),
+    };
+  } else if (etKey?.kind === 'column') {
+    eventTime = { kind: 'column', keyIndex: etKey.keyIndex };
+  }
+
+  const aggs: BoundAgg[] = p.aggs.map(({ name, agg }) => {
+    const where = `agg "${name}"`;
+    const def = aggregateDefOf(agg);
+    const fn = def.bind(argInfos(agg.args, schema, where), { distinct: agg.distinct });
+    const argFns = agg.args.map((a) => compileExpr(a, schema, where));
+    const args =
+      argFns.length === 0
+        ? () => []
+        : argFns.length === 1
+          ? (row: Row) => [argFns[0]!(row)]
+          : (row: Row) => argFns.map((f) => f(row));
+    return { fn, args, filter: agg.filter ? compileExpr(agg.filter, schema, where) : null };
+  });
+
+  return {
+    operatorId,
+    keyNames: p.keys.map((k) => k.name),
+    aggNames: p.aggs.map((a) => a.name),
+    keyValues,
+    eventTime,
+    aggs,
+  };
+}
+
+function unalias(e: Expr): Expr {
+  return e.kind === 'alias' ? e.arg : e;
+}
+
+export function aggToString(a: AggExpr): string {
+  const name = a.def?.name ?? a.name;
+  const args = a.args.length === 0 && name === 'count' ? '*' : a.args.map(exprToString).join(', ');
+  return `${name}(${a.distinct ? 'DISTINCT ' : ''}${args})${a.filter ? ` FILTER (WHERE ${exprToString(a.filter)})` : ''}`;
+}

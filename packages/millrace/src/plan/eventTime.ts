@@ -1,0 +1,42 @@
+/**
+ * How an aggregation relates to event time: which grouping key, if any, is a
+ * watermarked time (a window over a watermarked column, or the column itself).
+ * That key decides late rows (`end <= watermark` / `time <= watermark`), when
+ * groups are final (append mode) and when their state can go.
+ */
+import type { Expr } from '../expr/Expr.ts';
+import type { WindowSpec } from '../expr/windows.ts';
+import { type PlanOf, watermarkedColumns } from './logical.ts';
+
+export type EventTimeKey =
+  | { readonly kind: 'window'; readonly keyIndex: number; readonly time: Expr; readonly spec: WindowSpec }
+  | { readonly kind: 'column'; readonly keyIndex: number; readonly column: string };
+
+export function isWindowCall(e: Expr): e is Extract<Expr, { kind: 'call' }> {
+  return e.kind === 'call' && e.name === 'window';
+}
+
+export function windowSpecOfCall(e: Extract<Expr, { kind: 'call' }>): WindowSpec {
+  const lit = (i: number) => {
+    const a = e.args[i]!;
+    return a.kind === 'lit' ? Number(a.value) : NaN;
+  };
+  return { sizeMs: lit(1), slideMs: lit(2), startMs: lit(3) };
+}
+
+export function eventTimeKeyOf(agg: PlanOf<'aggregate'>): EventTimeKey | null {
+  const marked = watermarkedColumns(agg.input);
+  for (let i = 0; i < agg.keys.length; i++) {
+    const raw = agg.keys[i]!.expr;
+    const e = raw.kind === 'alias' ? raw.arg : raw;
+    if (isWindowCall(e)) {
+      const t = e.args[0]!;
+      if (t.kind === 'col' && marked.has(t.name)) {
+        return { kind: 'window', keyIndex: i, time: t, spec: windowSpecOfCall(e) };
+      }
+    } else if (e.kind === 'col' && marked.has(e.name)) {
+      return { kind: 'column', keyIndex: i, column: e.name };
+    }
+  }
+  return null;
+}

@@ -1,0 +1,68 @@
+/**
+ * The state store contract (DESIGN.md §3). A store holds one stateful
+ * operator's state for one partition, as versions:
+ *
+ *   batch N:  open(version = N)  ── state as committed after batch N-1
+ *             get / put / delete / range   (changes are private until commit)
+ *             commit()  → version N+1 is durable; returns N+1
+ *             or abort() → nothing of this batch remains
+ *
+ * A replayed batch N opens version N again and commits N+1 again (overwriting).
+ * Versions older than the newest `retain` may be deleted by the provider.
+ *
+ * Keys are strings (operators encode their grouping keys); values are any
+ * value msgpackr can encode (plain objects, arrays, numbers, strings,
+ * booleans, null, Uint8Array, Map, Set).
+ */
+export interface StateStoreMetrics {
+  /** Keys in the store after this batch's changes. */
+  readonly numKeys: number;
+  /** Estimated memory (in-memory store) or on-disk size (LMDB) in bytes. */
+  readonly memoryUsedBytes: number;
+  /** Time the last commit took. */
+  readonly commitTimeMs: number;
+  /** Store-specific figures (snapshots written, deltas loaded, …). */
+  readonly custom: Readonly<Record<string, number>>;
+}
+
+export interface StateStore {
+  readonly operatorId: string;
+  readonly partition: number;
+  /** The version this store was opened at. */
+  readonly version: number;
+  get(key: string): unknown;
+  put(key: string, value: unknown): void;
+  delete(key: string): void;
+  /** Entries in key order (UTF-16 code unit order), optionally within [start, end) or with a prefix. */
+  range(options?: {
+    readonly prefix?: string;
+    readonly start?: string;
+    readonly end?: string;
+  }): Iterable<[string, unknown]>;
+  /** Make this batch's changes durable as version `version + 1`. */
+  commit(): Promise<number>;
+  /** Discard this batch's changes. */
+  abort(): void;
+  metrics(): StateStoreMetrics;
+}
+
+export interface StateStoreOpenOptions {
+  /** The query's state directory (`<checkpoint>/state`). */
+  readonly stateDir: string;
+  readonly operatorId: string;
+  readonly partition: number;
+  /** The version to load; 0 = empty. */
+  readonly version: number;
+}
+
+export interface StateStoreProvider {
+  /** `memory` or `lmdb`: shown in progress and explain. */
+  readonly kind: string;
+  open(options: StateStoreOpenOptions): Promise<StateStore>;
+  /** Delete versions older than `minVersionToKeep` for one operator/partition. */
+  cleanup(
+    options: Omit<StateStoreOpenOptions, 'version'> & { readonly minVersionToKeep: number },
+  ): Promise<void>;
+  /** Release resources (open LMDB environments). */
+  close(): Promise<void>;
+}

@@ -1,0 +1,575 @@
+/**
+ * The in-memory state store, after Spark's HDFSBackedStateStore: the whole
+ * state of one operator/partition is a JS Map; a batch's changes sit in an
+ * overlay until commit; commit writes one delta file for the new version
+ * (plus a full snapshot every `snapshotInterval` versions), then applies the
+ * overlay to the Map. Loading version V reads the newest snapshot ≤ V and the
+ * deltas after it. See ./files.ts for the file format.
+ *
+ * The provider keeps each partition's loaded Map between batches, so opening
+ * V right after committing V reads nothing. An aborted (or failed) batch never
+ * touches the Map: its changes only ever lived in its overlay.
+ *
+ * Values are held by reference: `get` returns the stored object itself. Treat
+ * values as immutable — to change one, `put` a new value (mutating a value in
+ * place would change committed state even if the batch aborts).
+ */
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import type { Packr } from 'msgpackr';
+import { MillraceError, externalError, userError, type ErrorContext } from '../../errors/index.ts';
+import { ensureDir, fsyncDir, writeFileAtomic } from '../../util/fs.ts';
+import type {
+  StateStore,
+  StateStoreMetrics,
+  StateStoreOpenOptions,
+  StateStoreProvider,
+} from '../StateStore.ts';
+import {
+  RangeBounds,
+  TOMBSTONE,
+  checkVersion,
+  estimateEntryBytes,
+  checkKey,
+  invalidValue,
+  lowerBound,
+  partitionDir,
+  stateCorrupt,
+  storeContext,
+  storeNotOpen,
+  type RangeOptions,
+  type StoreStatus,
+} from '../common.ts';
+import {
+  createPackr,
+  encodeDelta,
+  encodeSnapshot,
+  fileName,
+  listDir,
+  readStateFile,
+  type DirListing,
+} from './files.ts';
+
+export interface MemoryStateStoreOptions {
+  /** Write a full snapshot (besides the delta) every this many versions. Default 10. */
+  readonly snapshotInterval?: number;
+}
+
+/** Leftover temp files of this process younger than this are left alone (a write may be in flight). */
+const TEMP_FILE_GRACE_MS = 10 * 60_000;
+
+/** Sorted keys of a partition's Map, kept up to date lazily for range(). */
+interface SortedIndex {
+  readonly keys: readonly string[];
+  /** Keys added to the Map since `keys` was built (may hold duplicates or keys removed since). */
+  readonly added: string[];
+  removedAny: boolean;
+}
+
+interface Partition {
+  readonly dir: string;
+  readonly operatorId: string;
+  readonly partition: number;
+  /** The version `map` holds. */
+  version: number;
+  readonly map: Map<string, unknown>;
+  /** Highest version with a file on disk, as far as this provider knows. */
+  latestOnDisk: number;
+  dirReady: boolean;
+  avgEntryBytes: number;
+  sorted: SortedIndex | undefined;
+  /** The store currently using `map` (at most one). */
+  owner: MemoryStateStore | undefined;
+}
+
+interface LoadStats {
+  readonly cacheHit: number;
+  readonly snapshotLoaded: number;
+  readonly deltasLoaded: number;
+  readonly loadTimeMs: number;
+}
+
+export function memoryStateStore(options: MemoryStateStoreOptions = {}): StateStoreProvider {
+  const interval = options.snapshotInterval ?? 10;
+  if (!Number.isSafeInteger(interval) || interval < 1) {
+    throw userError(
+      'INVALID_OPTION',
+      `memoryStateStore: snapshotInterval must be a positive integer (a snapshot every N versions), got ${String(interval)}`,
+    );
+  }
+  return new MemoryStateStoreProvider(interval);
+}
+
+class MemoryStateStoreProvider implements StateStoreProvider {
+  readonly kind = 'memory';
+  readonly packr: Packr = createPackr();
+  private readonly parts = new Map<string, Partition>();
+  private closed = false;
+
+  constructor(readonly snapshotInterval: number) {}
+
+  async open(options: StateStoreOpenOptions): Promise<StateStore> {
+    const dir = path.resolve(partitionDir(options, 'memoryStateStore.open'));
+    const { operatorId, partition, version } = options;
+    const ctx = storeContext(operatorId, partition);
+    checkVersion(version, 'state store version', ctx);
+    this.checkNotClosed(ctx);
+    const t0 = performance.now();
+    let part = this.parts.get(dir);
+    if (part?.owner !== undefined) part.owner.supersede();
+    let cacheHit = 1;
+    let snapshotLoaded = 0;
+    let deltasLoaded = 0;
+    if (part === undefined || part.version !== version) {
+      cacheHit = 0;
+      const loaded = await this.load(dir, version, ctx);
+      this.checkNotClosed(ctx);
+      snapshotLoaded = loaded.snapshotLoaded;
+      deltasLoaded = loaded.deltasLoaded;
+      part = {
+        dir,
+        operatorId,
+        partition,
+        version,
+        map: loaded.map,
+        latestOnDisk: loaded.latestOnDisk,
+        dirReady: false,
+        avgEntryBytes: sampleAvgEntryBytes(loaded.map.entries(), 64),
+        sorted: undefined,
+        owner: undefined,
+      };
+      const other = this.parts.get(dir);
+      if (other?.owner !== undefined) other.owner.supersede();
+      this.parts.set(dir, part);
+    }
+    const stats: LoadStats = { cacheHit, snapshotLoaded, deltasLoaded, loadTimeMs: performance.now() - t0 };
+    const store = new MemoryStateStore(this, part, version, stats);
+    part.owner = store;
+    return store;
+  }
+
+  async cleanup(
+    options: Omit<StateStoreOpenOptions, 'version'> & { readonly minVersionToKeep: number },
+  ): Promise<void> {
+    const dir = path.resolve(partitionDir(options, 'memoryStateStore.cleanup'));
+    const min = options.minVersionToKeep;
+    checkVersion(min, 'minVersionToKeep', storeContext(options.operatorId, options.partition));
+    const listing = await listDir(dir);
+    // Every version ≥ min loads from the newest snapshot ≤ it (or from version 0).
+    // Versions ≥ min need: the newest snapshot ≤ min, everything after it.
+    let base = 0;
+    for (const s of listing.snapshots) if (s <= min) base = s;
+    const doomed: string[] = [];
+    if (base > 0) {
+      for (const v of listing.deltas) if (v <= base) doomed.push(fileName(v, 'delta'));
+      for (const v of listing.snapshots) if (v < base) doomed.push(fileName(v, 'snapshot'));
+    }
+    const now = Date.now();
+    for (const t of listing.temps) {
+      const m = /\.(\d+)\.(\d+)\.tmp$/.exec(t);
+      if (m === null || Number(m[1]) !== process.pid || now - Number(m[2]) > TEMP_FILE_GRACE_MS)
+        doomed.push(t);
+    }
+    if (doomed.length === 0) return;
+    await Promise.all(doomed.map((f) => fsp.rm(path.join(dir, f), { force: true })));
+    await fsyncDir(dir);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const part of this.parts.values()) part.owner?.markClosed();
+    this.parts.clear();
+  }
+
+  // -------------------------------------------------------------------------
+
+  private checkNotClosed(ctx: ErrorContext): void {
+    if (this.closed) {
+      throw new MillraceError(
+        'STATE_STORE_NOT_OPEN',
+        'memoryStateStore: the provider was closed; create a new one',
+        {
+          domain: 'internal',
+          context: ctx,
+        },
+      );
+    }
+  }
+
+  /** Version `version` from disk: newest snapshot ≤ version + the deltas after it. */
+  private async load(
+    dir: string,
+    version: number,
+    ctx: ErrorContext,
+  ): Promise<{
+    map: Map<string, unknown>;
+    latestOnDisk: number;
+    snapshotLoaded: number;
+    deltasLoaded: number;
+  }> {
+    const listing = await listDir(dir);
+    if (version === 0)
+      return { map: new Map(), latestOnDisk: listing.latest, snapshotLoaded: 0, deltasLoaded: 0 };
+    const what = `state version ${version} of operator ${String(ctx.operator)} partition ${String(ctx.partition)}`;
+    if (version > listing.latest) {
+      throw stateCorrupt(
+        `${what} is not in ${dir}: ` +
+          (listing.latest === 0
+            ? 'the directory holds no state versions'
+            : `the newest version there is ${listing.latest}`),
+        { ...ctx, file: dir },
+      );
+    }
+    let snap = 0;
+    for (const s of listing.snapshots) if (s <= version) snap = s;
+    for (let v = snap + 1; v <= version; v++) {
+      if (!listing.deltas.has(v)) throw missingFile(what, dir, listing, version, snap, v, ctx);
+    }
+    const map =
+      snap > 0 ? await readStateFile(this.packr, dir, snap, 'snapshot', ctx) : new Map<string, unknown>();
+    for (let v = snap + 1; v <= version; v++) {
+      const { puts, deletes } = await readStateFile(this.packr, dir, v, 'delta', ctx);
+      for (const [k, val] of puts) map.set(k, val);
+      for (const k of deletes) map.delete(k);
+    }
+    return {
+      map,
+      latestOnDisk: listing.latest,
+      snapshotLoaded: snap > 0 ? 1 : 0,
+      deltasLoaded: version - snap,
+    };
+  }
+
+  /** Write version `next` of `store`'s partition and (if it still owns the Map) apply its overlay. */
+  async writeVersion(
+    store: MemoryStateStore,
+    part: Partition,
+    overlay: Map<string, unknown>,
+  ): Promise<WriteStats> {
+    const next = store.version + 1;
+    const puts = new Map<string, unknown>();
+    const deletes: string[] = [];
+    for (const [k, v] of overlay) {
+      if (v === TOMBSTONE) deletes.push(k);
+      else puts.set(k, v);
+    }
+    if (!part.dirReady) {
+      await ensureDir(part.dir);
+      part.dirReady = true;
+    }
+    // A replay (or a retry after a failed commit): versions ≥ next from the
+    // abandoned timeline must go before the new `next` is written, or loading
+    // `next` could pick up their snapshot, and later versions would mix both.
+    if (part.latestOnDisk >= next) await removeFrom(part.dir, next);
+    const delta = encodeDelta(this.packr, next, puts, deletes);
+    await writeFileAtomic(path.join(part.dir, fileName(next, 'delta')), delta);
+    part.latestOnDisk = next;
+    let bytesWritten = delta.length;
+    let snapshotsWritten = 0;
+    const applied = part.owner === store;
+    if (applied) {
+      applyOverlay(part, overlay);
+      part.version = next;
+      if (puts.size > 0) {
+        const s = sampleAvgEntryBytes(puts.entries(), 16);
+        part.avgEntryBytes = part.avgEntryBytes === 0 ? s : 0.75 * part.avgEntryBytes + 0.25 * s;
+      }
+      if (next % this.snapshotInterval === 0) {
+        const snapshot = encodeSnapshot(this.packr, next, part.map);
+        await writeFileAtomic(path.join(part.dir, fileName(next, 'snapshot')), snapshot);
+        bytesWritten += snapshot.length;
+        snapshotsWritten = 1;
+      }
+    }
+    return { applied, bytesWritten, snapshotsWritten, keysWritten: puts.size, keysDeleted: deletes.length };
+  }
+
+  /** The sorted keys of the partition's Map (built or brought up to date on demand). */
+  sortedKeys(part: Partition): readonly string[] {
+    const idx = part.sorted;
+    if (idx === undefined) {
+      const keys = [...part.map.keys()].sort();
+      part.sorted = { keys, added: [], removedAny: false };
+      return keys;
+    }
+    if (idx.added.length === 0 && !idx.removedAny) return idx.keys;
+    const map = part.map;
+    const base = idx.removedAny ? idx.keys.filter((k) => map.has(k)) : idx.keys;
+    const add = idx.added.filter((k) => map.has(k)).sort();
+    const keys = mergeSorted(base, add);
+    part.sorted = { keys, added: [], removedAny: false };
+    return keys;
+  }
+}
+
+interface WriteStats {
+  /** Whether the overlay was applied to the cached Map (false if the store was superseded meanwhile). */
+  readonly applied: boolean;
+  readonly bytesWritten: number;
+  readonly snapshotsWritten: number;
+  readonly keysWritten: number;
+  readonly keysDeleted: number;
+}
+
+function applyOverlay(part: Partition, overlay: Map<string, unknown>): void {
+  const map = part.map;
+  const idx = part.sorted;
+  if (idx === undefined) {
+    for (const [k, v] of overlay) {
+      if (v === TOMBSTONE) map.delete(k);
+      else map.set(k, v);
+    }
+    return;
+  }
+  let removed = false;
+  for (const [k, v] of overlay) {
+    if (v === TOMBSTONE) {
+      if (map.delete(k)) removed = true;
+    } else {
+      const n = map.size;
+      map.set(k, v);
+      if (map.size !== n) idx.added.push(k);
+    }
+  }
+  if (removed) idx.removedAny = true;
+  // Past this, re-sorting from scratch is as cheap as merging.
+  if (idx.added.length > map.size / 4 + 1024) part.sorted = undefined;
+}
+
+function mergeSorted(a: readonly string[], b: readonly string[]): string[] {
+  if (b.length === 0) return a as string[];
+  const out: string[] = new Array<string>(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  let n = 0;
+  let last: string | undefined;
+  while (i < a.length || j < b.length) {
+    const k = j >= b.length || (i < a.length && a[i]! <= b[j]!) ? a[i++]! : b[j++]!;
+    if (k !== last) out[n++] = last = k;
+  }
+  out.length = n;
+  return out;
+}
+
+function sampleAvgEntryBytes(entries: IterableIterator<[string, unknown]>, max: number): number {
+  let total = 0;
+  let n = 0;
+  for (const [k, v] of entries) {
+    total += estimateEntryBytes(k, v);
+    if (++n >= max) break;
+  }
+  return n === 0 ? 0 : total / n;
+}
+
+/** Delete the files of versions ≥ from (the snapshot of `from` too; its delta is about to be overwritten). */
+async function removeFrom(dir: string, from: number): Promise<void> {
+  const listing = await listDir(dir);
+  const doomed: string[] = [];
+  for (const v of listing.deltas) if (v > from) doomed.push(fileName(v, 'delta'));
+  for (const v of listing.snapshots) if (v >= from) doomed.push(fileName(v, 'snapshot'));
+  if (doomed.length === 0) return;
+  await Promise.all(doomed.map((f) => fsp.rm(path.join(dir, f), { force: true })));
+  await fsyncDir(dir);
+}
+
+function missingFile(
+  what: string,
+  dir: string,
+  listing: DirListing,
+  version: number,
+  snap: number,
+  missing: number,
+  ctx: ErrorContext,
+): MillraceError {
+  const file = path.join(dir, fileName(missing, 'delta'));
+  let oldest = Infinity;
+  for (const v of listing.deltas) oldest = Math.min(oldest, v);
+  for (const v of listing.snapshots) oldest = Math.min(oldest, v);
+  if (snap === 0 && oldest > version) {
+    const kept = listing.snapshots.length > 0 ? listing.snapshots[0]! : oldest;
+    return stateCorrupt(
+      `${what} is no longer available in ${dir}: older versions were removed by cleanup ` +
+        `(the oldest version that can be loaded is ${kept}; ${file} is missing)`,
+      { ...ctx, file },
+    );
+  }
+  return stateCorrupt(
+    `state file ${file} is missing: ${what} is loaded from ` +
+      (snap > 0 ? `snapshot ${snap} and ` : '') +
+      `deltas ${snap + 1}..${version}`,
+    { ...ctx, file },
+  );
+}
+
+class MemoryStateStore implements StateStore {
+  readonly operatorId: string;
+  readonly partition: number;
+  readonly version: number;
+  private status: StoreStatus = 'open';
+  private readonly overlay = new Map<string, unknown>();
+  private commitTimeMs = 0;
+  private written: WriteStats | undefined;
+  private final: { numKeys: number; memoryUsedBytes: number } | undefined;
+
+  constructor(
+    private readonly provider: MemoryStateStoreProvider,
+    private readonly part: Partition,
+    version: number,
+    private readonly loadStats: LoadStats,
+  ) {
+    this.operatorId = part.operatorId;
+    this.partition = part.partition;
+    this.version = version;
+  }
+
+  get(key: string): unknown {
+    if (this.status !== 'open') throw this.notOpen();
+    const v = this.overlay.get(key);
+    if (v !== undefined) return v === TOMBSTONE ? undefined : v;
+    return this.part.map.get(key);
+  }
+
+  put(key: string, value: unknown): void {
+    if (this.status !== 'open') throw this.notOpen();
+    checkKey(key, this.operatorId, this.partition);
+    if (value === undefined) throw invalidValue(key, this.operatorId, this.partition);
+    this.overlay.set(key, value);
+  }
+
+  delete(key: string): void {
+    if (this.status !== 'open') throw this.notOpen();
+    if (this.part.map.has(key)) this.overlay.set(key, TOMBSTONE);
+    else this.overlay.delete(key);
+  }
+
+  range(options?: RangeOptions): Iterable<[string, unknown]> {
+    if (this.status !== 'open') throw this.notOpen();
+    const bounds = new RangeBounds(options);
+    if (bounds.empty) return [];
+    const keys = this.provider.sortedKeys(this.part);
+    // Keys new in this batch (not in the Map) that fall in range.
+    const map = this.part.map;
+    const extras: string[] = [];
+    for (const [k, v] of this.overlay)
+      if (v !== TOMBSTONE && !map.has(k) && bounds.contains(k)) extras.push(k);
+    extras.sort();
+    return this.iterate(bounds, keys, extras);
+  }
+
+  private *iterate(
+    bounds: RangeBounds,
+    keys: readonly string[],
+    extras: readonly string[],
+  ): Generator<[string, unknown]> {
+    const map = this.part.map;
+    const overlay = this.overlay;
+    let j = 0;
+    for (let i = lowerBound(keys, bounds.lower); i < keys.length; i++) {
+      const k = keys[i]!;
+      if (bounds.past(k)) break;
+      while (j < extras.length && extras[j]! < k) {
+        const e = extras[j++]!;
+        const v = this.get(e);
+        if (v !== undefined) yield [e, v];
+      }
+      if (this.status !== 'open') throw this.notOpen();
+      const o = overlay.get(k);
+      if (o === TOMBSTONE) continue;
+      yield [k, o !== undefined ? o : map.get(k)];
+    }
+    while (j < extras.length) {
+      const e = extras[j++]!;
+      const v = this.get(e);
+      if (v !== undefined) yield [e, v];
+    }
+  }
+
+  async commit(): Promise<number> {
+    if (this.status !== 'open') throw this.notOpen();
+    this.status = 'committing';
+    const t0 = performance.now();
+    const next = this.version + 1;
+    try {
+      this.written = await this.provider.writeVersion(this, this.part, this.overlay);
+    } catch (e) {
+      this.status = 'failed';
+      this.overlay.clear();
+      if (this.part.owner === this) this.part.owner = undefined;
+      if (e instanceof MillraceError) throw e;
+      throw externalError(
+        'STATE_COMMIT_FAILED',
+        `could not write state version ${next} of operator ${this.operatorId} partition ${this.partition} ` +
+          `to ${this.part.dir}: ${(e as Error).message}; check that the disk has space and the directory is writable`,
+        { cause: e, context: storeContext(this.operatorId, this.partition, { file: this.part.dir }) },
+      );
+    }
+    this.commitTimeMs = performance.now() - t0;
+    const numKeys = this.written.applied ? this.part.map.size : this.currentNumKeys();
+    this.final = { numKeys, memoryUsedBytes: Math.round(numKeys * this.part.avgEntryBytes) };
+    this.overlay.clear();
+    if (this.part.owner === this) this.part.owner = undefined;
+    // A store superseded during its commit still committed (the files are written).
+    this.status = 'committed';
+    return next;
+  }
+
+  abort(): void {
+    if (this.status !== 'open') return;
+    this.status = 'aborted';
+    this.overlay.clear();
+    if (this.part.owner === this) this.part.owner = undefined;
+  }
+
+  metrics(): StateStoreMetrics {
+    const numKeys = this.final?.numKeys ?? this.currentNumKeys();
+    const w = this.written;
+    return {
+      numKeys,
+      memoryUsedBytes: this.final?.memoryUsedBytes ?? Math.round(numKeys * this.part.avgEntryBytes),
+      commitTimeMs: this.commitTimeMs,
+      custom: {
+        cacheHit: this.loadStats.cacheHit,
+        snapshotLoaded: this.loadStats.snapshotLoaded,
+        deltasLoaded: this.loadStats.deltasLoaded,
+        loadTimeMs: this.loadStats.loadTimeMs,
+        snapshotsWritten: w?.snapshotsWritten ?? 0,
+        bytesWritten: w?.bytesWritten ?? 0,
+        keysWritten: w?.keysWritten ?? 0,
+        keysDeleted: w?.keysDeleted ?? 0,
+      },
+    };
+  }
+
+  /** Called by the provider when the same operator/partition is opened again. */
+  supersede(): void {
+    if (this.status === 'open') {
+      this.status = 'superseded';
+      this.overlay.clear();
+    }
+    if (this.part.owner === this) this.part.owner = undefined;
+  }
+
+  markClosed(): void {
+    if (this.status === 'open') {
+      this.status = 'closed';
+      this.overlay.clear();
+    }
+    if (this.part.owner === this) this.part.owner = undefined;
+  }
+
+  /** Keys after this batch's changes, while the Map still holds version `version`. */
+  private currentNumKeys(): number {
+    const map = this.part.map;
+    if (this.status !== 'open' && this.part.version !== this.version) return map.size;
+    let n = map.size;
+    for (const [k, v] of this.overlay) {
+      if (v === TOMBSTONE) n--;
+      else if (!map.has(k)) n++;
+    }
+    return n;
+  }
+
+  private notOpen(): MillraceError {
+    return storeNotOpen(this.status, this.operatorId, this.partition, this.version);
+  }
+}

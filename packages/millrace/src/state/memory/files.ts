@@ -1,0 +1,170 @@
+/**
+ * The memory store's files, one per version, in `<stateDir>/<operatorId>/<partition>/`:
+ *
+ *   <V>.delta      v1\n + msgpack ['delta', V, Map<key, value> puts, key[] deletes]
+ *   <V>.snapshot   v1\n + msgpack ['snapshot', V, Map<key, value> all entries]
+ *
+ * Bodies use msgpackr with `structuredClone` so Map, Set, Uint8Array, Date
+ * and shared references round-trip. Files are written atomically, so a torn
+ * or garbled file means the checkpoint was damaged: it fails loudly.
+ */
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { Packr } from 'msgpackr';
+import { userError, type ErrorContext } from '../../errors/index.ts';
+import { stateCorrupt } from '../common.ts';
+
+export const FORMAT_LINE = 'v1';
+const HEADER = Buffer.from(`${FORMAT_LINE}\n`, 'latin1');
+
+/** The msgpackr options every state value goes through (also used by the LMDB store). */
+export const VALUE_CODEC_OPTIONS = { structuredClone: true, copyBuffers: true } as const;
+
+export function createPackr(): Packr {
+  return new Packr(VALUE_CODEC_OPTIONS);
+}
+
+export type StateFileKind = 'delta' | 'snapshot';
+
+export function fileName(version: number, kind: StateFileKind): string {
+  return `${version}.${kind}`;
+}
+
+const FILE_RE = /^(\d+)\.(delta|snapshot)$/;
+
+export interface DirListing {
+  readonly deltas: ReadonlySet<number>;
+  /** Ascending. */
+  readonly snapshots: readonly number[];
+  /** Highest version with any file; 0 when there are none. */
+  readonly latest: number;
+  /** Leftover temp files of interrupted atomic writes. */
+  readonly temps: readonly string[];
+}
+
+export async function listDir(dir: string): Promise<DirListing> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+      return { deltas: new Set(), snapshots: [], latest: 0, temps: [] };
+    throw e;
+  }
+  const deltas = new Set<number>();
+  const snapshots: number[] = [];
+  const temps: string[] = [];
+  let latest = 0;
+  for (const n of names) {
+    const m = FILE_RE.exec(n);
+    if (m === null) {
+      if (n.startsWith('.') && n.endsWith('.tmp')) temps.push(n);
+      continue;
+    }
+    const v = Number(m[1]);
+    if (m[2] === 'delta') deltas.add(v);
+    else snapshots.push(v);
+    if (v > latest) latest = v;
+  }
+  snapshots.sort((a, b) => a - b);
+  return { deltas, snapshots, latest, temps };
+}
+
+export function encodeFile(packr: Packr, body: unknown): Buffer {
+  const packed = packr.pack(body);
+  return Buffer.concat([HEADER, packed], HEADER.length + packed.length);
+}
+
+export function encodeDelta(
+  packr: Packr,
+  version: number,
+  puts: Map<string, unknown>,
+  deletes: string[],
+): Buffer {
+  return encodeFile(packr, ['delta', version, puts, deletes]);
+}
+
+export function encodeSnapshot(packr: Packr, version: number, entries: Map<string, unknown>): Buffer {
+  return encodeFile(packr, ['snapshot', version, entries]);
+}
+
+export interface DeltaBody {
+  readonly puts: Map<string, unknown>;
+  readonly deletes: readonly string[];
+}
+
+/** Read and check one file; `expect` is its version and kind (from its name). */
+export async function readStateFile(
+  packr: Packr,
+  dir: string,
+  version: number,
+  kind: 'delta',
+  context: ErrorContext,
+): Promise<DeltaBody>;
+export async function readStateFile(
+  packr: Packr,
+  dir: string,
+  version: number,
+  kind: 'snapshot',
+  context: ErrorContext,
+): Promise<Map<string, unknown>>;
+export async function readStateFile(
+  packr: Packr,
+  dir: string,
+  version: number,
+  kind: StateFileKind,
+  context: ErrorContext,
+): Promise<DeltaBody | Map<string, unknown>> {
+  const file = path.join(dir, fileName(version, kind));
+  const ctx = { ...context, file };
+  let buf: Buffer;
+  try {
+    buf = await fsp.readFile(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw stateCorrupt(`state file ${file} is missing`, ctx, e);
+    }
+    throw e;
+  }
+  const nl = buf.indexOf(0x0a);
+  const line = buf.subarray(0, nl < 0 ? Math.min(buf.length, 20) : Math.min(nl, 20)).toString('latin1');
+  if (nl < 0 || line !== FORMAT_LINE) {
+    if (nl >= 0 && /^v\d+$/.test(line)) {
+      throw userError(
+        'CHECKPOINT_UNSUPPORTED_VERSION',
+        `state file ${file} starts with "${line}", expected "${FORMAT_LINE}"; ` +
+          `it was written by an incompatible Millrace version`,
+        ctx,
+      );
+    }
+    throw stateCorrupt(
+      `state file ${file} does not start with "${FORMAT_LINE}" (it is truncated or not a state file)`,
+      ctx,
+    );
+  }
+  let body: unknown;
+  try {
+    body = packr.unpack(buf.subarray(nl + 1));
+  } catch (e) {
+    throw stateCorrupt(
+      `state file ${file} cannot be decoded (${(e as Error).message}); it is truncated or damaged`,
+      ctx,
+      e,
+    );
+  }
+  const b = body as unknown[];
+  const ok =
+    Array.isArray(b) &&
+    b[0] === kind &&
+    b[1] === version &&
+    b[2] instanceof Map &&
+    (kind === 'snapshot' ? b.length === 3 : b.length === 4 && Array.isArray(b[3]));
+  if (!ok) {
+    throw stateCorrupt(
+      `state file ${file} does not hold the ${kind} of version ${version}; it is damaged`,
+      ctx,
+    );
+  }
+  if (kind === 'snapshot') return b[2] as Map<string, unknown>;
+  return { puts: b[2] as Map<string, unknown>, deletes: b[3] as string[] };
+}
