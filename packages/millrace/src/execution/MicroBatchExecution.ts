@@ -31,7 +31,11 @@ import type { Row } from '../schema/index.ts';
 import { Checkpoint, type OffsetEntry, type RecoveryDecision, decideRecovery } from '../checkpoint/index.ts';
 import { type EventTimeStats, newEventTimeStats } from '../operators/pipeline.ts';
 import type { PhysicalPlan, PhysicalQuery } from '../plan/physical.ts';
-import type { AggregateBatchMetrics, StreamingAggregate } from '../operators/aggregate/StreamingAggregate.ts';
+import {
+  type StatefulBatchMetrics,
+  type StatefulOperator,
+  newStatefulMetrics,
+} from '../operators/StatefulOperator.ts';
 import type { StateStore, StateStoreProvider } from '../state/StateStore.ts';
 import * as path from 'node:path';
 import type { Clock } from '../util/clock.ts';
@@ -97,8 +101,8 @@ interface BatchRun {
   readonly isNoDataBatch: boolean;
   /** State stores opened by this batch's stateful operators, and what each did. */
   readonly stores: Map<
-    StreamingAggregate,
-    { store: StateStore; metrics: AggregateBatchMetrics; committed: boolean }
+    StatefulOperator,
+    { store: StateStore; metrics: StatefulBatchMetrics; committed: boolean }
   >;
   stateProgress: StateOperatorProgress[];
 }
@@ -324,23 +328,25 @@ export class MicroBatchExecution {
   }
 
   /** A stateful operator over its input, with its store opened at this batch's version. */
-  private async *runStateful(op: StreamingAggregate, input: Chunks, run: BatchRun): Chunks {
+  private async *runStateful(op: StatefulOperator, input: Chunks, run: BatchRun): Chunks {
     const store = await this.openStore(op, run);
-    const metrics: AggregateBatchMetrics = {
-      numRowsUpdated: 0,
-      numRowsRemoved: 0,
-      numRowsDroppedByWatermark: 0,
-    };
+    const metrics = newStatefulMetrics();
     run.stores.set(op, { store, metrics, committed: false });
     yield* op.run(
       input,
-      { batchId: run.batchId, watermarkMs: run.watermarkMs, outputMode: this.options.outputMode, store },
+      {
+        batchId: run.batchId,
+        watermarkMs: run.watermarkMs,
+        batchTimestampMs: run.timestampMs,
+        outputMode: this.options.outputMode,
+        store,
+      },
       metrics,
     );
   }
 
-  private openStore(op: StreamingAggregate, run: BatchRun): Promise<StateStore> {
-    const operatorId = op.spec.operatorId;
+  private openStore(op: StatefulOperator, run: BatchRun): Promise<StateStore> {
+    const operatorId = op.operatorId;
     return this.guard(
       () =>
         this.options.stateStore.open({
@@ -362,7 +368,7 @@ export class MicroBatchExecution {
       if (!entry) {
         entry = {
           store: await this.openStore(op, run),
-          metrics: { numRowsUpdated: 0, numRowsRemoved: 0, numRowsDroppedByWatermark: 0 },
+          metrics: newStatefulMetrics(),
           committed: false,
         };
         run.stores.set(op, entry);
@@ -371,30 +377,30 @@ export class MicroBatchExecution {
       await this.guard(
         () => store.commit(),
         'STATE_FAILED',
-        `the state of operator ${op.spec.operatorId} could not be committed`,
+        `the state of operator ${op.operatorId} could not be committed`,
         {
           batch: run.batchId,
-          operator: op.spec.operatorId,
+          operator: op.operatorId,
         },
       );
       entry.committed = true;
       const m = store.metrics();
       run.stateProgress.push({
-        operatorName: op.spec.operatorId,
+        operatorName: op.operatorId,
         numRowsTotal: m.numKeys,
         numRowsUpdated: metrics.numRowsUpdated,
         numRowsRemoved: metrics.numRowsRemoved,
         numRowsDroppedByWatermark: metrics.numRowsDroppedByWatermark,
         memoryUsedBytes: m.memoryUsedBytes,
         commitTimeMs: m.commitTimeMs,
-        customMetrics: { ...m.custom },
+        customMetrics: { ...m.custom, ...metrics.custom },
       });
       if (run.batchId % 10 === 0) {
         const minVersionToKeep = run.batchId + 1 - this.options.minBatchesToRetain;
         if (minVersionToKeep > 0) {
           await this.options.stateStore.cleanup({
             stateDir: path.join(this.checkpoint!.dir, 'state'),
-            operatorId: op.spec.operatorId,
+            operatorId: op.operatorId,
             partition: 0,
             minVersionToKeep,
           });

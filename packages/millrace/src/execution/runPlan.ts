@@ -8,7 +8,7 @@ import type { Source } from '../connectors/contracts.ts';
 import type { Row } from '../schema/index.ts';
 import type { PipelineRunContext } from '../operators/pipeline.ts';
 import type { PhysicalPlan } from '../plan/physical.ts';
-import type { StreamingAggregate } from '../operators/aggregate/StreamingAggregate.ts';
+import type { StatefulOperator } from '../operators/StatefulOperator.ts';
 
 export type Chunks = AsyncIterable<readonly Row[]>;
 
@@ -16,7 +16,7 @@ export interface PlanRunContext extends PipelineRunContext {
   /** The chunks of a source's input for this batch (empty when it has no new data). */
   readonly scan: (source: Source<any>) => Chunks;
   /** Runs a stateful operator over its input with its state store for this batch. */
-  readonly stateful: (operator: StreamingAggregate, input: Chunks) => Chunks;
+  readonly stateful: (operator: StatefulOperator, input: Chunks) => Chunks;
 }
 
 export function runPlan(node: PhysicalPlan, ctx: PlanRunContext): Chunks {
@@ -27,7 +27,7 @@ export function runPlan(node: PhysicalPlan, ctx: PlanRunContext): Chunks {
       return pipelineChunks(node.run, runPlan(node.input, ctx), ctx);
     case 'union':
       return concatChunks(node.inputs.map((i) => runPlan(i, ctx)));
-    case 'aggregate':
+    case 'stateful':
       return ctx.stateful(node.operator, runPlan(node.input, ctx));
   }
 }

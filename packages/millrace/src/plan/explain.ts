@@ -48,7 +48,7 @@ export function explainPhysical(p: PhysicalPlan): string {
           return 'Union';
         case 'pipeline':
           return `*Pipeline (fused, compiled) [${n.steps.map(describeStep).join(' → ')}]`;
-        case 'aggregate':
+        case 'stateful':
           return n.describe;
       }
     },

@@ -10,6 +10,7 @@ import { type PipelineFn, type PipelineStep, compilePipeline } from '../operator
 import type { LogicalPlan, PlanKind, PlanOf } from './logical.ts';
 import { optimize } from './optimizer.ts';
 import { StreamingAggregate } from '../operators/aggregate/StreamingAggregate.ts';
+import type { StatefulOperator } from '../operators/StatefulOperator.ts';
 import { bindAggregate, aggToString } from './bindAggregate.ts';
 import { exprToString } from '../expr/Expr.ts';
 
@@ -24,9 +25,9 @@ export type PhysicalPlan =
     }
   | { readonly kind: 'union'; readonly inputs: readonly PhysicalPlan[]; readonly schema: Schema }
   | {
-      readonly kind: 'aggregate';
+      readonly kind: 'stateful';
       readonly input: PhysicalPlan;
-      readonly operator: StreamingAggregate;
+      readonly operator: StatefulOperator;
       readonly describe: string;
       readonly schema: Schema;
     };
@@ -40,7 +41,7 @@ export interface WatermarkSpec {
 export interface PhysicalQuery {
   readonly root: PhysicalPlan;
   /** Stateful operators, in plan order (their ids name their state). */
-  readonly statefulOperators: readonly StreamingAggregate[];
+  readonly statefulOperators: readonly StatefulOperator[];
   readonly sources: readonly Source<any>[];
   readonly watermarks: readonly WatermarkSpec[];
 }
@@ -58,7 +59,7 @@ type Draft =
 export function planPhysical(logical: LogicalPlan): PhysicalQuery {
   const watermarks: WatermarkSpec[] = [];
   const sources: Source<any>[] = [];
-  const statefulOperators: StreamingAggregate[] = [];
+  const statefulOperators: StatefulOperator[] = [];
 
   const finish = (d: Draft): PhysicalPlan =>
     d.kind === 'node'
@@ -113,7 +114,7 @@ export function planPhysical(logical: LogicalPlan): PhysicalQuery {
       );
       const aggs = p.aggs.map((a) => `${aggToString(a.agg)} AS ${a.name}`);
       const describe = `StatefulAggregate ${operator.spec.operatorId} keys=[${keys.join(', ')}] aggs=[${aggs.join(', ')}]`;
-      return { kind: 'node', node: { kind: 'aggregate', input, operator, describe, schema: p.schema } };
+      return { kind: 'node', node: { kind: 'stateful', input, operator, describe, schema: p.schema } };
     },
   };
 

@@ -24,6 +24,7 @@
  */
 import type { Row } from '../../schema/index.ts';
 import type { OutputMode } from '../../connectors/contracts.ts';
+import type { StatefulBatchContext, StatefulBatchMetrics, StatefulOperator } from '../StatefulOperator.ts';
 import type { StateStore } from '../../state/StateStore.ts';
 import type { AggregateFunction } from '../aggregates/AggregateFunction.ts';
 import { forEachWindow, type WindowSpec } from '../../expr/windows.ts';
@@ -58,19 +59,6 @@ export interface BoundAgg {
   readonly filter: ((row: Row) => unknown) | null;
 }
 
-export interface AggregateBatchContext {
-  readonly batchId: number;
-  readonly watermarkMs: number;
-  readonly outputMode: OutputMode;
-  readonly store: StateStore;
-}
-
-export interface AggregateBatchMetrics {
-  numRowsUpdated: number;
-  numRowsRemoved: number;
-  numRowsDroppedByWatermark: number;
-}
-
 /** A group as kept in the store: key values (window slot holds [start, end]), buffers. */
 type Group = [keys: unknown[], bufs: unknown[]];
 
@@ -80,8 +68,12 @@ export function padTime(t: number): string {
   return String(Math.floor(t) + PAD).padStart(17, '0');
 }
 
-export class StreamingAggregate {
+export class StreamingAggregate implements StatefulOperator {
   constructor(readonly spec: AggregateSpec) {}
+
+  get operatorId(): string {
+    return this.spec.operatorId;
+  }
 
   /** Whether an eviction or emission is due when the watermark moved past `lastBatchWatermarkMs`. */
   needsNoDataBatch(newWatermarkMs: number, lastBatchWatermarkMs: number, outputMode: OutputMode): boolean {
@@ -95,8 +87,8 @@ export class StreamingAggregate {
 
   async *run(
     input: AsyncIterable<readonly Row[]>,
-    ctx: AggregateBatchContext,
-    metrics: AggregateBatchMetrics,
+    ctx: StatefulBatchContext,
+    metrics: StatefulBatchMetrics,
   ): AsyncIterable<Row[]> {
     const { spec } = this;
     const { store } = ctx;

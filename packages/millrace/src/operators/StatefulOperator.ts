@@ -1,0 +1,45 @@
+/**
+ * What the executor needs from a stateful operator. Operators compute; the
+ * executor opens their state store at the batch's version, commits it after
+ * the sink wrote the batch, aborts it on failure, and reports their metrics.
+ * Operators never touch checkpoints, stops or commits themselves.
+ */
+import type { OutputMode } from '../connectors/contracts.ts';
+import type { Row } from '../schema/index.ts';
+import type { StateStore } from '../state/StateStore.ts';
+
+export interface StatefulBatchContext {
+  readonly batchId: number;
+  /** The watermark this batch runs with (computed after the previous batch). */
+  readonly watermarkMs: number;
+  /** The batch's timestamp (processing time; the same on a replay). */
+  readonly batchTimestampMs: number;
+  readonly outputMode: OutputMode;
+  /** This operator's store, opened at version `batchId`. */
+  readonly store: StateStore;
+}
+
+/** Filled in by the operator while it runs; reported as `stateOperators[i]` in progress. */
+export interface StatefulBatchMetrics {
+  numRowsUpdated: number;
+  numRowsRemoved: number;
+  numRowsDroppedByWatermark: number;
+  readonly custom: Record<string, number>;
+}
+
+export function newStatefulMetrics(): StatefulBatchMetrics {
+  return { numRowsUpdated: 0, numRowsRemoved: 0, numRowsDroppedByWatermark: 0, custom: {} };
+}
+
+export interface StatefulOperator {
+  /** Names its state in the checkpoint (`state/<operatorId>/…`) and in progress. */
+  readonly operatorId: string;
+  /** Consume the batch's input; yield output (usually at the end). */
+  run(
+    input: AsyncIterable<readonly Row[]>,
+    ctx: StatefulBatchContext,
+    metrics: StatefulBatchMetrics,
+  ): AsyncIterable<Row[]>;
+  /** Whether a batch without new data is due: the watermark moved and there is something to emit or evict. */
+  needsNoDataBatch(newWatermarkMs: number, lastBatchWatermarkMs: number, outputMode: OutputMode): boolean;
+}
