@@ -1,10 +1,10 @@
 /** Binds a logical aggregation to the operator's spec: compiled keys, arguments, filters and functions. */
-import { compileExpr } from '../expr/codegen.ts';
+import { CodeBuilder, compileExpr, genExpr } from '../expr/codegen.ts';
 import { type Expr, exprToString } from '../expr/Expr.ts';
-import { argInfos } from '../expr/resolve.ts';
+import { argInfos, resolveExpr } from '../expr/resolve.ts';
 import type { AggExpr } from '../operators/aggregates/AggExpr.ts';
 import type { AggregateSpec, BoundAgg } from '../operators/aggregate/StreamingAggregate.ts';
-import type { Row } from '../schema/index.ts';
+import type { Row, Schema } from '../schema/index.ts';
 import { eventTimeKeyOf, isWindowCall } from './eventTime.ts';
 import { type PlanOf, aggregateDefOf, watermarkedColumns } from './logical.ts';
 
@@ -17,6 +17,10 @@ export function bindAggregate(p: PlanOf<'aggregate'>, operatorId: string): Aggre
     i === windowIndex ? null : compileExpr(k.expr, schema, `groupBy key ${k.name}`),
   );
   const keyValues = (row: Row) => keyFns.map((f) => (f === null ? undefined : f(row)));
+  const keyString = compileKeyString(
+    p.keys.filter((_, i) => i !== windowIndex).map((k) => k.expr),
+    schema,
+  );
 
   let eventTime: AggregateSpec['eventTime'] = null;
   if (windowIndex >= 0) {
@@ -31,7 +35,7 @@ export function bindAggregate(p: PlanOf<'aggregate'>, operatorId: string): Aggre
       watermarked: timeExpr.kind === 'col' && watermarkedColumns(p.input).has(timeExpr.name),
     };
   } else if (etKey?.kind === 'column') {
-    eventTime = { kind: 'column', keyIndex: etKey.keyIndex };
+    eventTime = { kind: 'column', keyIndex: etKey.keyIndex, time: keyFns[etKey.keyIndex]! };
   }
 
   const aggs: BoundAgg[] = p.aggs.map(({ name, agg }) => {
@@ -39,13 +43,17 @@ export function bindAggregate(p: PlanOf<'aggregate'>, operatorId: string): Aggre
     const def = aggregateDefOf(agg);
     const fn = def.bind(argInfos(agg.args, schema, where), { distinct: agg.distinct });
     const argFns = agg.args.map((a) => compileExpr(a, schema, where));
-    const args =
+    // Specialised by arity: no argument array per row.
+    const [a0, a1] = argFns;
+    const update: BoundAgg['update'] =
       argFns.length === 0
-        ? () => []
+        ? (buf) => fn.update(buf)
         : argFns.length === 1
-          ? (row: Row) => [argFns[0]!(row)]
-          : (row: Row) => argFns.map((f) => f(row));
-    return { fn, args, filter: agg.filter ? compileExpr(agg.filter, schema, where) : null };
+          ? (buf, row) => fn.update(buf, a0!(row))
+          : argFns.length === 2
+            ? (buf, row) => fn.update(buf, a0!(row), a1!(row))
+            : (buf, row) => fn.update(buf, ...argFns.map((f) => f(row)));
+    return { fn, update, filter: agg.filter ? compileExpr(agg.filter, schema, where) : null };
   });
 
   return {
@@ -53,9 +61,27 @@ export function bindAggregate(p: PlanOf<'aggregate'>, operatorId: string): Aggre
     keyNames: p.keys.map((k) => k.name),
     aggNames: p.aggs.map((a) => a.name),
     keyValues,
+    keyString,
     eventTime,
     aggs,
   };
+}
+
+/**
+ * One generated function from a row to the text of its grouping key (the non-window keys):
+ * numbers and booleans as String(v), everything else as JSON, comma-separated. Distinct keys
+ * give distinct text (strings are quoted, so "null" and null differ).
+ */
+function compileKeyString(keys: readonly Expr[], schema: Schema): (row: Row) => string {
+  if (keys.length === 0) return () => '';
+  const b = new CodeBuilder();
+  const parts = keys.map((k) => {
+    const info = resolveExpr(k, schema, 'groupBy');
+    const v = genExpr(k, { schema, row: 'r', where: 'groupBy' }, b);
+    const scalar = ['long', 'double', 'boolean', 'timestamp', 'date'].includes(info.type.kind);
+    return scalar ? `String(${v})` : `JSON.stringify(${v})`;
+  });
+  return b.build(['r'], `${b.lines.join('\n')}\nreturn ${parts.join(" + ',' + ")};`, 'groupKey');
 }
 
 function unalias(e: Expr): Expr {

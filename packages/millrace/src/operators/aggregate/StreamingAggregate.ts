@@ -35,8 +35,10 @@ export interface AggregateSpec {
   /** Output column names: keys (in order), then aggregates. */
   readonly keyNames: readonly string[];
   readonly aggNames: readonly string[];
-  /** Values of the non-window keys, in key order (window key slot: undefined). */
+  /** Values of the non-window keys, in key order (window key slot: undefined); called once per new group. */
   readonly keyValues: (row: Row) => unknown[];
+  /** The text of a row's non-window keys, for state lookups; called per row. */
+  readonly keyString: (row: Row) => string;
   /** The event-time key, if any: a window over a time expression, or a time column key. */
   readonly eventTime:
     | {
@@ -46,15 +48,15 @@ export interface AggregateSpec {
         readonly spec: WindowSpec;
         readonly watermarked: boolean;
       }
-    | { readonly kind: 'column'; readonly keyIndex: number }
+    | { readonly kind: 'column'; readonly keyIndex: number; readonly time: (row: Row) => unknown }
     | null;
   readonly aggs: readonly BoundAgg[];
 }
 
 export interface BoundAgg {
   readonly fn: AggregateFunction<any>;
-  /** Argument values of a row. */
-  readonly args: (row: Row) => unknown[];
+  /** `fn.update` with the row's argument values. */
+  readonly update: (buf: any, row: Row) => unknown;
   /** Only rows where this is true are aggregated. */
   readonly filter: ((row: Row) => unknown) | null;
 }
@@ -98,12 +100,13 @@ export class StreamingAggregate implements StatefulOperator {
     const et = spec.eventTime;
     const aggs = spec.aggs;
 
-    const groupFor = (key: string, keys: unknown[]): Group => {
+    /** The group of `key`, from this batch, else from the store (cloned), else new with `keys()`. */
+    const groupFor = (key: string, keys: () => unknown[]): Group => {
       let g = touched.get(key);
       if (g === undefined) {
         const stored = store.get(key) as Group | undefined;
         // Clone: the store's committed value must not change before commit (a batch can abort).
-        g = stored !== undefined ? structuredClone(stored) : [keys, aggs.map((a) => a.fn.init())];
+        g = stored !== undefined ? structuredClone(stored) : [keys(), aggs.map((a) => a.fn.init())];
         touched.set(key, g);
       }
       return g;
@@ -113,41 +116,44 @@ export class StreamingAggregate implements StatefulOperator {
       for (let i = 0; i < aggs.length; i++) {
         const a = aggs[i]!;
         if (a.filter !== null && a.filter(row) !== true) continue;
-        bufs[i] = a.fn.update(bufs[i], ...a.args(row));
+        bufs[i] = a.update(bufs[i], row);
       }
     };
 
     for await (const chunk of input) {
       for (let r = 0; r < chunk.length; r++) {
         const row = chunk[r]!;
-        const keys = spec.keyValues(row);
+        const keyText = spec.keyString(row);
         if (et === null) {
-          accumulate(groupFor(JSON.stringify(keys), keys), row);
+          accumulate(
+            groupFor(keyText, () => spec.keyValues(row)),
+            row,
+          );
         } else if (et.kind === 'column') {
-          const t = keys[et.keyIndex] as number | null;
+          const t = et.time(row) as number | null;
           if (t === null || t === undefined) continue;
           if (watermarked && t <= wm) {
             metrics.numRowsDroppedByWatermark++;
             continue;
           }
-          accumulate(groupFor(`${padTime(t)}|${JSON.stringify(keys)}`, keys), row);
+          accumulate(
+            groupFor(`${padTime(t)}|${keyText}`, () => spec.keyValues(row)),
+            row,
+          );
         } else {
           // Spark drops rows whose window time is null (TimeWindowing adds IsNotNull).
           const t = et.time(row) as number | null;
           if (t === null || t === undefined) continue;
-          const rest = JSON.stringify(keys);
           forEachWindow(t, et.spec, (start, end) => {
             if (watermarked && end <= wm) {
               metrics.numRowsDroppedByWatermark++;
               return;
             }
-            const key = `${padTime(end)}|${padTime(start)}|${rest}`;
-            let g = touched.get(key);
-            if (g === undefined) {
-              const k = keys.slice();
+            const g = groupFor(`${padTime(end)}|${padTime(start)}|${keyText}`, () => {
+              const k = spec.keyValues(row);
               k[et.keyIndex] = [start, end];
-              g = groupFor(key, k);
-            }
+              return k;
+            });
             accumulate(g, row);
           });
         }
