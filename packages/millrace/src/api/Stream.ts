@@ -14,6 +14,7 @@ import type { Row, Schema } from '../schema/index.ts';
 import {
   type LogicalPlan,
   type NamedExpr,
+  dedupNode,
   filterNode,
   mapNode,
   projectNode,
@@ -163,9 +164,36 @@ export class Stream<R = Row> {
   }
 
   /**
+   * Keep the first row of each key (`dropDuplicates('id')`; no names: all
+   * columns), drop the later ones. The key is remembered in the query's state:
+   * if the key includes the watermarked event-time column, a key is forgotten
+   * once the watermark passes its event time (rows at or below the watermark
+   * are late: dropped and counted); otherwise every key is kept forever.
+   *
+   *   events.withWatermark('time', '10 minutes').dropDuplicates('id', 'time')
+   */
+  dropDuplicates<K extends keyof R & string>(...names: K[]): Stream<R> {
+    return this.derive(dedupNode(this.plan, names, false));
+  }
+
+  /**
+   * Keep the first row of each key (no names: all columns) and drop rows with
+   * the same key until the watermark passes the first row's event time plus
+   * the watermark delay (Spark 3.5's dropDuplicatesWithinWatermark). The key
+   * need not include the event time, so duplicates whose event times differ
+   * (a retried send) are caught too. Needs `withWatermark` before it.
+   *
+   *   events.withWatermark('time', '1 hour').dropDuplicatesWithinWatermark('id')
+   */
+  dropDuplicatesWithinWatermark<K extends keyof R & string>(...names: K[]): Stream<R> {
+    return this.derive(dedupNode(this.plan, names, true));
+  }
+
+  /**
    * Group rows for aggregation: by column names (`groupBy('word')`), by named key
    * columns (`groupBy($ => ({ window: window($.t, '1 minute'), host: $.host }))`),
-   * or untyped (`groupBy(col('a'), window(col('t'), '10 seconds'))`, a window key is named `window`).
+   * or untyped (`groupBy(col('a'), window(col('t'), '10 seconds'))`, a window key is named `window`,
+   * a `sessionWindow(…)` key `session_window`, as in Spark).
    */
   groupBy<K extends keyof R & string>(...names: K[]): GroupedStream<R, Simplify<Pick<R, K>>>;
   groupBy<O extends Record<string, Column<any>>>(
@@ -184,7 +212,8 @@ export class Stream<R = Row> {
         }
         if (a instanceof Column) {
           const e = a.expr;
-          const name = e.kind === 'call' && e.name === 'window' ? 'window' : exprName(e);
+          const name =
+            e.kind === 'call' && (e.name === 'window' || e.name === 'session_window') ? e.name : exprName(e);
           return { name, expr: e };
         }
         throw userError(

@@ -1,7 +1,8 @@
 /**
  * How an aggregation relates to event time: which grouping key, if any, is a
- * watermarked time (a window over a watermarked column, or the column itself).
- * That key decides late rows (`end <= watermark` / `time <= watermark`), when
+ * watermarked time (a window or session window over a watermarked column, or
+ * the column itself). That key decides late rows (`end <= watermark` /
+ * `time <= watermark`; for a session, the row's own `time + gap <= watermark`), when
  * groups are final (append mode) and when their state can go.
  */
 import type { Expr } from '../expr/Expr.ts';
@@ -10,10 +11,16 @@ import { type PlanOf, watermarkedColumns } from './logical.ts';
 
 export type EventTimeKey =
   | { readonly kind: 'window'; readonly keyIndex: number; readonly time: Expr; readonly spec: WindowSpec }
-  | { readonly kind: 'column'; readonly keyIndex: number; readonly column: string };
+  | { readonly kind: 'column'; readonly keyIndex: number; readonly column: string }
+  | { readonly kind: 'session'; readonly keyIndex: number; readonly time: Expr; readonly gap: Expr };
 
 export function isWindowCall(e: Expr): e is Extract<Expr, { kind: 'call' }> {
   return e.kind === 'call' && e.name === 'window';
+}
+
+/** `session_window(time, gap)`: planned as operators/session/SessionAggregate. */
+export function isSessionWindowCall(e: Expr): boolean {
+  return e.kind === 'call' && e.name === 'session_window';
 }
 
 export function windowSpecOfCall(e: Extract<Expr, { kind: 'call' }>): WindowSpec {
@@ -29,7 +36,10 @@ export function eventTimeKeyOf(agg: PlanOf<'aggregate'>): EventTimeKey | null {
   for (let i = 0; i < agg.keys.length; i++) {
     const raw = agg.keys[i]!.expr;
     const e = raw.kind === 'alias' ? raw.arg : raw;
-    if (isWindowCall(e)) {
+    if (isSessionWindowCall(e)) {
+      const [t, gap] = (e as Extract<Expr, { kind: 'call' }>).args as [Expr, Expr];
+      if (t.kind === 'col' && marked.has(t.name)) return { kind: 'session', keyIndex: i, time: t, gap };
+    } else if (isWindowCall(e)) {
       const t = e.args[0]!;
       if (t.kind === 'col' && marked.has(t.name)) {
         return { kind: 'window', keyIndex: i, time: t, spec: windowSpecOfCall(e) };

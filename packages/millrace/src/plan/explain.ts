@@ -17,6 +17,8 @@ const logicalLine: { [K in PlanKind]: (p: PlanOf<K>) => string } = {
   watermark: (p) => `EventTimeWatermark ${p.column}, ${p.delayMs} ms`,
   aggregate: (p) =>
     `Aggregate [${p.keys.map((k) => (k.expr.kind === 'col' && k.expr.name === k.name ? k.name : `${exprToString(k.expr)} AS ${k.name}`)).join(', ')}], [${p.aggs.map((a) => `${aggToString(a.agg)} AS ${a.name}`).join(', ')}]`,
+  dedup: (p) =>
+    `${p.withinWatermark ? 'DeduplicateWithinWatermark' : 'Deduplicate'} [${p.columns.join(', ')}]`,
 };
 
 function fieldsOf(p: LogicalPlan): string {

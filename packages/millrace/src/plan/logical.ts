@@ -56,6 +56,14 @@ export type LogicalPlan =
       readonly keys: readonly NamedExpr[];
       readonly aggs: readonly NamedAgg[];
       readonly schema: Schema;
+    }
+  | {
+      /** dropDuplicates / dropDuplicatesWithinWatermark: rows pass unchanged; `columns` is the key (never empty). */
+      readonly kind: 'dedup';
+      readonly input: LogicalPlan;
+      readonly columns: readonly string[];
+      readonly withinWatermark: boolean;
+      readonly schema: Schema;
     };
 
 export interface NamedAgg {
@@ -155,6 +163,43 @@ export function watermarkNode(input: LogicalPlan, column: string, delayMs: numbe
   return { kind: 'watermark', input, column, delayMs, schema: input.schema };
 }
 
+/**
+ * Deduplication by `columns` (all columns when none are given). Within the
+ * watermark needs exactly one watermarked event-time column in the input: its
+ * delay is how long a key is remembered.
+ */
+export function dedupNode(
+  input: LogicalPlan,
+  columns: readonly string[],
+  withinWatermark: boolean,
+): LogicalPlan {
+  const where = withinWatermark ? 'dropDuplicatesWithinWatermark' : 'dropDuplicates';
+  for (const c of columns) {
+    if (typeof c !== 'string')
+      throw userError('INVALID_ARGUMENT', `${where}: give column names, got ${typeof c}`);
+    input.schema.require(c, where);
+  }
+  const keys = columns.length === 0 ? input.schema.names : [...new Set(columns)];
+  if (withinWatermark) {
+    const marked = [...watermarkedColumns(input)];
+    if (marked.length === 0) {
+      throw userError(
+        'INVALID_PLAN',
+        `${where}(${keys.join(', ')}): the input has no watermark; call withWatermark('<event time column>', '<delay>') ` +
+          `first — a key is remembered until the watermark passes its first event time + the delay`,
+      );
+    }
+    if (marked.length > 1) {
+      throw userError(
+        'INVALID_PLAN',
+        `${where}(${keys.join(', ')}): the input has ${marked.length} watermarked event-time columns (${marked.join(', ')}); ` +
+          `keep only one of them before ${where}`,
+      );
+    }
+  }
+  return { kind: 'dedup', input, columns: keys, withinWatermark, schema: input.schema };
+}
+
 export function aggregateDefOf(a: AggExpr): AggregateDef {
   return a.def ?? lookupAggregate(a.name);
 }
@@ -226,6 +271,7 @@ export function watermarkedColumns(p: LogicalPlan): Set<string> {
     case 'watermark':
       return new Set([...watermarkedColumns(p.input), p.column]);
     case 'filter':
+    case 'dedup':
       return watermarkedColumns(p.input);
     case 'project': {
       const inner = watermarkedColumns(p.input);

@@ -18,6 +18,7 @@ export function optimize(plan: LogicalPlan): LogicalPlan {
     watermark: (p) => ({ ...p, input: optimize(p.input) }),
     union: (p) => ({ ...p, inputs: p.inputs.map(optimize) }),
     aggregate: (p) => ({ ...p, input: optimize(p.input) }),
+    dedup: (p) => ({ ...p, input: optimize(p.input) }),
     project: (p) => {
       const input = optimize(p.input);
       if (input.kind !== 'project') return { ...p, input };

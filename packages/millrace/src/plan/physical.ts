@@ -12,6 +12,10 @@ import { optimize } from './optimizer.ts';
 import { StreamingAggregate } from '../operators/aggregate/StreamingAggregate.ts';
 import type { StatefulOperator } from '../operators/StatefulOperator.ts';
 import { bindAggregate, aggToString } from './bindAggregate.ts';
+import { SessionAggregate } from '../operators/session/SessionAggregate.ts';
+import { bindSession, sessionKeyIndex } from '../operators/session/bindSession.ts';
+import { Deduplicate } from '../operators/dedup/Deduplicate.ts';
+import { bindDedup, describeDedupMode } from './bindDedup.ts';
 import { exprToString } from '../expr/Expr.ts';
 
 export type PhysicalPlan =
@@ -107,13 +111,25 @@ export function planPhysical(logical: LogicalPlan): PhysicalQuery {
     }),
     aggregate: (p) => {
       const input = finish(visit(p.input));
-      const operator = new StreamingAggregate(bindAggregate(p, `aggregate-${statefulOperators.length}`));
+      // A session_window key needs its own operator (sessions merge); other aggregations share one.
+      const session = sessionKeyIndex(p) >= 0;
+      const operator = session
+        ? new SessionAggregate(bindSession(p, `sessionAggregate-${statefulOperators.length}`))
+        : new StreamingAggregate(bindAggregate(p, `aggregate-${statefulOperators.length}`));
       statefulOperators.push(operator);
       const keys = p.keys.map((k) =>
         k.expr.kind === 'col' && k.expr.name === k.name ? k.name : `${exprToString(k.expr)} AS ${k.name}`,
       );
       const aggs = p.aggs.map((a) => `${aggToString(a.agg)} AS ${a.name}`);
-      const describe = `StatefulAggregate ${operator.spec.operatorId} keys=[${keys.join(', ')}] aggs=[${aggs.join(', ')}]`;
+      const describe = `${session ? 'SessionWindowAggregate' : 'StatefulAggregate'} ${operator.operatorId} keys=[${keys.join(', ')}] aggs=[${aggs.join(', ')}]`;
+      return { kind: 'node', node: { kind: 'stateful', input, operator, describe, schema: p.schema } };
+    },
+    dedup: (p) => {
+      const input = finish(visit(p.input));
+      const operator = new Deduplicate(bindDedup(p, `dedup-${statefulOperators.length}`));
+      statefulOperators.push(operator);
+      const name = p.withinWatermark ? 'StreamingDeduplicateWithinWatermark' : 'StreamingDeduplicate';
+      const describe = `${name} ${operator.operatorId} keys=[${p.columns.join(', ')}] ${describeDedupMode(operator.spec)}`;
       return { kind: 'node', node: { kind: 'stateful', input, operator, describe, schema: p.schema } };
     },
   };

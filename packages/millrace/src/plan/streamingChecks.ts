@@ -5,7 +5,7 @@
 import type { OutputMode, Sink, Source } from '../connectors/contracts.ts';
 import { userError } from '../errors/index.ts';
 import { type LogicalPlan, type PlanOf, children, collectSources } from './logical.ts';
-import { eventTimeKeyOf } from './eventTime.ts';
+import { eventTimeKeyOf, isSessionWindowCall } from './eventTime.ts';
 
 const OUTPUT_MODES: readonly OutputMode[] = ['append', 'update', 'complete'];
 
@@ -16,14 +16,42 @@ export function aggregatesOf(plan: LogicalPlan, out: PlanOf<'aggregate'>[] = [])
   return out;
 }
 
+/** The deduplications in a plan, outermost first. */
+export function dedupsOf(plan: LogicalPlan, out: PlanOf<'dedup'>[] = []): PlanOf<'dedup'>[] {
+  if (plan.kind === 'dedup') out.push(plan);
+  for (const c of children(plan)) dedupsOf(c, out);
+  return out;
+}
+
 /**
  * Output modes this plan supports, with the reason (Spark's rules):
  *   stateless                                   → append, update
+ *   deduplication (no aggregation)              → append, update
+ *   deduplication below an aggregation          → the aggregation's modes
+ *   deduplication above an aggregation          → refused
  *   aggregation with a watermarked time key     → append, update, complete
  *   aggregation without one                     → update, complete
  */
 export function supportedOutputModes(plan: LogicalPlan): { modes: OutputMode[]; why: string } {
   const aggs = aggregatesOf(plan);
+  const dedups = dedupsOf(plan);
+  for (const d of dedups) {
+    if (aggregatesOf(d.input).length > 0) {
+      throw userError(
+        'UNSUPPORTED_OPERATION',
+        `${dedupName(d)} after an aggregation is not supported on a stream (as in Spark) — ` +
+          `deduplicate the input before groupBy(…), or write the aggregation to a sink and read it as a new stream`,
+      );
+    }
+  }
+  if (aggs.length === 0 && dedups.length > 0) {
+    return {
+      modes: ['append', 'update'],
+      why:
+        `${dedupName(dedups[0]!)} emits each row once and keeps no result table to re-emit in complete mode ` +
+        `(complete mode needs an aggregation)`,
+    };
+  }
   if (aggs.length === 0) {
     return {
       modes: ['append', 'update'],
@@ -39,13 +67,34 @@ export function supportedOutputModes(plan: LogicalPlan): { modes: OutputMode[]; 
   }
   const agg = aggs[0]!;
   const keys = agg.keys.map((k) => k.name).join(', ') || '(no keys)';
-  if (eventTimeKeyOf(agg)) return { modes: ['append', 'update', 'complete'], why: '' };
+  const watermarked = eventTimeKeyOf(agg) !== null;
+  // Spark: no update mode for session windows — a session already emitted can later merge into a
+  // longer one, and the emitted row would never be taken back.
+  if (agg.keys.some((k) => isSessionWindowCall(k.expr.kind === 'alias' ? k.expr.arg : k.expr))) {
+    return watermarked
+      ? {
+          modes: ['append', 'complete'],
+          why: 'session windows can merge after they were emitted, so update mode could emit a session that later changes identity (Spark refuses it too)',
+        }
+      : {
+          modes: ['complete'],
+          why:
+            `the session aggregation by [${keys}] has no watermark on its time column, so no session is ever final; ` +
+            `add withWatermark('<time column>', '<delay>') for append mode`,
+        };
+  }
+  if (watermarked) return { modes: ['append', 'update', 'complete'], why: '' };
   return {
     modes: ['update', 'complete'],
     why:
       `the aggregation by [${keys}] has no watermarked event-time key, so no group is ever final; ` +
-      `for append mode add withWatermark('<time column>', '<delay>') and group by window(<time column>, …) or the time column itself`,
+      `for append mode add withWatermark('<time column>', '<delay>') and group by window(<time column>, …), ` +
+      `session_window(<time column>, …) or the time column itself`,
   };
+}
+
+function dedupName(d: PlanOf<'dedup'>): string {
+  return `${d.withinWatermark ? 'dropDuplicatesWithinWatermark' : 'dropDuplicates'}(${d.columns.join(', ')})`;
 }
 
 export function checkOutputMode(plan: LogicalPlan, mode: OutputMode, sink: Sink): void {

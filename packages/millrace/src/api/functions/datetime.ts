@@ -8,6 +8,7 @@
  */
 import { Column, type ColumnLike, type NullOf, litExpr, toExpr } from '../Column.ts';
 import { parseDuration } from '../../util/durations.ts';
+import { userError } from '../../errors/index.ts';
 
 type Str = string | null;
 type Num = number | null;
@@ -233,4 +234,26 @@ function parseSignedDuration(v: string | number, what: string): number {
   if (typeof v === 'string' && v.trim().startsWith('-')) return -parseDuration(v.trim().slice(1), what);
   if (typeof v === 'number') return v;
   return parseDuration(v, what);
+}
+
+/**
+ * Session windows, as Spark's `session_window(timeColumn, gapDuration)`: a session starts at an
+ * event and ends `gap` after its last event; events within the gap extend it, and sessions that
+ * overlap or touch merge (also across batches). The gap is a duration (`'5 minutes'`, or ms) or a
+ * per-row column giving ms or duration text; rows whose gap is null, not positive or unreadable get
+ * no session and are dropped, as in Spark. Use it as a groupBy key (named `session_window` when
+ * untyped): `groupBy($ => ({ session: sessionWindow($.t, '5 minutes'), user: $.user }))`.
+ */
+export function sessionWindow<T extends number | null, G extends number | string | null>(
+  time: Column<T>,
+  gapDuration: string | number | Column<G>,
+): Column<TimeWindow> {
+  if (gapDuration instanceof Column) {
+    return new Column({ kind: 'call', name: 'session_window', args: [time.expr, gapDuration.expr] });
+  }
+  const gapMs = parseDuration(gapDuration, 'sessionWindow gap');
+  if (!(gapMs > 0)) {
+    throw userError('INVALID_WINDOW', `sessionWindow: the gap must be positive, got ${String(gapDuration)}`);
+  }
+  return new Column({ kind: 'call', name: 'session_window', args: [time.expr, litExpr(gapMs)] });
 }

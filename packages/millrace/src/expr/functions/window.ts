@@ -3,11 +3,14 @@
  * window struct containing `time`. In `groupBy` the aggregation operator
  * handles window keys itself (one row may fall in several sliding windows);
  * outside it only tumbling windows have a single value per row.
+ * `session_window(time, gap)` is typed here but has no row value at all: it
+ * only works as a groupBy key (operators/session/SessionAggregate.ts).
  */
 import { userError } from '../../errors/index.ts';
 import { WINDOW_TYPE, checkWindowSpec, lastWindowStart, type WindowSpec } from '../windows.ts';
 import type { ArgInfo, FunctionDef } from './FunctionDef.ts';
 import { expectArg, literalArg } from './argcheck.ts';
+import { parseDuration } from '../../util/durations.ts';
 
 export function windowSpecOf(args: readonly ArgInfo[]): WindowSpec {
   return checkWindowSpec({
@@ -39,6 +42,34 @@ export const windowFunctions: FunctionDef[] = [
         const start = lastWindowStart(t, spec);
         return { start, end: start + spec.sizeMs };
       };
+    },
+  },
+  {
+    // session_window(time, gap): the gap is ms (number) or duration text ('5 minutes'), literal or per row.
+    // Only the session aggregation operator (operators/session) evaluates it, as a groupBy key.
+    name: 'session_window',
+    minArgs: 2,
+    maxArgs: 2,
+    returnType: (a) => {
+      expectArg('session_window', a, 0, 'timestamp');
+      expectArg('session_window', a, 1, 'numeric', 'string');
+      const gap = a[1]!.literal?.value;
+      if (typeof gap === 'number' && !(gap > 0)) {
+        throw userError('INVALID_WINDOW', `session_window: the gap must be positive, got ${gap} ms`);
+      }
+      if (typeof gap === 'string' && !(parseDuration(gap, 'session_window gap') > 0)) {
+        throw userError('INVALID_WINDOW', `session_window: the gap must be positive, got "${gap}"`);
+      }
+      return WINDOW_TYPE;
+    },
+    // Rows without a time or a positive gap get no session (they are dropped), so the key is never null.
+    resultNullable: () => false,
+    impl: () => {
+      throw userError(
+        'INVALID_WINDOW',
+        'session_window has no value for a single row (a session spans rows and merges as they arrive): ' +
+          "use it as a groupBy key, e.g. groupBy($ => ({ session: sessionWindow($.t, '5 minutes'), user: $.user }))",
+      );
     },
   },
 ];

@@ -6,18 +6,24 @@
  *   state   key → value: the state as of the newest committed version
  *   undo    <version:8 bytes BE><key> → the key's value before that version
  *           (raw msgpack bytes; empty = the key did not exist)
- *   meta    'state' → { version, numKeys, oldest }, 'format' → 1
+ *   meta    'state' → { version, numKeys, oldest, incomplete? }, 'format' → 1
  *
  * A batch's changes live in an in-process overlay (only this batch's
  * changes; nothing else of the state is held in memory). commit() applies
- * the overlay, writes the undo records of the new version and the new
- * version number in ONE synchronous, durable LMDB transaction.
+ * the overlay in key order, writing each changed key's undo record in the
+ * same LMDB transaction as the change, and records the new version. A batch
+ * of up to COMMIT_CHUNK keys — the usual case — is ONE synchronous, durable
+ * transaction. A larger batch is written in several (LMDB holds every page a
+ * transaction touches in memory, so one huge transaction would need memory
+ * in proportion to the state): until the last one, the version record says
+ * `incomplete`, and opening the store after a crash first reverts the partial
+ * version with its undo records. Readers only ever see whole versions.
  *
  * Opening an older version V (a replayed batch whose commit log entry was
  * never written) reads the undo records of versions V+1..newest into a small
  * "rollback view" (key → value at V) layered over the database, so the open
- * itself changes nothing on disk; the commit then rolls back to V and
- * applies the batch in the same transaction, overwriting the newer versions.
+ * itself changes nothing on disk; the commit then reverts versions
+ * newest..V+1 (deleting their undo records) and applies the batch.
  * cleanup(min) drops undo records no longer needed to reach any version ≥ min.
  *
  * Keys are encoded so LMDB's byte order is the contract's UTF-16 order (see
@@ -67,8 +73,9 @@ import { checkLmdbFile } from './validate.ts';
 
 export interface LmdbStateStoreOptions {
   /**
-   * Initial size of each environment's memory map in bytes. LMDB grows it as
-   * the data grows, so this only matters to avoid early resizes.
+   * Address space reserved for each environment's memory map, in bytes
+   * (default 8 GiB; not memory, not disk). LMDB grows it when the data
+   * outgrows it, at the cost of a remap.
    */
   readonly mapSize?: number;
   /** Page size of new environments (default: the OS page size; 8192 can help for state much larger than RAM). */
@@ -78,15 +85,35 @@ export interface LmdbStateStoreOptions {
    * random, and read-ahead would fill memory with pages nobody asked for.
    */
   readonly noReadAhead?: boolean;
+  /**
+   * Keys written per LMDB transaction in a commit (default 16384). A batch
+   * with more changed keys is committed in several transactions (still
+   * all-or-nothing, see above); this bounds the memory a commit needs.
+   */
+  readonly maxKeysPerTransaction?: number;
 }
 
 const FORMAT = 1;
 const LMDB_MAX_KEY = 1978;
+/**
+ * Address space reserved per environment (not memory, not disk: the file
+ * grows as needed). LMDB grows the map when it fills, but lmdb-js keeps the
+ * old mappings alive, so pages get counted twice in RSS; a roomy start avoids
+ * remaps for all but very large partitions.
+ */
+const DEFAULT_MAP_SIZE = 8 * 1024 ** 3;
 const ENV_SUBDIR = 'lmdb';
 const EMPTY = Buffer.alloc(0);
 /** Undo record keys: 8-byte version, then the encoded state key. */
 const VERSION_BYTES = 8;
-/** Deletions per transaction in cleanup (bounds the transaction's dirty pages). */
+/**
+ * Keys per write transaction. LMDB keeps every page a transaction touches in
+ * process memory until it commits (and caches those buffers afterwards), so
+ * this bounds the memory a commit takes: keys are applied in order, so a
+ * chunk touches at most this many leaf pages (~64 MiB), usually far fewer.
+ */
+const COMMIT_CHUNK = 16_384;
+/** Deletions per transaction in cleanup. */
 const CLEANUP_CHUNK = 100_000;
 
 interface Meta {
@@ -94,6 +121,12 @@ interface Meta {
   readonly numKeys: number;
   /** The oldest version that can still be opened (undo records exist for every version after it). */
   readonly oldest: number;
+  /**
+   * A commit (or the revert of an abandoned version) was interrupted: the
+   * state lies between `version - 1` and `version`; recover() reverts it to
+   * `version - 1` with the undo records of `version`.
+   */
+  readonly incomplete?: boolean;
 }
 
 const NO_META: Meta = { version: 0, numKeys: 0, oldest: 0 };
@@ -140,7 +173,8 @@ function readMeta(env: Env): Meta {
     m === null ||
     !Number.isSafeInteger(m.version) ||
     !Number.isSafeInteger(m.numKeys) ||
-    !Number.isSafeInteger(m.oldest)
+    !Number.isSafeInteger(m.oldest) ||
+    (m.incomplete !== undefined && typeof m.incomplete !== 'boolean')
   ) {
     throw stateCorrupt(
       `the LMDB state database ${env.envDir} has an unreadable version record`,
@@ -151,7 +185,16 @@ function readMeta(env: Env): Meta {
 }
 
 export function lmdbStateStore(options: LmdbStateStoreOptions = {}): StateStoreProvider {
-  const { mapSize, pageSize } = options;
+  const { mapSize, pageSize, maxKeysPerTransaction } = options;
+  if (
+    maxKeysPerTransaction !== undefined &&
+    (!Number.isSafeInteger(maxKeysPerTransaction) || maxKeysPerTransaction < 1)
+  ) {
+    throw userError(
+      'INVALID_OPTION',
+      `lmdbStateStore: maxKeysPerTransaction must be a positive integer, got ${String(maxKeysPerTransaction)}`,
+    );
+  }
   if (mapSize !== undefined && (!Number.isSafeInteger(mapSize) || mapSize < 65_536)) {
     throw userError(
       'INVALID_OPTION',
@@ -174,8 +217,11 @@ class LmdbStateStoreProvider implements StateStoreProvider {
   readonly kind = 'lmdb';
   private readonly envs = new Map<string, Env>();
   private closed = false;
+  private readonly chunk: number;
 
-  constructor(private readonly options: LmdbStateStoreOptions) {}
+  constructor(private readonly options: LmdbStateStoreOptions) {
+    this.chunk = options.maxKeysPerTransaction ?? COMMIT_CHUNK;
+  }
 
   async open(options: StateStoreOpenOptions): Promise<StateStore> {
     const dir = path.resolve(partitionDir(options, 'lmdbStateStore.open'));
@@ -193,7 +239,7 @@ class LmdbStateStoreProvider implements StateStoreProvider {
       });
     }
     env.owner?.supersede();
-    const meta = this.readMeta(env);
+    const meta = this.recover(env);
     if (version > meta.version) {
       throw stateCorrupt(
         `${what} is not in ${env.envDir}: the newest committed version there is ${meta.version}`,
@@ -240,7 +286,7 @@ class LmdbStateStoreProvider implements StateStoreProvider {
     this.checkNotClosed(ctx);
     const env = this.env(dir, options.operatorId, options.partition, false);
     if (env === undefined) return;
-    const meta = this.readMeta(env);
+    const meta = this.recover(env);
     const min = Math.min(options.minVersionToKeep, meta.version);
     if (min <= meta.oldest) return;
     // Record the new floor first: a crash halfway through the deletions leaves
@@ -306,9 +352,7 @@ class LmdbStateStoreProvider implements StateStoreProvider {
         compression: false,
         overlappingSync: false,
         noReadAhead: this.options.noReadAhead ?? true,
-        useWritemap: process.env.LMDB_WRITEMAP === '1',
-        ...(process.env.LMDB_MAPSIZE ? { mapSize: Number(process.env.LMDB_MAPSIZE) } : {}),
-        ...(this.options.mapSize !== undefined ? { mapSize: this.options.mapSize } : {}),
+        mapSize: this.options.mapSize ?? DEFAULT_MAP_SIZE,
         ...(this.options.pageSize !== undefined ? { pageSize: this.options.pageSize } : {}),
       } as Parameters<typeof open>[0]);
     } catch (e) {
@@ -403,61 +447,121 @@ class LmdbStateStoreProvider implements StateStoreProvider {
     );
   }
 
-  /** Commit `store`'s batch as version `store.version + 1`. */
-  commit(
-    store: LmdbStateStore,
-    overlay: Map<string, unknown>,
-    view: Map<string, Buffer | null> | undefined,
-  ): CommitStats {
+  /**
+   * Commit `store`'s batch as version `store.version + 1`: first revert the
+   * versions of an abandoned timeline (a replay), then apply the overlay in
+   * key order. Each step is one LMDB transaction of at most COMMIT_CHUNK keys;
+   * a batch that fits in one chunk (the usual case) is one transaction. While
+   * a larger batch is being written, the version record says `incomplete`,
+   * and the undo records written in the same transactions as the changes let
+   * recover() put the state back exactly as it was (see the file comment).
+   */
+  commit(store: LmdbStateStore, overlay: Map<string, unknown>): CommitStats {
     const env = store.env;
     const next = store.version + 1;
-    const stats = { numKeys: 0, keysWritten: 0, keysDeleted: 0 };
-    this.write(env, () => {
-      const meta = readMeta(env);
-      if (meta.version !== store.latestAtOpen) {
+    // Checked inside the first write transaction (reads outside one may be a stale snapshot).
+    let checked = false;
+    const check = (m: Meta): void => {
+      if (checked) return;
+      checked = true;
+      if (m.version !== store.latestAtOpen || m.incomplete === true) {
         throw internalError(
-          `state of operator ${env.operatorId} partition ${env.partition} changed since version ${store.version} was opened ` +
-            `(newest was ${store.latestAtOpen}, now ${meta.version}): two stores committed the same partition`,
+          `state of operator ${env.operatorId} partition ${env.partition} changed since version ${store.version} ` +
+            `was opened (newest was ${store.latestAtOpen}, now ${m.version}${m.incomplete === true ? ', incomplete' : ''}): ` +
+            `two stores committed the same partition`,
           storeContext(env.operatorId, env.partition),
         );
       }
-      let numKeys = meta.numKeys;
-      if (view !== undefined) {
-        // Roll back to store.version, then drop the undo records of the abandoned versions.
-        for (const [k, raw] of view) {
-          const kb = scratch.subarray(0, writeKey(k, scratch, 0));
-          if (raw === null) env.stateRaw.removeSync(kb);
-          else env.stateRaw.putSync(kb, raw);
+    };
+    for (let w = store.latestAtOpen; w > store.version; w--) this.revert(env, w, check);
+    const keys = [...overlay.keys()].sort();
+    const stats = { numKeys: 0, keysWritten: 0, keysDeleted: 0 };
+    for (let from = 0; from === 0 || from < keys.length; from += this.chunk) {
+      const to = Math.min(keys.length, from + this.chunk);
+      this.write(env, () => {
+        const m = readMeta(env);
+        check(m);
+        let numKeys = m.numKeys;
+        writeVersionKey(scratch, next);
+        for (let i = from; i < to; i++) {
+          const k = keys[i]!;
+          const v = overlay.get(k);
+          const end = writeKey(k, scratch, VERSION_BYTES);
+          const kb = scratch.subarray(VERSION_BYTES, end);
+          const old = env.stateRaw.getBinaryFast(kb);
+          if (v === TOMBSTONE) {
+            if (old === undefined) continue;
+            env.undo.putSync(scratch.subarray(0, end), old);
+            env.stateRaw.removeSync(kb);
+            numKeys--;
+            stats.keysDeleted++;
+          } else {
+            env.undo.putSync(scratch.subarray(0, end), old ?? EMPTY);
+            try {
+              env.state.putSync(kb, v);
+            } catch (e) {
+              throw unencodable(k, e, env);
+            }
+            if (old === undefined) numKeys++;
+            stats.keysWritten++;
+          }
         }
-        const abandoned = [...env.undo.getKeys({ start: versionKey(next) })];
-        for (const k of abandoned) env.undo.removeSync(k);
-        numKeys = store.numKeysAtOpen;
-      }
-      writeVersionKey(scratch, next);
-      const ordered = process.env.LMDB_SORT === '1' ? [...overlay.keys()].sort() : overlay.keys();
-      for (const k of ordered) {
-        const v = overlay.get(k);
-        const end = writeKey(k, scratch, VERSION_BYTES);
-        const kb = scratch.subarray(VERSION_BYTES, end);
-        const old = env.stateRaw.getBinaryFast(kb);
-        if (v === TOMBSTONE) {
-          if (old === undefined) continue;
-          env.undo.putSync(scratch.subarray(0, end), old);
-          env.stateRaw.removeSync(kb);
-          numKeys--;
-          stats.keysDeleted++;
-        } else {
-          env.undo.putSync(scratch.subarray(0, end), old ?? EMPTY);
-          env.state.putSync(kb, v);
-          if (old === undefined) numKeys++;
-          stats.keysWritten++;
-        }
-      }
-      env.meta.putSync('state', { version: next, numKeys, oldest: meta.oldest } satisfies Meta);
-      if (meta.version === 0 && meta.oldest === 0) env.meta.putSync('format', FORMAT);
-      stats.numKeys = numKeys;
-    });
+        const done = to >= keys.length;
+        const record: Meta = {
+          version: next,
+          numKeys,
+          oldest: m.oldest,
+          ...(done ? {} : { incomplete: true }),
+        };
+        env.meta.putSync('state', record);
+        if (from === 0 && env.meta.get('format') === undefined) env.meta.putSync('format', FORMAT);
+        stats.numKeys = numKeys;
+      });
+    }
     return stats;
+  }
+
+  /**
+   * Turn version `w` (the newest) back into `w - 1` with its undo records,
+   * deleting them as they are applied; chunked like commit, and idempotent,
+   * so a crash halfway leaves `incomplete` and the next recover() finishes it.
+   */
+  private revert(env: Env, w: number, check?: (m: Meta) => void): void {
+    const start = versionKey(w);
+    const end = versionKey(w + 1);
+    for (;;) {
+      const done = this.write(env, () => {
+        const m = readMeta(env);
+        check?.(m);
+        let numKeys = m.numKeys;
+        const records = [...env.undo.getRange({ start, end, limit: this.chunk })];
+        for (const { key, value } of records) {
+          const kb = key.subarray(VERSION_BYTES);
+          if (value.length === 0) {
+            if (env.stateRaw.removeSync(kb)) numKeys--;
+          } else {
+            if (!env.stateRaw.doesExist(kb)) numKeys++;
+            env.stateRaw.putSync(kb, value);
+          }
+          env.undo.removeSync(key);
+        }
+        const finished = records.length < this.chunk;
+        const record: Meta = finished
+          ? { version: w - 1, numKeys, oldest: m.oldest }
+          : { version: w, numKeys, oldest: m.oldest, incomplete: true };
+        env.meta.putSync('state', record);
+        return finished;
+      });
+      if (done) return;
+    }
+  }
+
+  /** Finish what a crash interrupted: an incomplete version is reverted. */
+  private recover(env: Env): Meta {
+    const meta = this.readMeta(env);
+    if (meta.incomplete !== true) return meta;
+    this.revert(env, meta.version);
+    return this.readMeta(env);
   }
 
   /** On-disk figures for metrics. */
@@ -488,6 +592,15 @@ interface OpenStats {
   readonly rolledBackVersions: number;
   readonly rollbackKeys: number;
   readonly loadTimeMs: number;
+}
+
+function unencodable(key: string, e: unknown, env: Env): MillraceError {
+  return userError(
+    'STATE_VALUE_INVALID',
+    `state value for key ${JSON.stringify(key.slice(0, 100))} cannot be stored: ${(e as Error).message}; ` +
+      `state values must be plain data (objects, arrays, numbers, strings, booleans, null, Uint8Array, Map, Set, Date)`,
+    storeContext(env.operatorId, env.partition),
+  );
 }
 
 function keyTooLarge(key: string, bytes: number, operatorId: string, partition: number): MillraceError {
@@ -613,7 +726,7 @@ class LmdbStateStore implements StateStore {
     this.status = 'committing';
     const t0 = performance.now();
     try {
-      this.committed = this.provider.commit(this, this.overlay, this.view);
+      this.committed = this.provider.commit(this, this.overlay);
     } catch (e) {
       this.status = 'failed';
       this.overlay.clear();

@@ -253,6 +253,17 @@ class MemoryStateStoreProvider implements StateStoreProvider {
       if (v === TOMBSTONE) deletes.push(k);
       else puts.set(k, v);
     }
+    let delta: Buffer;
+    try {
+      delta = encodeDelta(this.packr, next, puts, deletes);
+    } catch (e) {
+      throw userError(
+        'STATE_VALUE_INVALID',
+        `a state value of operator ${part.operatorId} partition ${part.partition} cannot be stored: ${(e as Error).message}; ` +
+          `state values must be plain data (objects, arrays, numbers, strings, booleans, null, Uint8Array, Map, Set, Date)`,
+        storeContext(part.operatorId, part.partition),
+      );
+    }
     if (!part.dirReady) {
       await ensureDir(part.dir);
       part.dirReady = true;
@@ -261,7 +272,6 @@ class MemoryStateStoreProvider implements StateStoreProvider {
     // abandoned timeline must go before the new `next` is written, or loading
     // `next` could pick up their snapshot, and later versions would mix both.
     if (part.latestOnDisk >= next) await removeFrom(part.dir, next);
-    const delta = encodeDelta(this.packr, next, puts, deletes);
     await writeFileAtomic(path.join(part.dir, fileName(next, 'delta')), delta);
     part.latestOnDisk = next;
     let bytesWritten = delta.length;
