@@ -8,11 +8,18 @@
  *             or abort() → nothing of this batch remains
  *
  * A replayed batch N opens version N again and commits N+1 again (overwriting).
- * Versions older than the newest `retain` may be deleted by the provider.
+ * `cleanup(minVersionToKeep)` deletes what only older versions need.
  *
  * Keys are strings (operators encode their grouping keys); values are any
  * value msgpackr can encode (plain objects, arrays, numbers, strings,
- * booleans, null, Uint8Array, Map, Set).
+ * booleans, null, Uint8Array, Map, Set); -0 may come back as 0.
+ *
+ * Values are immutable once stored: `get` may return the stored object itself
+ * (the memory store does), so an operator that updates a value in place must
+ * copy it first — otherwise an aborted batch would still change the state.
+ * One open store per operator/partition per provider: opening again supersedes
+ * the earlier store. A provider is reusable after `close()` (a restarted query
+ * opens it again); stores opened before `close()` are dead.
  */
 export interface StateStoreMetrics {
   /** Keys in the store after this batch's changes. */

@@ -24,6 +24,7 @@
  */
 import type { Row } from '../../schema/index.ts';
 import type { OutputMode } from '../../connectors/contracts.ts';
+import { padTime } from '../../util/timeKeys.ts';
 import type { StatefulBatchContext, StatefulBatchMetrics, StatefulOperator } from '../StatefulOperator.ts';
 import type { StateStore } from '../../state/StateStore.ts';
 import type { AggregateFunction } from '../aggregates/AggregateFunction.ts';
@@ -63,12 +64,6 @@ export interface BoundAgg {
 
 /** A group as kept in the store: key values (window slot holds [start, end]), buffers. */
 type Group = [keys: unknown[], bufs: unknown[]];
-
-const PAD = 1e15;
-/** Fixed-width, order-preserving text for an epoch-ms time (years -29719 … 287396). */
-export function padTime(t: number): string {
-  return String(Math.floor(t) + PAD).padStart(17, '0');
-}
 
 export class StreamingAggregate implements StatefulOperator {
   constructor(readonly spec: AggregateSpec) {}

@@ -47,7 +47,7 @@ import type { Row } from '../../schema/index.ts';
 import type { OutputMode } from '../../connectors/contracts.ts';
 import type { StatefulBatchContext, StatefulBatchMetrics, StatefulOperator } from '../StatefulOperator.ts';
 import type { StateStore } from '../../state/StateStore.ts';
-import { padTime } from '../aggregate/StreamingAggregate.ts';
+import { padTime } from '../../util/timeKeys.ts';
 
 export type DedupMode =
   | { readonly kind: 'unbounded' }

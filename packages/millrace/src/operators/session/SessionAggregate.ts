@@ -51,7 +51,8 @@ import type { OutputMode } from '../../connectors/contracts.ts';
 import type { Row } from '../../schema/index.ts';
 import type { StateStore } from '../../state/StateStore.ts';
 import { parseDuration } from '../../util/durations.ts';
-import { type BoundAgg, padTime } from '../aggregate/StreamingAggregate.ts';
+import type { BoundAgg } from '../aggregate/StreamingAggregate.ts';
+import { padTime } from '../../util/timeKeys.ts';
 import type { StatefulBatchContext, StatefulBatchMetrics, StatefulOperator } from '../StatefulOperator.ts';
 
 /** Everything the operator needs, bound at planning time (see bindSession.ts). */

@@ -33,13 +33,7 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import {
-  MillraceError,
-  externalError,
-  internalError,
-  userError,
-  type ErrorContext,
-} from '../../errors/index.ts';
+import { MillraceError, externalError, internalError, userError } from '../../errors/index.ts';
 import type {
   StateStore,
   StateStoreMetrics,
@@ -216,7 +210,6 @@ export function lmdbStateStore(options: LmdbStateStoreOptions = {}): StateStoreP
 class LmdbStateStoreProvider implements StateStoreProvider {
   readonly kind = 'lmdb';
   private readonly envs = new Map<string, Env>();
-  private closed = false;
   private readonly chunk: number;
 
   constructor(private readonly options: LmdbStateStoreOptions) {
@@ -228,7 +221,6 @@ class LmdbStateStoreProvider implements StateStoreProvider {
     const { operatorId, partition, version } = options;
     const ctx = storeContext(operatorId, partition);
     checkVersion(version, 'state store version', ctx);
-    this.checkNotClosed(ctx);
     const t0 = performance.now();
     const env = this.env(dir, operatorId, partition, version === 0);
     const what = `state version ${version} of operator ${operatorId} partition ${partition}`;
@@ -283,7 +275,6 @@ class LmdbStateStoreProvider implements StateStoreProvider {
     const dir = path.resolve(partitionDir(options, 'lmdbStateStore.cleanup'));
     const ctx = storeContext(options.operatorId, options.partition);
     checkVersion(options.minVersionToKeep, 'minVersionToKeep', ctx);
-    this.checkNotClosed(ctx);
     const env = this.env(dir, options.operatorId, options.partition, false);
     if (env === undefined) return;
     const meta = this.recover(env);
@@ -307,8 +298,8 @@ class LmdbStateStoreProvider implements StateStoreProvider {
     }
   }
 
+  /** Closes every environment; the provider stays usable (a restarted query opens it again). */
   async close(): Promise<void> {
-    this.closed = true;
     const envs = [...this.envs.values()];
     this.envs.clear();
     for (const env of envs) env.owner?.markClosed();
@@ -316,19 +307,6 @@ class LmdbStateStoreProvider implements StateStoreProvider {
   }
 
   // -------------------------------------------------------------------------
-
-  private checkNotClosed(ctx: ErrorContext): void {
-    if (this.closed) {
-      throw new MillraceError(
-        'STATE_STORE_NOT_OPEN',
-        'lmdbStateStore: the provider was closed; create a new one',
-        {
-          domain: 'internal',
-          context: ctx,
-        },
-      );
-    }
-  }
 
   /** The environment of a partition, opened on first use; undefined if it does not exist and `create` is false. */
   private env(dir: string, operatorId: string, partition: number, create: boolean): Env | undefined {

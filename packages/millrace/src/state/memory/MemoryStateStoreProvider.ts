@@ -104,7 +104,8 @@ class MemoryStateStoreProvider implements StateStoreProvider {
   readonly kind = 'memory';
   readonly packr: Packr = createPackr();
   private readonly parts = new Map<string, Partition>();
-  private closed = false;
+  /** Bumped by close(): a provider is reusable after close (a restarted query opens it again). */
+  private generation = 0;
 
   constructor(readonly snapshotInterval: number) {}
 
@@ -113,7 +114,7 @@ class MemoryStateStoreProvider implements StateStoreProvider {
     const { operatorId, partition, version } = options;
     const ctx = storeContext(operatorId, partition);
     checkVersion(version, 'state store version', ctx);
-    this.checkNotClosed(ctx);
+    const generation = this.generation;
     const t0 = performance.now();
     let part = this.parts.get(dir);
     if (part?.owner !== undefined) part.owner.supersede();
@@ -123,7 +124,7 @@ class MemoryStateStoreProvider implements StateStoreProvider {
     if (part === undefined || part.version !== version) {
       cacheHit = 0;
       const loaded = await this.load(dir, version, ctx);
-      this.checkNotClosed(ctx);
+      this.checkNotClosed(generation, ctx);
       snapshotLoaded = loaded.snapshotLoaded;
       deltasLoaded = loaded.deltasLoaded;
       part = {
@@ -176,18 +177,19 @@ class MemoryStateStoreProvider implements StateStoreProvider {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
+    this.generation++;
     for (const part of this.parts.values()) part.owner?.markClosed();
     this.parts.clear();
   }
 
   // -------------------------------------------------------------------------
 
-  private checkNotClosed(ctx: ErrorContext): void {
-    if (this.closed) {
+  /** A close() while an open() was loading makes that open fail (its result would be orphaned). */
+  private checkNotClosed(generation: number, ctx: ErrorContext): void {
+    if (generation !== this.generation) {
       throw new MillraceError(
         'STATE_STORE_NOT_OPEN',
-        'memoryStateStore: the provider was closed; create a new one',
+        'memoryStateStore: the provider was closed while this store was being opened',
         {
           domain: 'internal',
           context: ctx,
