@@ -4,6 +4,16 @@
  */
 export { createSession, Session, type SessionOptions } from './api/Session.ts';
 export { Stream, type Simplify, type ColumnType } from './api/Stream.ts';
+export { KeyedStream } from './api/KeyedStream.ts';
+export type {
+  KeyState,
+  KeyedContext,
+  KeyedOutput,
+  KeyedOutputMode,
+  ProcessWithStateOptions,
+  TimeMode,
+  TimerInfo,
+} from './operators/keyed/types.ts';
 export { DataStreamWriter, type WriteStreamOptions } from './api/DataStreamWriter.ts';
 export { Column, type Cols, type ColumnLike, type NullOf, type CastTarget } from './api/Column.ts';
 export * from './api/functions/index.ts';

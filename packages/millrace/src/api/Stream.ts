@@ -29,6 +29,7 @@ import { parseDuration } from '../util/durations.ts';
 import { Column, type Cols, type ColumnLike, toExpr } from './Column.ts';
 import { DataStreamWriter, type WriteStreamOptions } from './DataStreamWriter.ts';
 import { GroupedStream } from './GroupedStream.ts';
+import { KeyedStream } from './KeyedStream.ts';
 import type { Session } from './Session.ts';
 
 export type Simplify<T> = { [K in keyof T]: T[K] } & {};
@@ -223,6 +224,33 @@ export class Stream<R = Row> {
       });
     }
     return new GroupedStream(this, keys);
+  }
+
+  /**
+   * Group rows by a key for `processWithState` (keyed state with timers): by a
+   * column name (`groupByKey('userId')`), one column (`groupByKey($ => $.userId)`;
+   * the key is its value) or an object of columns (`groupByKey($ => ({ a: $.a, b: $.b }))`;
+   * the key is an object).
+   */
+  groupByKey<N extends keyof R & string>(name: N): KeyedStream<R, R[N]>;
+  groupByKey<T>(fn: ColsFn<R, Column<T>>): KeyedStream<R, T>;
+  groupByKey<O extends Record<string, Column<any>>>(
+    fn: ColsFn<R, O>,
+  ): KeyedStream<R, Simplify<{ [K in keyof O]: ColumnType<O[K]> }>>;
+  groupByKey(key: unknown): KeyedStream<R, any> {
+    if (typeof key === 'string') {
+      this.schema.require(key, 'groupByKey');
+      return new KeyedStream(this, [{ name: key, expr: { kind: 'col', name: key } }], true);
+    }
+    if (typeof key !== 'function') {
+      throw userError(
+        'INVALID_ARGUMENT',
+        `groupByKey: give a column name or a function returning a Column or an object of Columns`,
+      );
+    }
+    const k = (key as ColsFn<R, unknown>)(this.cols);
+    if (k instanceof Column) return new KeyedStream(this, [{ name: exprName(k.expr), expr: k.expr }], true);
+    return new KeyedStream(this, namedFromObject(k as Record<string, Column<any>>, 'groupByKey'), false);
   }
 
   /** Where this stream's result goes and how; `.start()` runs it. */

@@ -37,6 +37,8 @@ export type RecoveryDecision =
       readonly batchId: number;
       readonly startOffsets: Readonly<Record<string, Offset>> | null;
       readonly entry: OffsetEntry;
+      /** The watermark batch N-1 ran with (the late-events watermark of chained operators). */
+      readonly previousBatchWatermarkMs: number;
     };
 
 export function decideRecovery(s: CheckpointState, checkpointDir: string): RecoveryDecision {
@@ -76,6 +78,7 @@ export function decideRecovery(s: CheckpointState, checkpointDir: string): Recov
     batchId: n,
     startOffsets: n > 0 ? previousOffsets!.offsets : null,
     entry: lastOffsets.entry,
+    previousBatchWatermarkMs: n > 0 ? previousOffsets!.batchWatermarkMs : 0,
   };
 }
 

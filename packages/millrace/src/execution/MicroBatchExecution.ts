@@ -90,6 +90,8 @@ interface BatchRun {
   readonly end: Readonly<Offsets>;
   readonly timestampMs: number;
   readonly watermarkMs: number;
+  /** The watermark the previous batch ran with (lateness for chained stateful operators). */
+  readonly previousWatermarkMs: number;
   readonly triggerStartMs: number;
   readonly durations: Record<string, number>;
   readonly sourceBatches: Map<string, SourceBatch<Row>>;
@@ -248,6 +250,7 @@ export class MicroBatchExecution {
       case 'replay': {
         const start: Offsets = { ...(decision.startOffsets ?? {}) };
         this.watermark.restore(decision.entry.batchWatermarkMs, decision.entry.watermarks);
+        this.lastBatchWatermarkMs = decision.previousBatchWatermarkMs;
         this.options.log.info('re-running uncommitted batch', {
           query: this.options.queryName,
           batch: decision.batchId,
@@ -337,6 +340,9 @@ export class MicroBatchExecution {
       {
         batchId: run.batchId,
         watermarkMs: run.watermarkMs,
+        lateEventsWatermarkMs: this.plan.downstreamOperators.has(op)
+          ? run.previousWatermarkMs
+          : run.watermarkMs,
         batchTimestampMs: run.timestampMs,
         outputMode: this.options.outputMode,
         store,
@@ -414,7 +420,7 @@ export class MicroBatchExecution {
     if (this.options.trigger.kind === 'once') return false;
     const wm = this.watermark.current;
     return this.plan.statefulOperators.some((op) =>
-      op.needsNoDataBatch(wm, this.lastBatchWatermarkMs, this.options.outputMode),
+      op.needsNoDataBatch(wm, this.lastBatchWatermarkMs, this.options.outputMode, this.options.clock.now()),
     );
   }
 
@@ -425,6 +431,7 @@ export class MicroBatchExecution {
       end,
       timestampMs: this.options.clock.now(),
       watermarkMs: this.watermark.current,
+      previousWatermarkMs: this.lastBatchWatermarkMs,
       triggerStartMs,
       durations: {},
       sourceBatches: new Map(),

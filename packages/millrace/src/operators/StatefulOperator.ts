@@ -10,8 +10,15 @@ import type { StateStore } from '../state/StateStore.ts';
 
 export interface StatefulBatchContext {
   readonly batchId: number;
-  /** The watermark this batch runs with (computed after the previous batch). */
+  /** The watermark this batch runs with (computed after the previous batch): evicts and emits. */
   readonly watermarkMs: number;
+  /**
+   * The watermark that decides which input rows are late. The same as watermarkMs for an
+   * operator that reads sources; for one downstream of another stateful operator it is the
+   * previous batch's watermark (Spark 3.5), so rows the upstream operator emits in this batch —
+   * final because the watermark passed them — are not dropped as late.
+   */
+  readonly lateEventsWatermarkMs: number;
   /** The batch's timestamp (processing time; the same on a replay). */
   readonly batchTimestampMs: number;
   readonly outputMode: OutputMode;
@@ -40,6 +47,14 @@ export interface StatefulOperator {
     ctx: StatefulBatchContext,
     metrics: StatefulBatchMetrics,
   ): AsyncIterable<Row[]>;
-  /** Whether a batch without new data is due: the watermark moved and there is something to emit or evict. */
-  needsNoDataBatch(newWatermarkMs: number, lastBatchWatermarkMs: number, outputMode: OutputMode): boolean;
+  /**
+   * Whether a batch without new data is due: the watermark moved and there is something to emit or evict,
+   * or (processing-time timers, TTL) the clock `nowMs` reached something due.
+   */
+  needsNoDataBatch(
+    newWatermarkMs: number,
+    lastBatchWatermarkMs: number,
+    outputMode: OutputMode,
+    nowMs?: number,
+  ): boolean;
 }

@@ -1,5 +1,7 @@
 /** Binds a logical aggregation to the operator's spec: compiled keys, arguments, filters and functions. */
 import { CodeBuilder, compileExpr, genExpr } from '../expr/codegen.ts';
+import { eventTimeOf } from '../expr/functions/window.ts';
+import { internalError } from '../errors/index.ts';
 import { type Expr, exprToString } from '../expr/Expr.ts';
 import { argInfos, resolveExpr } from '../expr/resolve.ts';
 import type { AggExpr } from '../operators/aggregates/AggExpr.ts';
@@ -30,12 +32,16 @@ export function bindAggregate(p: PlanOf<'aggregate'>, operatorId: string): Aggre
     eventTime = {
       kind: 'window',
       keyIndex: windowIndex,
-      time: compileExpr(timeExpr, schema, 'window time'),
+      time: eventTimeFn(timeExpr, schema, 'window time'),
       spec: { sizeMs: lit(1), slideMs: lit(2), startMs: lit(3) },
       watermarked: timeExpr.kind === 'col' && watermarkedColumns(p.input).has(timeExpr.name),
     };
   } else if (etKey?.kind === 'column') {
-    eventTime = { kind: 'column', keyIndex: etKey.keyIndex, time: keyFns[etKey.keyIndex]! };
+    eventTime = {
+      kind: 'column',
+      keyIndex: etKey.keyIndex,
+      time: eventTimeFn(p.keys[etKey.keyIndex]!.expr, schema, 'event time key'),
+    };
   }
 
   const aggs: BoundAgg[] = p.aggs.map(({ name, agg }) => {
@@ -82,6 +88,14 @@ function compileKeyString(keys: readonly Expr[], schema: Schema): (row: Row) => 
     return scalar ? `String(${v})` : `JSON.stringify(${v})`;
   });
   return b.build(['r'], `${b.lines.join('\n')}\nreturn ${parts.join(" + ',' + ")};`, 'groupKey');
+}
+
+/** A row's event time from a timestamp expression or a window struct (`end - 1`, Spark's window_time). */
+function eventTimeFn(e: Expr, schema: Schema, where: string): (row: Row) => number | null {
+  const value = compileExpr(e, schema, where);
+  const time = eventTimeOf(resolveExpr(e, schema, where).type);
+  if (!time) throw internalError(`${where}: ${exprToString(e)} is not a timestamp or a window`);
+  return (row) => time(value(row));
 }
 
 function unalias(e: Expr): Expr {

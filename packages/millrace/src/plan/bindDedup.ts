@@ -60,6 +60,7 @@ export function watermarkDelayOf(p: LogicalPlan, column: string): number | undef
     case 'source':
     case 'map':
     case 'aggregate':
+    case 'keyed':
       return undefined;
     case 'watermark':
       return p.column === column ? p.delayMs : watermarkDelayOf(p.input, column);

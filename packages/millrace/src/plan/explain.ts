@@ -6,6 +6,7 @@ import { children } from './logical.ts';
 import type { PhysicalPlan } from './physical.ts';
 import { typeToString } from '../schema/index.ts';
 import { aggToString } from './bindAggregate.ts';
+import { keyedKeyString, keyedOptionsString } from './keyedNode.ts';
 
 const logicalLine: { [K in PlanKind]: (p: PlanOf<K>) => string } = {
   source: (p) => `StreamingRelation ${p.source.name}: ${p.source.describe()} ${fieldsOf(p)}`,
@@ -19,6 +20,8 @@ const logicalLine: { [K in PlanKind]: (p: PlanOf<K>) => string } = {
     `Aggregate [${p.keys.map((k) => (k.expr.kind === 'col' && k.expr.name === k.name ? k.name : `${exprToString(k.expr)} AS ${k.name}`)).join(', ')}], [${p.aggs.map((a) => `${aggToString(a.agg)} AS ${a.name}`).join(', ')}]`,
   dedup: (p) =>
     `${p.withinWatermark ? 'DeduplicateWithinWatermark' : 'Deduplicate'} [${p.columns.join(', ')}]`,
+  keyed: (p) =>
+    `ProcessWithState${p.options.name ? ` ${p.options.name}` : ''} key=[${keyedKeyString(p)}] ${keyedOptionsString(p)} ${fieldsOf(p)}`,
 };
 
 function fieldsOf(p: LogicalPlan): string {

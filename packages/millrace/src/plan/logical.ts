@@ -14,6 +14,7 @@ import { argInfos, resolveExpr } from '../expr/resolve.ts';
 import type { AggExpr } from '../operators/aggregates/AggExpr.ts';
 import type { AggregateDef } from '../operators/aggregates/AggregateFunction.ts';
 import { lookupAggregate } from '../operators/aggregates/registry.ts';
+import type { ProcessWithStateOptions } from '../operators/keyed/types.ts';
 
 export interface NamedExpr {
   readonly name: string;
@@ -64,7 +65,22 @@ export type LogicalPlan =
       readonly columns: readonly string[];
       readonly withinWatermark: boolean;
       readonly schema: Schema;
+    }
+  | {
+      /** groupByKey(…).processWithState(…): user functions per key, with state and timers (plan/keyedNode.ts). */
+      readonly kind: 'keyed';
+      readonly input: LogicalPlan;
+      /** The key: one expression (`singleKey`), or named expressions making an object. */
+      readonly keys: readonly NamedExpr[];
+      readonly singleKey: boolean;
+      readonly options: KeyedNodeOptions;
+      readonly schema: Schema;
     };
+
+/** processWithState's options, with the TTL read. */
+export type KeyedNodeOptions = Omit<ProcessWithStateOptions<any, any, any, any>, 'ttl'> & {
+  readonly ttlMs: number | undefined;
+};
 
 export interface NamedAgg {
   readonly name: string;
@@ -266,8 +282,21 @@ export function watermarkedColumns(p: LogicalPlan): Set<string> {
   switch (p.kind) {
     case 'source':
     case 'map':
-    case 'aggregate':
+    case 'keyed':
       return new Set();
+    case 'aggregate': {
+      // The event-time key stays event time in the output: a window (or session) over a
+      // watermarked column, or the column itself — so a second stateful operator can use it.
+      const inner = watermarkedColumns(p.input);
+      const out = new Set<string>();
+      for (const { name, expr } of p.keys) {
+        const e = expr.kind === 'alias' ? expr.arg : expr;
+        const time =
+          e.kind === 'call' && (e.name === 'window' || e.name === 'session_window') ? e.args[0] : e;
+        if (time?.kind === 'col' && inner.has(time.name)) out.add(name);
+      }
+      return out;
+    }
     case 'watermark':
       return new Set([...watermarkedColumns(p.input), p.column]);
     case 'filter':

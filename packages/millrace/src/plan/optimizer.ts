@@ -19,6 +19,7 @@ export function optimize(plan: LogicalPlan): LogicalPlan {
     union: (p) => ({ ...p, inputs: p.inputs.map(optimize) }),
     aggregate: (p) => ({ ...p, input: optimize(p.input) }),
     dedup: (p) => ({ ...p, input: optimize(p.input) }),
+    keyed: (p) => ({ ...p, input: optimize(p.input) }),
     project: (p) => {
       const input = optimize(p.input);
       if (input.kind !== 'project') return { ...p, input };

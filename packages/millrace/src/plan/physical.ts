@@ -16,6 +16,8 @@ import { SessionAggregate } from '../operators/session/SessionAggregate.ts';
 import { bindSession, sessionKeyIndex } from '../operators/session/bindSession.ts';
 import { Deduplicate } from '../operators/dedup/Deduplicate.ts';
 import { bindDedup, describeDedupMode } from './bindDedup.ts';
+import { KeyedProcess } from '../operators/keyed/KeyedProcess.ts';
+import { bindKeyed, keyedOptionsString } from './keyedNode.ts';
 import { exprToString } from '../expr/Expr.ts';
 
 export type PhysicalPlan =
@@ -46,6 +48,8 @@ export interface PhysicalQuery {
   readonly root: PhysicalPlan;
   /** Stateful operators, in plan order (their ids name their state). */
   readonly statefulOperators: readonly StatefulOperator[];
+  /** Stateful operators that read the output of another stateful operator (chained, append mode). */
+  readonly downstreamOperators: ReadonlySet<StatefulOperator>;
   readonly sources: readonly Source<any>[];
   readonly watermarks: readonly WatermarkSpec[];
 }
@@ -132,7 +136,38 @@ export function planPhysical(logical: LogicalPlan): PhysicalQuery {
       const describe = `${name} ${operator.operatorId} keys=[${p.columns.join(', ')}] ${describeDedupMode(operator.spec)}`;
       return { kind: 'node', node: { kind: 'stateful', input, operator, describe, schema: p.schema } };
     },
+    keyed: (p) => {
+      const input = finish(visit(p.input));
+      const suffix = p.options.name ? `-${p.options.name}` : '';
+      const operator = new KeyedProcess(
+        bindKeyed(p, `processWithState-${statefulOperators.length}${suffix}`),
+      );
+      statefulOperators.push(operator);
+      const describe = `TransformWithState ${operator.operatorId} key=[${operator.spec.keyDescription}] ${keyedOptionsString(p)}`;
+      return { kind: 'node', node: { kind: 'stateful', input, operator, describe, schema: p.schema } };
+    },
   };
 
-  return { root: finish(visit(optimize(logical))), sources, watermarks, statefulOperators };
+  const root = finish(visit(optimize(logical)));
+  return { root, sources, watermarks, statefulOperators, downstreamOperators: downstreamOf(root) };
+}
+
+function containsStateful(node: PhysicalPlan): boolean {
+  switch (node.kind) {
+    case 'scan':
+      return false;
+    case 'stateful':
+      return true;
+    case 'union':
+      return node.inputs.some(containsStateful);
+    default:
+      return containsStateful(node.input);
+  }
+}
+
+function downstreamOf(node: PhysicalPlan, out = new Set<StatefulOperator>()): Set<StatefulOperator> {
+  if (node.kind === 'stateful' && containsStateful(node.input)) out.add(node.operator);
+  if (node.kind === 'union') for (const i of node.inputs) downstreamOf(i, out);
+  else if (node.kind !== 'scan') downstreamOf(node.input, out);
+  return out;
 }

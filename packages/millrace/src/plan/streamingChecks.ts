@@ -23,6 +23,13 @@ export function dedupsOf(plan: LogicalPlan, out: PlanOf<'dedup'>[] = []): PlanOf
   return out;
 }
 
+/** The processWithState nodes in a plan, outermost first. */
+export function keyedsOf(plan: LogicalPlan, out: PlanOf<'keyed'>[] = []): PlanOf<'keyed'>[] {
+  if (plan.kind === 'keyed') out.push(plan);
+  for (const c of children(plan)) keyedsOf(c, out);
+  return out;
+}
+
 /**
  * Output modes this plan supports, with the reason (Spark's rules):
  *   stateless                                   → append, update
@@ -31,6 +38,8 @@ export function dedupsOf(plan: LogicalPlan, out: PlanOf<'dedup'>[] = []): PlanOf
  *   deduplication above an aggregation          → refused
  *   aggregation with a watermarked time key     → append, update, complete
  *   aggregation without one                     → update, complete
+ *   processWithState (no aggregation)           → the output mode it declares
+ *   processWithState with an aggregation        → refused (not supported yet)
  */
 export function supportedOutputModes(plan: LogicalPlan): { modes: OutputMode[]; why: string } {
   const aggs = aggregatesOf(plan);
@@ -43,6 +52,29 @@ export function supportedOutputModes(plan: LogicalPlan): { modes: OutputMode[]; 
           `deduplicate the input before groupBy(…), or write the aggregation to a sink and read it as a new stream`,
       );
     }
+  }
+  const keyeds = keyedsOf(plan);
+  if (keyeds.length > 0) {
+    if (aggs.length > 0) {
+      throw userError(
+        'UNSUPPORTED_OPERATION',
+        `${keyedName(keyeds[0]!)} in the same query as an aggregation is not supported yet — ` +
+          `write one of them to a sink and read it as a new stream`,
+      );
+    }
+    const declared = keyeds[0]!.options.outputMode;
+    const other = keyeds.find((k) => k.options.outputMode !== declared);
+    if (other) {
+      throw userError(
+        'INVALID_OUTPUT_MODE',
+        `${keyedName(keyeds[0]!)} declares outputMode '${declared}' but ${keyedName(other)} declares ` +
+          `'${other.options.outputMode}'; every processWithState of a query must declare the query's output mode`,
+      );
+    }
+    return {
+      modes: [declared],
+      why: `${keyedName(keyeds[0]!)} declares outputMode '${declared}' (it must match the query's output mode)`,
+    };
   }
   if (aggs.length === 0 && dedups.length > 0) {
     return {
@@ -59,11 +91,21 @@ export function supportedOutputModes(plan: LogicalPlan): { modes: OutputMode[]; 
     };
   }
   if (aggs.length > 1) {
-    throw userError(
-      'UNSUPPORTED_OPERATION',
-      `this query aggregates ${aggs.length} times in a row; chained streaming aggregations are not supported yet — ` +
-        `aggregate once, or write the first result to a sink and read it as a new stream`,
-    );
+    // Chained aggregations (Spark 3.5): append mode only, each one on watermarked event time, so
+    // every operator's output is final and the next one can treat it as event-time input.
+    const blind = aggs.find((a) => eventTimeKeyOf(a) === null);
+    if (blind) {
+      throw userError(
+        'UNSUPPORTED_OPERATION',
+        `chained aggregations need a watermarked event-time key in each aggregation; the aggregation by ` +
+          `[${blind.keys.map((k) => k.name).join(', ')}] has none — group it by window(<watermarked time>, …) ` +
+          `or, downstream, by the window column of the aggregation before it`,
+      );
+    }
+    return {
+      modes: ['append'],
+      why: `the query chains ${aggs.length} aggregations; chained stateful operators emit only final rows (append mode), as in Spark`,
+    };
   }
   const agg = aggs[0]!;
   const keys = agg.keys.map((k) => k.name).join(', ') || '(no keys)';
@@ -91,6 +133,10 @@ export function supportedOutputModes(plan: LogicalPlan): { modes: OutputMode[]; 
       `for append mode add withWatermark('<time column>', '<delay>') and group by window(<time column>, …), ` +
       `session_window(<time column>, …) or the time column itself`,
   };
+}
+
+function keyedName(k: PlanOf<'keyed'>): string {
+  return k.options.name ? `processWithState "${k.options.name}"` : 'processWithState';
 }
 
 function dedupName(d: PlanOf<'dedup'>): string {

@@ -96,12 +96,20 @@ describe('decideRecovery', () => {
       batchId: 0,
       startOffsets: null,
       entry: off(0),
+      previousBatchWatermarkMs: 0,
     });
   });
 
   it('batch N planned, N-1 committed: replay N from offsets/(N-1) to offsets/N with its recorded watermark and time', () => {
     const d = decideRecovery(state(5, 4), DIR);
-    expect(d).toEqual({ kind: 'replay', batchId: 5, startOffsets: off(4).offsets, entry: off(5) });
+    expect(d).toEqual({
+      kind: 'replay',
+      batchId: 5,
+      startOffsets: off(4).offsets,
+      entry: off(5),
+      // Batch 4's watermark: what chained stateful operators use to decide lateness in batch 5.
+      previousBatchWatermarkMs: 4000,
+    });
     if (d.kind !== 'replay') throw new Error('unreachable');
     expect(d.entry.batchWatermarkMs).toBe(5000);
     expect(d.entry.batchTimestampMs).toBe(1_700_000_000_005);

@@ -214,8 +214,8 @@ export interface TimeWindow {
  * `window($.t, '10 seconds')` is tumbling; `window($.t, '10 seconds', '5 seconds')` slides, and a row
  * belongs to every window that contains it. Use it as a groupBy key.
  */
-export function window<T extends number | null>(
-  time: Column<T>,
+export function window(
+  time: Column<number | null> | Column<TimeWindow>,
   windowDuration: string | number,
   slideDuration?: string | number,
   startTime?: string | number,

@@ -7,6 +7,7 @@
  * only works as a groupBy key (operators/session/SessionAggregate.ts).
  */
 import { userError } from '../../errors/index.ts';
+import { type DataType, typeEquals } from '../../schema/index.ts';
 import { WINDOW_TYPE, checkWindowSpec, lastWindowStart, type WindowSpec } from '../windows.ts';
 import type { ArgInfo, FunctionDef } from './FunctionDef.ts';
 import { expectArg, literalArg } from './argcheck.ts';
@@ -20,25 +21,40 @@ export function windowSpecOf(args: readonly ArgInfo[]): WindowSpec {
   });
 }
 
+/** A `{ start, end }` window struct, as window() and session_window() produce. */
+export function isWindowStruct(t: DataType): boolean {
+  return typeEquals(t, WINDOW_TYPE);
+}
+
+/** The event time of a value: a timestamp itself, or a window's `end - 1` (Spark's window_time). */
+export function eventTimeOf(t: DataType): ((v: unknown) => number | null) | null {
+  if (t.kind === 'timestamp') return (v) => (v as number | null) ?? null;
+  if (isWindowStruct(t)) return (v) => (v == null ? null : (v as { end: number }).end - 1);
+  return null;
+}
+
 export const windowFunctions: FunctionDef[] = [
   {
     name: 'window',
     minArgs: 4,
     maxArgs: 4,
     returnType: (a) => {
-      expectArg('window', a, 0, 'timestamp');
+      // The time may be a window struct (a window column of an earlier aggregation): its time is end - 1.
+      if (!isWindowStruct(a[0]!.type)) expectArg('window', a, 0, 'timestamp');
       windowSpecOf(a);
       return WINDOW_TYPE;
     },
     impl: (a) => {
       const spec = windowSpecOf(a);
+      const fromStruct = isWindowStruct(a[0]!.type);
       if (spec.slideMs !== spec.sizeMs) {
         throw userError(
           'INVALID_WINDOW',
           'a sliding window has several values per row: use it as a groupBy key, e.g. groupBy($ => ({ window: window($.t, "10 seconds", "5 seconds") }))',
         );
       }
-      return (t: number) => {
+      return (v: number | { end: number }) => {
+        const t = fromStruct ? (v as { end: number }).end - 1 : (v as number);
         const start = lastWindowStart(t, spec);
         return { start, end: start + spec.sizeMs };
       };

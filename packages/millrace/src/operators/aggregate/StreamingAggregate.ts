@@ -19,8 +19,9 @@
  * are deleted in update and append modes. Complete mode keeps everything
  * (its output is the whole table), as Spark does.
  *
- * The watermark used is the batch's (computed after the previous batch), so
- * a replayed batch decides lateness and eviction exactly as the first run.
+ * The watermarks used are the batch's (computed after earlier batches and kept in
+ * the offsets log), so a replayed batch decides lateness and eviction exactly as
+ * the first run. Lateness uses ctx.lateEventsWatermarkMs (see StatefulOperator).
  */
 import type { Row } from '../../schema/index.ts';
 import type { OutputMode } from '../../connectors/contracts.ts';
@@ -92,6 +93,7 @@ export class StreamingAggregate implements StatefulOperator {
     const touched = new Map<string, Group>();
     const watermarked = this.hasWatermarkedTime();
     const wm = ctx.watermarkMs;
+    const lateWm = ctx.lateEventsWatermarkMs;
     const et = spec.eventTime;
     const aggs = spec.aggs;
 
@@ -127,7 +129,7 @@ export class StreamingAggregate implements StatefulOperator {
         } else if (et.kind === 'column') {
           const t = et.time(row) as number | null;
           if (t === null || t === undefined) continue;
-          if (watermarked && t <= wm) {
+          if (watermarked && t <= lateWm) {
             metrics.numRowsDroppedByWatermark++;
             continue;
           }
@@ -140,7 +142,7 @@ export class StreamingAggregate implements StatefulOperator {
           const t = et.time(row) as number | null;
           if (t === null || t === undefined) continue;
           forEachWindow(t, et.spec, (start, end) => {
-            if (watermarked && end <= wm) {
+            if (watermarked && end <= lateWm) {
               metrics.numRowsDroppedByWatermark++;
               return;
             }

@@ -100,6 +100,7 @@ export class Deduplicate implements StatefulOperator {
   ): AsyncIterable<Row[]> {
     const { store } = ctx;
     const wm = ctx.watermarkMs;
+    const lateWm = ctx.lateEventsWatermarkMs;
     const { keyOf, mode } = this.spec;
     let duplicates = 0;
     /** withinWatermark: the smallest expiry put in this batch. */
@@ -121,7 +122,7 @@ export class Deduplicate implements StatefulOperator {
         const col = mode.column;
         decide = (row) => {
           const t = row[col] as number | null | undefined;
-          if (t != null && t <= wm) return LATE;
+          if (t != null && t <= lateWm) return LATE;
           const key = t == null ? NULL_TIME + keyOf(row) : `${padTime(t)}|${keyOf(row)}`;
           if (store.get(key) !== undefined) return DUPLICATE;
           store.put(key, t ?? null);
@@ -135,7 +136,7 @@ export class Deduplicate implements StatefulOperator {
         const delay = mode.delayMs;
         decide = (row) => {
           const t = row[col] as number | null | undefined;
-          if (t != null && t <= wm) return LATE;
+          if (t != null && t <= lateWm) return LATE;
           const key = keyOf(row);
           const expiresAt = store.get(key) as number | undefined;
           if (expiresAt !== undefined && expiresAt > wm) return DUPLICATE;

@@ -128,6 +128,7 @@ export class SessionAggregate implements StatefulOperator {
     const { store } = ctx;
     const { aggs, watermarked } = spec;
     const wm = ctx.watermarkMs;
+    const lateWm = ctx.lateEventsWatermarkMs;
     const groups = new Map<string, LiveGroup>();
     let withoutSession = 0;
     let merged = 0;
@@ -214,7 +215,7 @@ export class SessionAggregate implements StatefulOperator {
           continue;
         }
         const end = t + gap;
-        if (watermarked && end <= wm) {
+        if (watermarked && end <= lateWm) {
           metrics.numRowsDroppedByWatermark++;
           continue;
         }
