@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Sink } from '../../src/index.ts';
+import type { StateStore, StateStoreProvider } from '../../src/state/index.ts';
 
 /** The repository root (package resolution of `tsx` works from here). */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -253,6 +254,33 @@ export async function readOffsetsEntry(dir: string, batchId: number): Promise<Re
   return JSON.parse(lines[2]) as Record<string, unknown>;
 }
 
+/**
+ * Versions of one operator/partition of the memory state store
+ * (`<checkpoint>/state/<operatorId>/<partition>/<V>.delta|snapshot`), and its
+ * leftover temp files.
+ */
+export async function stateVersions(
+  checkpoint: string,
+  operatorId: string,
+  partition = 0,
+): Promise<{ deltas: number[]; snapshots: number[]; temps: string[] }> {
+  const dir = path.join(checkpoint, 'state', operatorId, String(partition));
+  const names = await fsp.readdir(dir).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return [] as string[];
+    throw e;
+  });
+  const pick = (ext: string) =>
+    names
+      .filter((n) => new RegExp(`^\\d+\\.${ext}$`).test(n))
+      .map((n) => Number(n.split('.')[0]))
+      .sort((a, b) => a - b);
+  return {
+    deltas: pick('delta'),
+    snapshots: pick('snapshot'),
+    temps: names.filter((n) => n.endsWith('.tmp')),
+  };
+}
+
 /** Batch ids with a file sink manifest entry (`_millrace_manifest/<N>`). */
 export async function sinkManifestIds(outputDir: string): Promise<number[]> {
   return listNumeric(path.join(outputDir, '_millrace_manifest'));
@@ -381,5 +409,75 @@ export function tracedSink(sink: Sink, out: (line: string) => void): Sink {
       return r;
     },
     close: () => sink.close(),
+  };
+}
+
+/**
+ * A state store provider, unchanged, whose stores print `STATE_COMMITTED N V`
+ * once the store opened for batch N has made version V = N+1 durable (the
+ * next protocol step is commits/N). With `stall`, the first commit for which
+ * `stall.when` holds then blocks the whole process (Atomics.wait: no timer,
+ * no I/O runs) for `stall.ms`, so a kill sent on seeing the marker lands
+ * exactly between the state commit and commits/N (it prints `STALL N` first).
+ * `when` sees the batch id, how many
+ * commits this process made (1 = the first) and the batch's puts and deletes.
+ */
+export function tracedStateStore(
+  inner: StateStoreProvider,
+  out: (line: string) => void,
+  stall?: {
+    readonly when: (c: {
+      readonly batchId: number;
+      readonly nth: number;
+      readonly puts: number;
+      readonly deletes: number;
+    }) => boolean;
+    readonly ms: number;
+  },
+): StateStoreProvider {
+  let commits = 0;
+  let stalled = false;
+  const wrap = (s: StateStore): StateStore => {
+    let puts = 0;
+    let deletes = 0;
+    return {
+      get operatorId() {
+        return s.operatorId;
+      },
+      get partition() {
+        return s.partition;
+      },
+      get version() {
+        return s.version;
+      },
+      get: (key) => s.get(key),
+      put: (key, value) => {
+        puts++;
+        s.put(key, value);
+      },
+      delete: (key) => {
+        deletes++;
+        s.delete(key);
+      },
+      range: (options) => s.range(options),
+      commit: async () => {
+        const v = await s.commit();
+        out(`STATE_COMMITTED ${s.version} ${v}`);
+        if (stall && !stalled && stall.when({ batchId: s.version, nth: ++commits, puts, deletes })) {
+          stalled = true;
+          out(`STALL ${s.version}`);
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, stall.ms);
+        }
+        return v;
+      },
+      abort: () => s.abort(),
+      metrics: () => s.metrics(),
+    };
+  };
+  return {
+    kind: inner.kind,
+    open: async (options) => wrap(await inner.open(options)),
+    cleanup: (options) => inner.cleanup(options),
+    close: () => inner.close(),
   };
 }
