@@ -5,7 +5,8 @@
  *   npm run demo -- --seconds 60      # run longer
  *
  * Two queries read the same generated stream of Nexmark auction bids:
- *   1. "big-bids"    — bids over $10,000 in euros, printed to the console every 2 s
+ *   1. "bid-stats"   — per 2-second event-time window: bids, distinct bidders, top price in
+ *                      euros; printed when the watermark closes the window (append mode)
  *   2. "bids-by-hour"— every bid, cleaned and labelled, written to JSON-lines files
  *                      partitioned by channel type, exactly once (see the manifest)
  * Stop early with Ctrl-C: both queries finish their current batch and exit.
@@ -15,16 +16,20 @@ import { parseArgs } from 'node:util';
 import {
   Trigger,
   consoleSink,
+  count,
+  countDistinct,
   createSession,
   fileSink,
   hour,
   jsonLogger,
   lit,
+  max,
   nexmarkSource,
   readFileSinkOutput,
   regexpExtract,
   round,
   when,
+  window,
 } from 'millrace';
 
 const { values: args } = parseArgs({
@@ -44,15 +49,22 @@ const session = createSession({ log: jsonLogger('warn') });
 const bids = (name: string) =>
   session.readStream(nexmarkSource({ name, kind: 'bid', wallRate: 2_000, eventsPerSecond: 2_000 }));
 
-// Query 1: big bids, in euros, to the console.
-const bigBids = bids('bids-console')
-  .where(($) => $.price.gt(1_000_000)) // prices are in cents
+// Query 1: per 2-second window of event time, once the window is final (watermark: 1 s late).
+const bidStats = bids('bids-console')
+  .withWatermark('dateTime', '1 second')
+  .groupBy(($) => ({ window: window($.dateTime, '2 seconds') }))
+  .agg(($) => ({
+    bids: count(),
+    bidders: countDistinct($.bidder),
+    topEuros: max($.price.mul(0.908).div(100)), // prices are in cents
+    bigBids: count().filter($.price.gt(1_000_000)),
+  }))
   .select(($) => ({
-    auction: $.auction,
-    bidder: $.bidder,
-    euros: round($.price.mul(0.908).div(100), 2),
-    channel: $.channel,
-    dateTime: $.dateTime,
+    window: $.window,
+    bids: $.bids,
+    bidders: $.bidders,
+    topEuros: round($.topEuros, 2),
+    bigBids: $.bigBids,
   }));
 
 // Query 2: every bid, cleaned and labelled, to partitioned files.
@@ -65,10 +77,12 @@ const labelled = bids('bids-files')
   .drop('extra', 'url');
 
 console.log('The file query plan:\n' + labelled.explain() + '\n');
+console.log('The windowed query plan:\n' + bidStats.explain() + '\n');
 
-const consoleQuery = await bigBids
+const consoleQuery = await bidStats
   .writeStream({
-    queryName: 'big-bids',
+    queryName: 'bid-stats',
+    outputMode: 'append',
     sink: consoleSink({ numRows: 5, truncate: false }),
     trigger: Trigger.processingTime('2 seconds'),
     checkpointLocation: path.join(outDir, 'checkpoints/big-bids'),
