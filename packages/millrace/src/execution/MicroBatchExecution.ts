@@ -466,6 +466,8 @@ export class MicroBatchExecution {
   }
 
   private async runBatchSteps(run: BatchRun): Promise<void> {
+    // current_timestamp() is the batch's timestamp (the recorded one on a replay).
+    this.plan.batchTime.ms = run.timestampMs;
     const { batchId } = run;
     const ctx = { query: this.options.queryName, batch: batchId };
     this.status('Processing new data', true, true);

@@ -9,6 +9,7 @@ import type { Schema } from '../schema/index.ts';
 import { type PipelineFn, type PipelineStep, compilePipeline } from '../operators/pipeline.ts';
 import type { LogicalPlan, PlanKind, PlanOf } from './logical.ts';
 import { optimize } from './optimizer.ts';
+import { type BatchTime, bindBatchTime } from './batchTime.ts';
 import { StreamingAggregate } from '../operators/aggregate/StreamingAggregate.ts';
 import type { StatefulOperator } from '../operators/StatefulOperator.ts';
 import { bindAggregate, aggToString } from './bindAggregate.ts';
@@ -50,6 +51,8 @@ export interface PhysicalQuery {
   readonly statefulOperators: readonly StatefulOperator[];
   /** Stateful operators that read the output of another stateful operator (chained, append mode). */
   readonly downstreamOperators: ReadonlySet<StatefulOperator>;
+  /** What `current_timestamp()` reads; the executor sets it to each batch's timestamp. */
+  readonly batchTime: BatchTime;
   readonly sources: readonly Source<any>[];
   readonly watermarks: readonly WatermarkSpec[];
 }
@@ -148,8 +151,9 @@ export function planPhysical(logical: LogicalPlan): PhysicalQuery {
     },
   };
 
-  const root = finish(visit(optimize(logical)));
-  return { root, sources, watermarks, statefulOperators, downstreamOperators: downstreamOf(root) };
+  const batchTime: BatchTime = { ms: 0 };
+  const root = finish(visit(bindBatchTime(optimize(logical), batchTime)));
+  return { root, sources, watermarks, statefulOperators, downstreamOperators: downstreamOf(root), batchTime };
 }
 
 function containsStateful(node: PhysicalPlan): boolean {

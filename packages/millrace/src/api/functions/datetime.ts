@@ -257,3 +257,12 @@ export function sessionWindow<T extends number | null, G extends number | string
   }
   return new Column({ kind: 'call', name: 'session_window', args: [time.expr, litExpr(gapMs)] });
 }
+
+/**
+ * The micro-batch's timestamp, as Spark's `current_timestamp()` in a streaming query: the same for
+ * every row of a batch, and the same again if the batch is replayed after a crash. Group by
+ * `window(currentTimestamp(), …)` for processing-time windows.
+ */
+export function currentTimestamp(): Column<number> {
+  return new Column({ kind: 'call', name: 'current_timestamp', args: [] });
+}

@@ -673,7 +673,23 @@ function dayAddDef(name: string, sign: 1 | -1): FunctionDef {
 // ---------------------------------------------------------------------------
 // Definitions
 
+/** `current_timestamp()`: the micro-batch's timestamp; bound by the planner (plan/batchTime.ts). */
+const currentTimestamp: FunctionDef = {
+  name: 'current_timestamp',
+  minArgs: 0,
+  maxArgs: 0,
+  returnType: () => TIMESTAMP,
+  resultNullable: () => false,
+  impl: () => () => {
+    throw userError(
+      'INVALID_EXPRESSION',
+      'current_timestamp() has a value only inside a running streaming query (it is the batch timestamp)',
+    );
+  },
+};
+
 export const dateTimeFunctions: FunctionDef[] = [
+  currentTimestamp,
   {
     name: 'timestamp_seconds',
     minArgs: 1,
