@@ -3,6 +3,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
+import { loadQuery } from './nexmark/queries.ts';
+import type { RunOptions } from './nexmark/query.ts';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -48,4 +50,65 @@ it('bench nexmark q0 prints a JSON summary whose engine and baseline checksums m
     expect(r[f] as number, f).toBeGreaterThan(0);
   }
   expect(r.errors).toEqual([]);
+}, 20_000);
+
+const run = async (args: string[]) => {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--import', 'tsx', 'bench/cli.ts', ...args],
+    {
+      cwd: REPO,
+      timeout: 15_000,
+    },
+  );
+  return JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+};
+
+// The stateful queries in-process (the harness itself is covered by the q0 test above).
+it.each([
+  ['q5', 'append', 120_000],
+  ['q11', 'append', 210_000],
+  ['q15', 'update', 30_000],
+  ['q16', 'update', 30_000],
+  ['q17', 'update', 30_000],
+  ['q18', 'update', 30_000],
+] as const)('nexmark %s (stateful, %s mode): engine and baseline agree', async (q, mode, events) => {
+  const query = await loadQuery(q);
+  const options: RunOptions = {
+    events,
+    eventsPerTrigger: events / 3,
+    baselineChunk: 10_000,
+    sink: 'checksum',
+  };
+  const baseline = await query.baseline(options);
+  const engine = await query.engine(options);
+  expect(engine.outputMode).toBe(mode);
+  expect(engine.rowsOut).toBeGreaterThan(0);
+  expect(engine.rowsOut).toBe(baseline.rowsOut);
+  expect(engine.checksum).toBe(baseline.checksum);
+  expect(engine.batches).toBe(3);
+  expect(engine.stateRows).toBeGreaterThan(0);
+  if (mode === 'update') expect(engine.rowsEmitted).toBeGreaterThanOrEqual(engine.rowsOut);
+});
+
+it('bench nexmark refuses a query it does not implement, saying why', async () => {
+  const err = await promisify(execFile)(
+    process.execPath,
+    ['--import', 'tsx', 'bench/cli.ts', 'nexmark', 'q12'],
+    { cwd: REPO, timeout: 15_000 },
+  ).catch((e: { stderr: string; code: number }) => e);
+  expect((err as { code: number }).code).toBe(2);
+  expect((err as { stderr: string }).stderr).toMatch(/q12 is not implemented: needs processing-time windows/);
+}, 20_000);
+
+it('bench latency prints p50/p99 latencies in its JSON summary', async () => {
+  const r = await run(['latency', '--rate', '20000', '--seconds', '1', '--warmup', '0']);
+  expect(r.bench).toBe('latency');
+  expect(r.events).toBe(20_000);
+  for (const f of ['p50LatencyMs', 'p99LatencyMs', 'eventP50LatencyMs', 'eventP99LatencyMs']) {
+    expect(typeof r[f], f).toBe('number');
+    expect(r[f] as number, f).toBeGreaterThanOrEqual(0);
+  }
+  expect(r.p99LatencyMs as number).toBeGreaterThanOrEqual(r.p50LatencyMs as number);
+  expect(r.rowsMeasured as number).toBeGreaterThan(0);
 }, 20_000);

@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import type { Sink, Stream } from 'millrace';
+import type { OutputMode, Sink, Stream, StreamingQueryProgress } from 'millrace';
 import {
   type Auction,
   type Bid,
@@ -41,7 +41,17 @@ export interface RunResult {
   readonly checksum: string | null;
   /** Rows read from the source(s). */
   readonly rowsIn?: number;
+  /** Micro-batches that read data. */
   readonly batches?: number;
+  /** All batches, including no-data batches (each commits the state store once). */
+  readonly batchesTotal?: number;
+  /** Rows the sink received over all batches (update mode: more than the final table's rows). */
+  readonly rowsEmitted?: number;
+  /** State rows (groups) of the stateful operators after the last batch (numRowsTotal). */
+  readonly stateRows?: number;
+  /** Input rows dropped as late by the watermark, over all batches. */
+  readonly rowsDroppedByWatermark?: number;
+  readonly outputMode?: OutputMode;
 }
 
 export interface NexmarkQuery {
@@ -49,6 +59,10 @@ export interface NexmarkQuery {
   readonly description: string;
   /** Events used when --events is not given. */
   readonly defaultEvents: number;
+  /** Engine micro-batch size when --events-per-trigger is not given (default 100,000). */
+  readonly defaultEventsPerTrigger?: number;
+  /** Printed with the results, e.g. what part of the Nexmark query is not computed. */
+  readonly note?: string;
   /** The plain-JS ceiling: same generator, same answer, no engine. */
   baseline(options: RunOptions): RunResult | Promise<RunResult>;
   /** The query through the engine. */
@@ -73,6 +87,18 @@ export function forEachGenerated<K extends NexmarkKind>(
   }
 }
 
+export interface EngineQueryConfig<O> {
+  /** Default `append`. */
+  readonly outputMode?: OutputMode;
+  /**
+   * For `update` mode: the key of an output row. The sink then keeps the hash of the latest
+   * row per key, and the checksum is folded at the end over that final table (one row per
+   * key), so it compares with a baseline that computes the final table directly. `rowsOut`
+   * is the final table's size; `rowsEmitted` counts every row the sink received.
+   */
+  readonly finalKey?: (row: O) => string | number;
+}
+
 /**
  * Run a single-source query through the engine with Trigger.availableNow over
  * events [0, options.events) of `kind`, into a checksum (foreachBatch) or noop sink.
@@ -83,22 +109,32 @@ export async function runEngineQuery<K extends NexmarkKind, O>(
   options: RunOptions,
   build: (input: Stream<NexmarkRow<K>>) => Stream<O>,
   hashRow: (row: O) => number,
+  config: EngineQueryConfig<O> = {},
 ): Promise<RunResult> {
   const { createSession, Trigger, noopSink } = await import('millrace');
   const checkpointLocation = mkdtempSync(path.join(tmpdir(), `millrace-bench-${name}-`));
+  const outputMode = config.outputMode ?? 'append';
   try {
     const session = createSession();
     const input = session.readStream(
       nexmarkSource({ kind, maxEvents: options.events, eventsPerTrigger: options.eventsPerTrigger }),
     );
     const checksum = new Checksum();
-    const sink = options.sink === 'noop' ? noopSink() : checksumSink(checksum, hashRow);
-    const batchesExpected = Math.ceil(options.events / options.eventsPerTrigger) + 10;
+    const table = config.finalKey ? new FinalTable(config.finalKey, hashRow) : null;
+    const sink =
+      options.sink === 'noop'
+        ? noopSink()
+        : table
+          ? rowSink((row: O) => table.add(row))
+          : rowSink((row: O) => checksum.add(hashRow(row)));
+    // Every batch (with data or not) must stay in recentProgress to be counted.
+    const batchesExpected = 2 * Math.ceil(options.events / options.eventsPerTrigger) + 10;
     const query = await build(input)
       .writeStream({
         sink,
         queryName: name,
         checkpointLocation,
+        outputMode,
         trigger: Trigger.availableNow(),
         maxRecentProgress: batchesExpected,
       })
@@ -106,45 +142,91 @@ export async function runEngineQuery<K extends NexmarkKind, O>(
     await query.awaitTermination();
     if (query.exception) throw query.exception;
     let rowsIn = 0;
-    let rowsOut = 0;
+    let rowsEmitted = 0;
     let batches = 0;
-    for (const p of query.recentProgress) {
+    let dropped = 0;
+    const progress: readonly StreamingQueryProgress[] = query.recentProgress;
+    for (const p of progress) {
       rowsIn += p.numInputRows;
-      rowsOut += p.sink.numOutputRows;
+      rowsEmitted += p.sink.numOutputRows;
       if (!p.isNoDataBatch) batches++;
+      for (const op of p.stateOperators) dropped += op.numRowsDroppedByWatermark;
     }
-    if (options.sink === 'checksum' && checksum.rows !== rowsOut) {
-      throw new Error(`progress says ${rowsOut} output rows but the sink saw ${checksum.rows}`);
+    const last = progress.at(-1);
+    const stateRows = last ? last.stateOperators.reduce((n, op) => n + op.numRowsTotal, 0) : 0;
+    let rowsOut = rowsEmitted;
+    let sum: string | null = null;
+    if (options.sink === 'checksum') {
+      const seen = table ? table.rowsSeen : checksum.rows;
+      if (seen !== rowsEmitted) {
+        throw new Error(`progress says ${rowsEmitted} output rows but the sink saw ${seen}`);
+      }
+      if (table) {
+        const final = table.checksum();
+        rowsOut = final.rows;
+        sum = final.value();
+      } else sum = checksum.value();
     }
     return {
       rowsOut,
-      checksum: options.sink === 'noop' ? null : checksum.value(),
+      checksum: sum,
       rowsIn,
       batches,
+      batchesTotal: progress.length,
+      rowsEmitted,
+      stateRows,
+      rowsDroppedByWatermark: dropped,
+      outputMode,
     };
   } finally {
     rmSync(checkpointLocation, { recursive: true, force: true });
   }
 }
 
+/** An update-mode result table: the hash of the latest row per key. */
+export class FinalTable<O> {
+  rowsSeen = 0;
+  private readonly latest = new Map<string | number, number>();
+
+  constructor(
+    private readonly key: (row: O) => string | number,
+    private readonly hashRow: (row: O) => number,
+  ) {}
+
+  add(row: O): void {
+    this.rowsSeen++;
+    this.latest.set(this.key(row), this.hashRow(row));
+  }
+
+  get size(): number {
+    return this.latest.size;
+  }
+
+  checksum(): Checksum {
+    const c = new Checksum();
+    for (const h of this.latest.values()) c.add(h);
+    return c;
+  }
+}
+
 /**
- * The engine side's sink: folds the same checksum as the baseline, consuming the
- * batch chunk by chunk as it streams out of the plan (like a file or Kafka sink would).
+ * The engine side's sink: calls `each` per output row, consuming the batch chunk by chunk
+ * as it streams out of the plan (like a file or Kafka sink would).
  */
-function checksumSink<O>(checksum: Checksum, hashRow: (row: O) => number): Sink {
+function rowSink<O>(each: (row: O) => void): Sink {
   return {
     name: 'checksum',
     guarantee: 'at-least-once',
     describe: () => 'ChecksumSink',
     async open() {},
     async addBatch(rows) {
-      for (let i = 0; i < rows.length; i++) checksum.add(hashRow(rows[i] as O));
+      for (let i = 0; i < rows.length; i++) each(rows[i] as O);
       return { rowsWritten: rows.length };
     },
     async addBatchChunks(chunks) {
       let n = 0;
       for await (const rows of chunks) {
-        for (let i = 0; i < rows.length; i++) checksum.add(hashRow(rows[i] as O));
+        for (let i = 0; i < rows.length; i++) each(rows[i] as O);
         n += rows.length;
       }
       return { rowsWritten: n };
