@@ -1,6 +1,6 @@
 /** Binds a logical aggregation to the operator's spec: compiled keys, arguments, filters and functions. */
 import { CodeBuilder, compileExpr, genExpr } from '../expr/codegen.ts';
-import { eventTimeOf } from '../expr/functions/window.ts';
+import { eventTimeOf, isWindowStruct } from '../expr/functions/window.ts';
 import { internalError } from '../errors/index.ts';
 import { type Expr, exprToString } from '../expr/Expr.ts';
 import { argInfos, resolveExpr } from '../expr/resolve.ts';
@@ -32,7 +32,7 @@ export function bindAggregate(p: PlanOf<'aggregate'>, operatorId: string): Aggre
     eventTime = {
       kind: 'window',
       keyIndex: windowIndex,
-      time: eventTimeFn(timeExpr, schema, 'window time'),
+      time: eventTimeFn(timeExpr, schema, 'window time', 'windowTime'),
       spec: { sizeMs: lit(1), slideMs: lit(2), startMs: lit(3) },
       watermarked: timeExpr.kind === 'col' && watermarkedColumns(p.input).has(timeExpr.name),
     };
@@ -40,7 +40,7 @@ export function bindAggregate(p: PlanOf<'aggregate'>, operatorId: string): Aggre
     eventTime = {
       kind: 'column',
       keyIndex: etKey.keyIndex,
-      time: eventTimeFn(p.keys[etKey.keyIndex]!.expr, schema, 'event time key'),
+      time: eventTimeFn(p.keys[etKey.keyIndex]!.expr, schema, 'event time key', 'end'),
     };
   }
 
@@ -90,10 +90,27 @@ function compileKeyString(keys: readonly Expr[], schema: Schema): (row: Row) => 
   return b.build(['r'], `${b.lines.join('\n')}\nreturn ${parts.join(" + ',' + ")};`, 'groupKey');
 }
 
-/** A row's event time from a timestamp expression or a window struct (`end - 1`, Spark's window_time). */
-function eventTimeFn(e: Expr, schema: Schema, where: string): (row: Row) => number | null {
+/**
+ * A row's event time from a timestamp expression or a window struct. Assigning a window to an
+ * upstream window uses its `end - 1` (Spark's window_time, the last instant inside it); a group
+ * keyed by the upstream window itself is final when the watermark reaches its `end` (exclusive), so
+ * its time is `end` — with `end - 1` a window ending 1 ms past the watermark would close too early.
+ */
+function eventTimeFn(
+  e: Expr,
+  schema: Schema,
+  where: string,
+  structTime: 'windowTime' | 'end',
+): (row: Row) => number | null {
   const value = compileExpr(e, schema, where);
-  const time = eventTimeOf(resolveExpr(e, schema, where).type);
+  const type = resolveExpr(e, schema, where).type;
+  if (structTime === 'end' && isWindowStruct(type)) {
+    return (row) => {
+      const w = value(row) as { end: number } | null;
+      return w == null ? null : w.end;
+    };
+  }
+  const time = eventTimeOf(type);
   if (!time) throw internalError(`${where}: ${exprToString(e)} is not a timestamp or a window`);
   return (row) => time(value(row));
 }

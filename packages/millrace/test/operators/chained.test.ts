@@ -13,6 +13,7 @@ import {
   schema,
   sum,
   t,
+  timestampMillis,
   timestampSeconds,
   window,
 } from '../../src/index.ts';
@@ -68,6 +69,35 @@ describe('chained aggregations', () => {
       // [10,20) downstream in the next no-data batch.
       .addData(input, { s: 25, word: 'c' })
       .checkNewRows([{ start: 10, total: 1 }])
+      .run();
+  });
+
+  it('grouping by the upstream window itself: final when the watermark reaches its end, even 1 ms past the previous one', async () => {
+    const input = memoryStream(schema({ ms: t.long, word: t.string }));
+    const perWord = session
+      .readStream(input)
+      .withColumn('t', ($) => timestampMillis($.ms))
+      .withWatermark('t', '0 seconds')
+      .groupBy(($) => ({ window: window($.t, '10 seconds'), word: $.word }))
+      .agg({ n: count() });
+    const perWindow = perWord
+      .groupBy('window')
+      .agg(($) => ({ words: count(), total: sum($.n) }))
+      .map(
+        (r) => ({ start: r.window.start, words: r.words, total: r.total }),
+        schema({ start: t.long, words: t.long, total: t.long.orNull() }),
+      );
+    await testStream(perWindow, { outputMode: 'append' })
+      // watermark → 9,999 ms: window [0, 10,000) is not final yet (its end is past the watermark)
+      .addData(input, [
+        { ms: 1_000, word: 'a' },
+        { ms: 9_999, word: 'b' },
+      ])
+      .checkNewRows([])
+      // watermark → 20,000: the upstream emits [0, 10,000) for a and b; downstream it is not late
+      // (end 10,000 > previous watermark 9,999 — its last instant, 9,999, would have been) and final
+      .addData(input, { ms: 20_000, word: 'c' })
+      .checkNewRows([{ start: 0, words: 2, total: 2 }])
       .run();
   });
 
