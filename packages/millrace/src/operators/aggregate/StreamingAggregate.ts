@@ -29,7 +29,7 @@ import { padTime } from '../../util/timeKeys.ts';
 import type { StatefulBatchContext, StatefulBatchMetrics, StatefulOperator } from '../StatefulOperator.ts';
 import type { StateStore } from '../../state/StateStore.ts';
 import type { AggregateFunction } from '../aggregates/AggregateFunction.ts';
-import { forEachWindow, type WindowSpec } from '../../expr/windows.ts';
+import { lastWindowStart, type WindowSpec } from '../../expr/windows.ts';
 
 /** Everything the operator needs, bound at planning time. */
 export interface AggregateSpec {
@@ -91,6 +91,8 @@ export class StreamingAggregate implements StatefulOperator {
     const { spec } = this;
     const { store } = ctx;
     const touched = new Map<string, Group>();
+    // This batch's window groups by window start, then key text (the same objects as in `touched`).
+    const byWindow = new Map<number, Map<string, Group>>();
     const watermarked = this.hasWatermarkedTime();
     const wm = ctx.watermarkMs;
     const lateWm = ctx.lateEventsWatermarkMs;
@@ -141,18 +143,28 @@ export class StreamingAggregate implements StatefulOperator {
           // Spark drops rows whose window time is null (TimeWindowing adds IsNotNull).
           const t = et.time(row) as number | null;
           if (t === null || t === undefined) continue;
-          forEachWindow(t, et.spec, (start, end) => {
+          // Hot loop (a row is in size/slide windows): no closures, and groups are found by the
+          // short key text in a per-window map; the full store key is built once per group.
+          const { sizeMs } = et.spec;
+          for (let start = lastWindowStart(t, et.spec); start > t - sizeMs; start -= et.spec.slideMs) {
+            const end = start + sizeMs;
             if (watermarked && end <= lateWm) {
               metrics.numRowsDroppedByWatermark++;
-              return;
+              continue;
             }
-            const g = groupFor(`${padTime(end)}|${padTime(start)}|${keyText}`, () => {
-              const k = spec.keyValues(row);
-              k[et.keyIndex] = [start, end];
-              return k;
-            });
+            let groups = byWindow.get(start);
+            if (groups === undefined) byWindow.set(start, (groups = new Map()));
+            let g = groups.get(keyText);
+            if (g === undefined) {
+              g = groupFor(`${padTime(end)}|${padTime(start)}|${keyText}`, () => {
+                const k = spec.keyValues(row);
+                k[et.keyIndex] = [start, end];
+                return k;
+              });
+              groups.set(keyText, g);
+            }
             accumulate(g, row);
-          });
+          }
         }
       }
     }
