@@ -12,4 +12,4 @@ npx eslint .
 npx prettier --check . >/dev/null || { npx prettier --check .; exit 1; }
 npx vitest run --project unit --reporter=default --reporter=json --outputFile.json="$out/unit.json"
 npx vitest run --project slow --reporter=default --reporter=json --outputFile.json="$out/slow.json"
-node scripts/summarize-tests.mjs "$out/unit.json" "$out/slow.json"
+npx tsx scripts/summarize-tests.ts "$out/unit.json" "$out/slow.json"
