@@ -123,3 +123,14 @@ export type {
 export { type Clock, systemClock, ManualClock } from './util/clock.ts';
 export { type Logger, silentLogger, jsonLogger } from './util/logger.ts';
 export { Checkpoint } from './checkpoint/index.ts';
+export {
+  memoryStateStore,
+  lmdbStateStore,
+  type MemoryStateStoreOptions,
+  type LmdbStateStoreOptions,
+  type StateStore,
+  type StateStoreProvider,
+  type StateStoreMetrics,
+} from './state/index.ts';
+export { GroupedStream, type AggType } from './api/GroupedStream.ts';
+export { AggColumn } from './api/AggColumn.ts';

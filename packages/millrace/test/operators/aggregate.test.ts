@@ -18,6 +18,7 @@ import {
   avg,
   count,
   createSession,
+  lmdbStateStore,
   max,
   memorySink,
   memoryStream,
@@ -174,6 +175,28 @@ describe('aggregation without a watermark', () => {
       .addData(input, { word: 'a', n: 4 })
       .checkLastBatch([
         { word: 'a', count: 3 },
+        { word: 'b', count: 1 },
+      ])
+      .run();
+  });
+
+  it('runs on the LMDB state store too, across a restart (public API)', async () => {
+    const input = words();
+    const counts = session.readStream(input).groupBy('word').count();
+    await testStream(counts, { outputMode: 'complete', writeOptions: { stateStore: lmdbStateStore() } })
+      .addData(input, [
+        { word: 'a', n: 1 },
+        { word: 'b', n: 1 },
+      ])
+      .checkLastBatch([
+        { word: 'a', count: 1 },
+        { word: 'b', count: 1 },
+      ])
+      .stop()
+      .start()
+      .addData(input, { word: 'a', n: 2 })
+      .checkLastBatch([
+        { word: 'a', count: 2 },
         { word: 'b', count: 1 },
       ])
       .run();
