@@ -49,9 +49,3 @@ export function lastWindowStart(t: number, spec: WindowSpec): number {
   const rem = (((t - spec.startMs) % spec.slideMs) + spec.slideMs) % spec.slideMs;
   return t - rem;
 }
-
-/** Calls `each(start, end)` for every window containing t, latest first. */
-export function forEachWindow(t: number, spec: WindowSpec, each: (start: number, end: number) => void): void {
-  const last = lastWindowStart(t, spec);
-  for (let start = last; start > t - spec.sizeMs; start -= spec.slideMs) each(start, start + spec.sizeMs);
-}

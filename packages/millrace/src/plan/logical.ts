@@ -9,7 +9,7 @@
 import type { Source } from '../connectors/contracts.ts';
 import { userError } from '../errors/index.ts';
 import { type Field, Schema, typeEquals, typeToString } from '../schema/index.ts';
-import { type Expr, exprName, exprToString } from '../expr/Expr.ts';
+import { type Expr, exprToString } from '../expr/Expr.ts';
 import { argInfos, resolveExpr } from '../expr/resolve.ts';
 import type { AggExpr } from '../operators/aggregates/AggExpr.ts';
 import type { AggregateDef } from '../operators/aggregates/AggregateFunction.ts';
@@ -316,11 +316,6 @@ export function watermarkedColumns(p: LogicalPlan): Set<string> {
       return new Set([...sets[0]!].filter((c) => sets.every((s) => s.has(c))));
     }
   }
-}
-
-/** Select-list item naming: `alias` wins, then the column name, then the expression text. */
-export function nameOf(e: Expr): string {
-  return exprName(e);
 }
 
 /** All source nodes, left to right. */

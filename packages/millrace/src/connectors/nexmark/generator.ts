@@ -280,14 +280,6 @@ const HOT_SIZES = new Int32Array(HOT_CHANNELS.length);
   for (let i = 0; i < HOT_CHANNELS.length; i++) HOT_SIZES[i] = HOT_CHANNELS[i]!.length + HOT_URLS[i]!.length;
 }
 
-/** The URL of a channel: a hot channel name or `channel-N`; undefined for unknown names. */
-export function channelUrl(channel: string): string | undefined {
-  const hot = HOT_CHANNELS.indexOf(channel);
-  if (hot >= 0) return HOT_URLS[hot];
-  const m = /^channel-(\d+)$/.exec(channel);
-  return m ? CHANNEL_URLS[Number(m[1])] : undefined;
-}
-
 // ---------------------------------------------------------------------------
 // Time
 

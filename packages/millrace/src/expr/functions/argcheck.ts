@@ -1,5 +1,5 @@
 import { userError } from '../../errors/index.ts';
-import { type DataType, type DataTypeKind, isNumeric, typeToString } from '../../schema/index.ts';
+import { type DataTypeKind, isNumeric, typeToString } from '../../schema/index.ts';
 import type { ArgInfo } from './FunctionDef.ts';
 
 /** Throw a clear error unless argument `i` has one of the kinds (null literals fit any). */
@@ -27,8 +27,4 @@ export function literalArg<T>(fn: string, args: readonly ArgInfo[], i: number, w
     throw userError('INVALID_ARGUMENT_TYPE', `${fn}: argument ${i + 1} (${what}) must be a literal value`);
   }
   return a.literal.value as T;
-}
-
-export function typeOfArg(args: readonly ArgInfo[], i: number): DataType {
-  return args[i]!.type;
 }
