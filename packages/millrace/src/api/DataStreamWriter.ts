@@ -10,9 +10,8 @@ import * as path from 'node:path';
 import type { OutputMode, Sink } from '../connectors/contracts.ts';
 import { MillraceError, internalError, userError } from '../errors/index.ts';
 import type { LogicalPlan } from '../plan/logical.ts';
-import { explainLogical, explainPhysical } from '../plan/explain.ts';
-import { planPhysical } from '../plan/physical.ts';
-import { optimize } from '../plan/optimizer.ts';
+import { explainPlans } from '../plan/explain.ts';
+import { type PhysicalPlan, planPhysical } from '../plan/physical.ts';
 import { checkOutputMode, checkSink, checkSourceNames } from '../plan/streamingChecks.ts';
 import { MicroBatchExecution } from '../execution/MicroBatchExecution.ts';
 import { StreamingQuery } from '../execution/StreamingQuery.ts';
@@ -62,7 +61,11 @@ export class DataStreamWriter {
   ) {}
 
   explain(): string {
-    return `== Logical Plan ==\n${explainLogical(this.plan)}\n\n== Optimized Logical Plan ==\n${explainLogical(optimize(this.plan))}\n\n== Physical Plan ==\n${explainPhysical(planPhysical(this.plan).root)}\n+- to ${this.options.sink?.describe?.() ?? '?'}`;
+    return this.explainWith(planPhysical(this.plan).root);
+  }
+
+  private explainWith(physical: PhysicalPlan): string {
+    return `${explainPlans(this.plan, physical)}\n+- to ${this.options.sink?.describe?.() ?? '?'}`;
   }
 
   /**
@@ -113,7 +116,7 @@ export class DataStreamWriter {
 
     const runId = randomUUID();
     const query = new StreamingQuery(name, runId, o.maxRecentProgress ?? 100);
-    query.explainText = this.explain();
+    query.explainText = this.explainWith(physical.root);
     const manager = this.session.streams;
     let started!: () => void;
     const startedP = new Promise<void>((r) => (started = r));

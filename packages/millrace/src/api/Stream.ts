@@ -22,9 +22,7 @@ import {
   watermarkNode,
 } from '../plan/logical.ts';
 import { exprName } from '../expr/Expr.ts';
-import { explainLogical, explainPhysical } from '../plan/explain.ts';
-import { planPhysical } from '../plan/physical.ts';
-import { optimize } from '../plan/optimizer.ts';
+import { explainPlans } from '../plan/explain.ts';
 import { parseDuration } from '../util/durations.ts';
 import { Column, type Cols, type ColumnLike, toExpr } from './Column.ts';
 import { DataStreamWriter, type WriteStreamOptions } from './DataStreamWriter.ts';
@@ -260,7 +258,7 @@ export class Stream<R = Row> {
 
   /** The logical and physical plans, as text. */
   explain(): string {
-    return `== Logical Plan ==\n${explainLogical(this.plan)}\n\n== Optimized Logical Plan ==\n${explainLogical(optimize(this.plan))}\n\n== Physical Plan ==\n${explainPhysical(planPhysical(this.plan).root)}`;
+    return explainPlans(this.plan);
   }
 
   printSchema(): string {

@@ -8,7 +8,7 @@ import type { AggExpr } from '../operators/aggregates/AggExpr.ts';
 import type { AggregateSpec, BoundAgg } from '../operators/aggregate/StreamingAggregate.ts';
 import type { Row, Schema } from '../schema/index.ts';
 import { eventTimeKeyOf, isWindowCall } from './eventTime.ts';
-import { type PlanOf, aggregateDefOf, watermarkedColumns } from './logical.ts';
+import { type PlanOf, aggregateDefOf } from './logical.ts';
 
 export function bindAggregate(p: PlanOf<'aggregate'>, operatorId: string): AggregateSpec {
   const schema = p.input.schema;
@@ -34,7 +34,7 @@ export function bindAggregate(p: PlanOf<'aggregate'>, operatorId: string): Aggre
       keyIndex: windowIndex,
       time: eventTimeFn(timeExpr, schema, 'window time', 'windowTime'),
       spec: { sizeMs: lit(1), slideMs: lit(2), startMs: lit(3) },
-      watermarked: timeExpr.kind === 'col' && watermarkedColumns(p.input).has(timeExpr.name),
+      watermarked: etKey?.kind === 'window' && etKey.keyIndex === windowIndex,
     };
   } else if (etKey?.kind === 'column') {
     eventTime = {

@@ -7,7 +7,7 @@
  */
 import type { Expr } from '../expr/Expr.ts';
 import type { WindowSpec } from '../expr/windows.ts';
-import { type PlanOf, watermarkedColumns } from './logical.ts';
+import { type PlanOf, keyTimeColumn, watermarkedColumns } from './logical.ts';
 
 export type EventTimeKey =
   | { readonly kind: 'window'; readonly keyIndex: number; readonly time: Expr; readonly spec: WindowSpec }
@@ -35,18 +35,15 @@ export function eventTimeKeyOf(agg: PlanOf<'aggregate'>): EventTimeKey | null {
   const marked = watermarkedColumns(agg.input);
   for (let i = 0; i < agg.keys.length; i++) {
     const raw = agg.keys[i]!.expr;
+    const column = keyTimeColumn(raw);
+    if (column === undefined || !marked.has(column)) continue;
     const e = raw.kind === 'alias' ? raw.arg : raw;
     if (isSessionWindowCall(e)) {
-      const [t, gap] = (e as Extract<Expr, { kind: 'call' }>).args as [Expr, Expr];
-      if (t.kind === 'col' && marked.has(t.name)) return { kind: 'session', keyIndex: i, time: t, gap };
-    } else if (isWindowCall(e)) {
-      const t = e.args[0]!;
-      if (t.kind === 'col' && marked.has(t.name)) {
-        return { kind: 'window', keyIndex: i, time: t, spec: windowSpecOfCall(e) };
-      }
-    } else if (e.kind === 'col' && marked.has(e.name)) {
-      return { kind: 'column', keyIndex: i, column: e.name };
+      const [time, gap] = (e as Extract<Expr, { kind: 'call' }>).args as [Expr, Expr];
+      return { kind: 'session', keyIndex: i, time, gap };
     }
+    if (isWindowCall(e)) return { kind: 'window', keyIndex: i, time: e.args[0]!, spec: windowSpecOfCall(e) };
+    return { kind: 'column', keyIndex: i, column };
   }
   return null;
 }

@@ -3,7 +3,8 @@ import { exprToString } from '../expr/Expr.ts';
 import { describeStep } from '../operators/pipeline.ts';
 import type { LogicalPlan, PlanKind, PlanOf } from './logical.ts';
 import { children } from './logical.ts';
-import type { PhysicalPlan } from './physical.ts';
+import { type PhysicalPlan, planPhysical } from './physical.ts';
+import { optimize } from './optimizer.ts';
 import { typeToString } from '../schema/index.ts';
 import { aggToString } from './bindAggregate.ts';
 import { keyedKeyString, keyedOptionsString } from './keyedNode.ts';
@@ -59,4 +60,19 @@ export function explainPhysical(p: PhysicalPlan): string {
     },
     (n) => (n.kind === 'scan' ? [] : n.kind === 'union' ? n.inputs : [n.input]),
   );
+}
+
+/**
+ * What `explain()` prints: the logical, optimized and physical plans. Pass the physical plan
+ * when it exists already (start() has compiled it) so it is not planned a second time.
+ */
+export function explainPlans(
+  logical: LogicalPlan,
+  physical: PhysicalPlan = planPhysical(logical).root,
+): string {
+  return [
+    `== Logical Plan ==\n${explainLogical(logical)}`,
+    `== Optimized Logical Plan ==\n${explainLogical(optimize(logical))}`,
+    `== Physical Plan ==\n${explainPhysical(physical)}`,
+  ].join('\n\n');
 }

@@ -274,6 +274,16 @@ export function aggregateNode(
 }
 
 /**
+ * The column a grouping key's event time comes from: `window(col, …)` and
+ * `session_window(col, …)` over a column, or the column itself; undefined otherwise.
+ */
+export function keyTimeColumn(key: Expr): string | undefined {
+  const e = key.kind === 'alias' ? key.arg : key;
+  const time = e.kind === 'call' && (e.name === 'window' || e.name === 'session_window') ? e.args[0] : e;
+  return time?.kind === 'col' ? time.name : undefined;
+}
+
+/**
  * Columns of `p`'s output that carry a watermark: the column of a withWatermark
  * below, passed through unchanged (or renamed) by projections. Like Spark's
  * event-time metadata on attributes; map/flatMap and aggregations drop it.
@@ -290,10 +300,8 @@ export function watermarkedColumns(p: LogicalPlan): Set<string> {
       const inner = watermarkedColumns(p.input);
       const out = new Set<string>();
       for (const { name, expr } of p.keys) {
-        const e = expr.kind === 'alias' ? expr.arg : expr;
-        const time =
-          e.kind === 'call' && (e.name === 'window' || e.name === 'session_window') ? e.args[0] : e;
-        if (time?.kind === 'col' && inner.has(time.name)) out.add(name);
+        const time = keyTimeColumn(expr);
+        if (time !== undefined && inner.has(time)) out.add(name);
       }
       return out;
     }
