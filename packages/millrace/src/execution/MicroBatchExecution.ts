@@ -591,16 +591,7 @@ export class MicroBatchExecution {
   }
 
   private sourceFailure(source: Source<any>, e: unknown, context: Record<string, unknown>): MillraceError {
-    if (e instanceof MillraceError) return e.withContext(context);
-    return new MillraceError(
-      'SOURCE_FAILED',
-      `source "${source.name}" failed to read: ${e instanceof Error ? e.message : String(e)}`,
-      {
-        domain: 'external',
-        context,
-        cause: e,
-      },
-    );
+    return this.failure(e, 'SOURCE_FAILED', `source "${source.name}" failed to read`, context);
   }
 
   /** Pass chunks through, counting rows; stop the batch between chunks when asked to abandon it. */
@@ -688,14 +679,20 @@ export class MicroBatchExecution {
     try {
       return await fn();
     } catch (e) {
-      if (e instanceof MillraceError) throw e.withContext({ query: this.options.queryName, ...context });
-      throw new MillraceError(code, `${what}: ${e instanceof Error ? e.message : String(e)}`, {
-        domain: 'external',
-        retryable: false,
-        context: { query: this.options.queryName, ...context },
-        cause: e,
-      });
+      throw this.failure(e, code, what, context);
     }
+  }
+
+  /** Anything a connector or store threw, as a MillraceError saying where (its own error keeps its code). */
+  private failure(e: unknown, code: string, what: string, context: Record<string, unknown>): MillraceError {
+    const where = { query: this.options.queryName, ...context };
+    if (e instanceof MillraceError) return e.withContext(where);
+    return new MillraceError(code, `${what}: ${e instanceof Error ? e.message : String(e)}`, {
+      domain: 'external',
+      retryable: false,
+      context: where,
+      cause: e,
+    });
   }
 
   private async cleanup(): Promise<void> {
