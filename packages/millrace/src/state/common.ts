@@ -14,6 +14,59 @@ export type OverlayValue = unknown;
 export type StoreStatus =
   'open' | 'committing' | 'committed' | 'aborted' | 'failed' | 'superseded' | 'closed';
 
+/**
+ * The lifecycle both stores share: a batch's changes sit in `overlay` while the store is open;
+ * the provider's slot for the operator/partition points at its one open store (`slot.owner`).
+ * Every way out of 'open' (commit, failure, abort, a newer open, close) clears the overlay and
+ * gives the slot up.
+ */
+export abstract class OverlayStore {
+  protected status: StoreStatus = 'open';
+  protected readonly overlay = new Map<string, OverlayValue>();
+
+  constructor(
+    readonly operatorId: string,
+    readonly partition: number,
+    readonly version: number,
+    private readonly slot: { owner: unknown },
+  ) {}
+
+  abort(): void {
+    if (this.status === 'open') this.leave('aborted');
+  }
+
+  /** The same operator/partition was opened again: this store is dead. */
+  supersede(): void {
+    if (this.status === 'open') this.leave('superseded');
+    else this.releaseSlot();
+  }
+
+  /** The provider was closed. */
+  markClosed(): void {
+    if (this.status === 'open') this.leave('closed');
+    else this.releaseSlot();
+  }
+
+  /** Leave the open state: drop this batch's changes and the provider's slot. */
+  protected leave(status: StoreStatus): void {
+    this.status = status;
+    this.overlay.clear();
+    this.releaseSlot();
+  }
+
+  protected ensureOpen(): void {
+    if (this.status !== 'open') throw this.notOpen();
+  }
+
+  protected notOpen(): MillraceError {
+    return storeNotOpen(this.status, this.operatorId, this.partition, this.version);
+  }
+
+  private releaseSlot(): void {
+    if (this.slot.owner === this) this.slot.owner = undefined;
+  }
+}
+
 /** Check operatorId / partition (and version, when given) and return the partition directory. */
 export function partitionDir(options: Omit<StateStoreOpenOptions, 'version'>, what: string): string {
   const { stateDir, operatorId, partition } = options;

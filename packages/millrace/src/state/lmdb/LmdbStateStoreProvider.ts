@@ -50,9 +50,8 @@ import {
   sortedKeysInRange,
   stateCorrupt,
   storeContext,
-  storeNotOpen,
+  OverlayStore,
   type RangeOptions,
-  type StoreStatus,
 } from '../common.ts';
 import {
   MAX_KEY_BYTES,
@@ -590,18 +589,14 @@ function keyTooLarge(key: string, bytes: number, operatorId: string, partition: 
   );
 }
 
-class LmdbStateStore implements StateStore {
-  readonly operatorId: string;
-  readonly partition: number;
-  private status: StoreStatus = 'open';
-  private readonly overlay = new Map<string, unknown>();
+class LmdbStateStore extends OverlayStore implements StateStore {
   private commitTimeMs = 0;
   private committed: CommitStats | undefined;
 
   constructor(
     private readonly provider: LmdbStateStoreProvider,
     readonly env: Env,
-    readonly version: number,
+    version: number,
     /** The newest committed version when this store was opened. */
     readonly latestAtOpen: number,
     /** Keys whose value at `version` differs from the database (a replay): raw value, or null = absent. */
@@ -609,12 +604,11 @@ class LmdbStateStore implements StateStore {
     readonly numKeysAtOpen: number,
     private readonly openStats: OpenStats,
   ) {
-    this.operatorId = env.operatorId;
-    this.partition = env.partition;
+    super(env.operatorId, env.partition, version, env);
   }
 
   get(key: string): unknown {
-    if (this.status !== 'open') throw this.notOpen();
+    this.ensureOpen();
     const o = this.overlay.get(key);
     if (o !== undefined) return o === TOMBSTONE ? undefined : o;
     return this.committedGet(key);
@@ -631,7 +625,7 @@ class LmdbStateStore implements StateStore {
   }
 
   put(key: string, value: unknown): void {
-    if (this.status !== 'open') throw this.notOpen();
+    this.ensureOpen();
     checkKey(key, this.operatorId, this.partition);
     if (value === undefined) throw invalidValue(key, this.operatorId, this.partition);
     if (key.length > SAFE_KEY_LENGTH) {
@@ -642,12 +636,12 @@ class LmdbStateStore implements StateStore {
   }
 
   delete(key: string): void {
-    if (this.status !== 'open') throw this.notOpen();
+    this.ensureOpen();
     this.overlay.set(key, TOMBSTONE);
   }
 
   range(options?: RangeOptions): Iterable<[string, unknown]> {
-    if (this.status !== 'open') throw this.notOpen();
+    this.ensureOpen();
     const bounds = new RangeBounds(options);
     if (bounds.empty) return [];
     let start = encodeKey(bounds.lower);
@@ -676,7 +670,7 @@ class LmdbStateStore implements StateStore {
   ): Generator<[string, unknown]> {
     let j = 0;
     for (const { key, value } of this.env.state.getRange({ start, end })) {
-      if (this.status !== 'open') throw this.notOpen();
+      this.ensureOpen();
       const k = readKey(key);
       if (clipped && !bounds.contains(k)) continue;
       while (j < extras.length && extras[j]! < k) {
@@ -700,29 +694,18 @@ class LmdbStateStore implements StateStore {
   }
 
   async commit(): Promise<number> {
-    if (this.status !== 'open') throw this.notOpen();
+    this.ensureOpen();
     this.status = 'committing';
     const t0 = performance.now();
     try {
       this.committed = this.provider.commit(this, this.overlay);
     } catch (e) {
-      this.status = 'failed';
-      this.overlay.clear();
-      if (this.env.owner === this) this.env.owner = undefined;
+      this.leave('failed');
       throw e;
     }
     this.commitTimeMs = performance.now() - t0;
-    this.overlay.clear();
-    this.status = 'committed';
-    if (this.env.owner === this) this.env.owner = undefined;
+    this.leave('committed');
     return this.version + 1;
-  }
-
-  abort(): void {
-    if (this.status !== 'open') return;
-    this.status = 'aborted';
-    this.overlay.clear();
-    if (this.env.owner === this) this.env.owner = undefined;
   }
 
   metrics(): StateStoreMetrics {
@@ -744,22 +727,6 @@ class LmdbStateStore implements StateStore {
     };
   }
 
-  supersede(): void {
-    if (this.status === 'open') {
-      this.status = 'superseded';
-      this.overlay.clear();
-    }
-    if (this.env.owner === this) this.env.owner = undefined;
-  }
-
-  markClosed(): void {
-    if (this.status === 'open') {
-      this.status = 'closed';
-      this.overlay.clear();
-    }
-    if (this.env.owner === this) this.env.owner = undefined;
-  }
-
   private currentNumKeys(): number {
     if (this.status !== 'open') return this.numKeysAtOpen;
     let n = this.numKeysAtOpen;
@@ -770,9 +737,5 @@ class LmdbStateStore implements StateStore {
       } else if (!existed) n++;
     }
     return n;
-  }
-
-  private notOpen(): MillraceError {
-    return storeNotOpen(this.status, this.operatorId, this.partition, this.version);
   }
 }

@@ -36,9 +36,8 @@ import {
   partitionDir,
   stateCorrupt,
   storeContext,
-  storeNotOpen,
+  OverlayStore,
   type RangeOptions,
-  type StoreStatus,
 } from '../common.ts';
 import {
   createPackr,
@@ -413,12 +412,7 @@ function missingFile(
   );
 }
 
-class MemoryStateStore implements StateStore {
-  readonly operatorId: string;
-  readonly partition: number;
-  readonly version: number;
-  private status: StoreStatus = 'open';
-  private readonly overlay = new Map<string, unknown>();
+class MemoryStateStore extends OverlayStore implements StateStore {
   private commitTimeMs = 0;
   private written: WriteStats | undefined;
   private final: { numKeys: number; memoryUsedBytes: number } | undefined;
@@ -429,33 +423,31 @@ class MemoryStateStore implements StateStore {
     version: number,
     private readonly loadStats: LoadStats,
   ) {
-    this.operatorId = part.operatorId;
-    this.partition = part.partition;
-    this.version = version;
+    super(part.operatorId, part.partition, version, part);
   }
 
   get(key: string): unknown {
-    if (this.status !== 'open') throw this.notOpen();
+    this.ensureOpen();
     const v = this.overlay.get(key);
     if (v !== undefined) return v === TOMBSTONE ? undefined : v;
     return this.part.map.get(key);
   }
 
   put(key: string, value: unknown): void {
-    if (this.status !== 'open') throw this.notOpen();
+    this.ensureOpen();
     checkKey(key, this.operatorId, this.partition);
     if (value === undefined) throw invalidValue(key, this.operatorId, this.partition);
     this.overlay.set(key, value);
   }
 
   delete(key: string): void {
-    if (this.status !== 'open') throw this.notOpen();
+    this.ensureOpen();
     if (this.part.map.has(key)) this.overlay.set(key, TOMBSTONE);
     else this.overlay.delete(key);
   }
 
   range(options?: RangeOptions): Iterable<[string, unknown]> {
-    if (this.status !== 'open') throw this.notOpen();
+    this.ensureOpen();
     const bounds = new RangeBounds(options);
     if (bounds.empty) return [];
     const keys = this.provider.sortedKeys(this.part);
@@ -484,7 +476,7 @@ class MemoryStateStore implements StateStore {
         const v = this.get(e);
         if (v !== undefined) yield [e, v];
       }
-      if (this.status !== 'open') throw this.notOpen();
+      this.ensureOpen();
       const o = overlay.get(k);
       if (o === TOMBSTONE) continue;
       yield [k, o !== undefined ? o : map.get(k)];
@@ -497,16 +489,14 @@ class MemoryStateStore implements StateStore {
   }
 
   async commit(): Promise<number> {
-    if (this.status !== 'open') throw this.notOpen();
+    this.ensureOpen();
     this.status = 'committing';
     const t0 = performance.now();
     const next = this.version + 1;
     try {
       this.written = await this.provider.writeVersion(this, this.part, this.overlay);
     } catch (e) {
-      this.status = 'failed';
-      this.overlay.clear();
-      if (this.part.owner === this) this.part.owner = undefined;
+      this.leave('failed');
       if (e instanceof MillraceError) throw e;
       throw externalError(
         'STATE_COMMIT_FAILED',
@@ -518,18 +508,9 @@ class MemoryStateStore implements StateStore {
     this.commitTimeMs = performance.now() - t0;
     const numKeys = this.written.applied ? this.part.map.size : this.currentNumKeys();
     this.final = { numKeys, memoryUsedBytes: Math.round(numKeys * this.part.avgEntryBytes) };
-    this.overlay.clear();
-    if (this.part.owner === this) this.part.owner = undefined;
     // A store superseded during its commit still committed (the files are written).
-    this.status = 'committed';
+    this.leave('committed');
     return next;
-  }
-
-  abort(): void {
-    if (this.status !== 'open') return;
-    this.status = 'aborted';
-    this.overlay.clear();
-    if (this.part.owner === this) this.part.owner = undefined;
   }
 
   metrics(): StateStoreMetrics {
@@ -552,23 +533,6 @@ class MemoryStateStore implements StateStore {
     };
   }
 
-  /** Called by the provider when the same operator/partition is opened again. */
-  supersede(): void {
-    if (this.status === 'open') {
-      this.status = 'superseded';
-      this.overlay.clear();
-    }
-    if (this.part.owner === this) this.part.owner = undefined;
-  }
-
-  markClosed(): void {
-    if (this.status === 'open') {
-      this.status = 'closed';
-      this.overlay.clear();
-    }
-    if (this.part.owner === this) this.part.owner = undefined;
-  }
-
   /** Keys after this batch's changes, while the Map still holds version `version`. */
   private currentNumKeys(): number {
     const map = this.part.map;
@@ -579,9 +543,5 @@ class MemoryStateStore implements StateStore {
       else if (!map.has(k)) n++;
     }
     return n;
-  }
-
-  private notOpen(): MillraceError {
-    return storeNotOpen(this.status, this.operatorId, this.partition, this.version);
   }
 }
