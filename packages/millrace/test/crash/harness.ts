@@ -166,6 +166,28 @@ export class Child {
     return line;
   }
 
+  /**
+   * Wait for the n-th line starting with `prefix` from now on. Returns early (not an error) when
+   * none comes within `timeoutMs`: the input may have run out, and the kill then lands while idle.
+   */
+  async waitForNth(prefix: string, n: number, timeoutMs: number): Promise<void> {
+    let from = this.lines.length;
+    for (let k = 0; k < n; k++) {
+      const line = await this.nextLine((l) => l.startsWith(prefix), timeoutMs, from);
+      if (line === null) return;
+      from = this.lines.indexOf(line, from) + 1;
+    }
+  }
+
+  /** SIGKILL mid-run; fails if the child had already exited by itself (the kill would prove nothing). */
+  async killMidRun(): Promise<ChildExit> {
+    const exit = await this.kill();
+    if (exit.signal !== 'SIGKILL') {
+      throw new Error(`the child should have been killed, but it exited by itself: ${this.describe()}`);
+    }
+    return exit;
+  }
+
   /** SIGKILL and wait until the process is gone (its files are then stable). */
   async kill(): Promise<ChildExit> {
     if (this.alive) this.proc.kill('SIGKILL');

@@ -603,20 +603,12 @@ for (const variant of VARIANTS) {
             for (let i = 0; i < adds; i++) await addFile();
             const marker = strategy === 'in sink write' ? 'SINK_BEGIN ' : 'SINK_DONE ';
             const gap = strategy === 'in sink write' ? randInt(rng, 0, 20) : 0;
-            let from = child.lines.length;
-            for (let k = 0; k < nth; k++) {
-              const line = await child.nextLine((l) => l.startsWith(marker), 5_000, from);
-              if (line === null) break; // no more input: kill while idle
-              from = child.lines.indexOf(line, from) + 1;
-            }
+            // no more input within the wait: kill while idle
+            await child.waitForNth(marker, nth, 5_000);
             if (gap > 0) await sleep(gap);
           }
         }
-        const exit = await child.kill();
-        expect(
-          exit.signal,
-          `the child should have been killed, but it exited by itself: ${child.describe()}`,
-        ).toBe('SIGKILL');
+        await child.killMidRun();
 
         // Where did the kill land?
         const cp = await inspectCheckpoint(checkpoint!);

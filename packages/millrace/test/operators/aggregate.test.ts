@@ -8,9 +8,7 @@
  * - when the watermark moves and a window is due, a no-data batch runs.
  * Times below are in seconds; the input column `s` becomes the event time.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import { promises as fsp } from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -30,17 +28,11 @@ import {
   window,
 } from '../../src/index.ts';
 import { testStream } from '../../src/testing/index.ts';
+import { cleanupDirs, tempDir } from '../execution/helpers.ts';
 
 const session = createSession();
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-function tmp(): string {
-  const d = mkdtempSync(path.join(os.tmpdir(), 'millrace-agg-'));
-  dirs.push(d);
-  return d;
-}
+afterEach(cleanupDirs);
+const tmp = (): string => tempDir('millrace-agg-');
 
 /** value = event time in seconds; windows of 5 s; watermark 10 s late. */
 function windowedCounts(slide?: string) {

@@ -15,9 +15,6 @@
  *   dedup after an aggregation is refused.
  * Times below are in seconds; the input column `s` becomes the event time.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   Trigger,
@@ -31,18 +28,12 @@ import {
 } from '../../src/index.ts';
 import { lmdbStateStore } from '../../src/state/index.ts';
 import { ManualClock, testStream } from '../../src/testing/index.ts';
+import { cleanupDirs, tempDir } from '../execution/helpers.ts';
 import { encodeValue, keyEncoder, MAX_PLAIN_KEY } from '../../src/operators/dedup/keyEncoding.ts';
 
 const session = createSession();
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-function tmp(): string {
-  const d = mkdtempSync(path.join(os.tmpdir(), 'millrace-dedup-'));
-  dirs.push(d);
-  return d;
-}
+afterEach(cleanupDirs);
+const tmp = (): string => tempDir('millrace-dedup-');
 
 const events = () => memoryStream(schema({ id: t.string, s: t.long }));
 

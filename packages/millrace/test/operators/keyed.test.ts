@@ -11,9 +11,6 @@
  * - the declared output mode must be the query's; complete is refused.
  * Times in the event-time tests are in seconds; `s` becomes the event time.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   Trigger,
@@ -26,17 +23,11 @@ import {
 } from '../../src/index.ts';
 import { lmdbStateStore } from '../../src/state/index.ts';
 import { ManualClock, testStream } from '../../src/testing/index.ts';
+import { cleanupDirs, tempDir } from '../execution/helpers.ts';
 
 const session = createSession();
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-function tmp(): string {
-  const d = mkdtempSync(path.join(os.tmpdir(), 'millrace-keyed-'));
-  dirs.push(d);
-  return d;
-}
+afterEach(cleanupDirs);
+const tmp = (): string => tempDir('millrace-keyed-');
 
 const events = () => memoryStream(schema({ user: t.string, n: t.long }));
 const totals = schema({ user: t.string, total: t.long });
