@@ -310,12 +310,8 @@ describe('session windows: output modes and the watermark', () => {
     ['lmdb', lmdbStateStore],
   ])('restart (%s store): open sessions and the watermark survive; none emitted twice', async (_, store) => {
     const { input, counts } = userSessions();
-    // A stopped query closes its store provider: a getter gives each start() a new one.
-    const writeOptions = {
-      get stateStore() {
-        return store();
-      },
-    };
+    // One provider for both runs: a stopped query closes it, the restarted one opens it again.
+    const writeOptions = { stateStore: store() };
     await testStream(counts, { outputMode: 'append', writeOptions })
       .addData(input, [ev('u1', 1), ev('u1', 2)]) // [1,7)
       .checkNewRows([])
