@@ -115,8 +115,12 @@ export class DataStreamWriter {
     }
 
     const runId = randomUUID();
-    const query = new StreamingQuery(name, runId, o.maxRecentProgress ?? 100);
-    query.explainText = this.explainWith(physical.root);
+    const query = new StreamingQuery(
+      name,
+      runId,
+      o.maxRecentProgress ?? 100,
+      this.explainWith(physical.root),
+    );
     const manager = this.session.streams;
     let started!: () => void;
     const startedP = new Promise<void>((r) => (started = r));

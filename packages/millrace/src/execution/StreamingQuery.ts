@@ -32,6 +32,7 @@ export class StreamingQuery {
     readonly name: string,
     readonly runId: string,
     private readonly maxRecentProgress: number,
+    private readonly explainText: string,
   ) {
     this.done = new Promise((r) => (this.resolveDone = r));
   }
@@ -109,8 +110,6 @@ export class StreamingQuery {
   explain(): string {
     return this.explainText;
   }
-
-  /** @internal */ explainText = '';
 
   // -- hooks used by the execution -------------------------------------------
   /** @internal */

@@ -4,29 +4,15 @@
  */
 import type { OutputMode, Sink, Source } from '../connectors/contracts.ts';
 import { userError } from '../errors/index.ts';
-import { type LogicalPlan, type PlanOf, children, collectSources } from './logical.ts';
+import { type LogicalPlan, type PlanKind, type PlanOf, children, collectSources } from './logical.ts';
 import { eventTimeKeyOf, isSessionWindowCall } from './eventTime.ts';
 
 const OUTPUT_MODES: readonly OutputMode[] = ['append', 'update', 'complete'];
 
-/** The aggregations in a plan, outermost first. */
-export function aggregatesOf(plan: LogicalPlan, out: PlanOf<'aggregate'>[] = []): PlanOf<'aggregate'>[] {
-  if (plan.kind === 'aggregate') out.push(plan);
-  for (const c of children(plan)) aggregatesOf(c, out);
-  return out;
-}
-
-/** The deduplications in a plan, outermost first. */
-export function dedupsOf(plan: LogicalPlan, out: PlanOf<'dedup'>[] = []): PlanOf<'dedup'>[] {
-  if (plan.kind === 'dedup') out.push(plan);
-  for (const c of children(plan)) dedupsOf(c, out);
-  return out;
-}
-
-/** The processWithState nodes in a plan, outermost first. */
-export function keyedsOf(plan: LogicalPlan, out: PlanOf<'keyed'>[] = []): PlanOf<'keyed'>[] {
-  if (plan.kind === 'keyed') out.push(plan);
-  for (const c of children(plan)) keyedsOf(c, out);
+/** The nodes of one kind in a plan, outermost first. */
+export function nodesOf<K extends PlanKind>(plan: LogicalPlan, kind: K, out: PlanOf<K>[] = []): PlanOf<K>[] {
+  if (plan.kind === kind) out.push(plan as PlanOf<K>);
+  for (const c of children(plan)) nodesOf(c, kind, out);
   return out;
 }
 
@@ -42,10 +28,10 @@ export function keyedsOf(plan: LogicalPlan, out: PlanOf<'keyed'>[] = []): PlanOf
  *   processWithState with an aggregation        → refused (not supported yet)
  */
 export function supportedOutputModes(plan: LogicalPlan): { modes: OutputMode[]; why: string } {
-  const aggs = aggregatesOf(plan);
-  const dedups = dedupsOf(plan);
+  const aggs = nodesOf(plan, 'aggregate');
+  const dedups = nodesOf(plan, 'dedup');
   for (const d of dedups) {
-    if (aggregatesOf(d.input).length > 0) {
+    if (nodesOf(d.input, 'aggregate').length > 0) {
       throw userError(
         'UNSUPPORTED_OPERATION',
         `${dedupName(d)} after an aggregation is not supported on a stream (as in Spark) — ` +
@@ -53,7 +39,7 @@ export function supportedOutputModes(plan: LogicalPlan): { modes: OutputMode[]; 
       );
     }
   }
-  const keyeds = keyedsOf(plan);
+  const keyeds = nodesOf(plan, 'keyed');
   if (keyeds.length > 0) {
     if (aggs.length > 0) {
       throw userError(
