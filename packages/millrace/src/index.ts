@@ -108,6 +108,13 @@ export {
   nexmarkConfig,
   type NexmarkConfig,
 } from './connectors/nexmark/index.ts';
+export {
+  JsonRecordDecoder,
+  JsonRecordEncoder,
+  type JsonRecordDecoderOptions,
+  type DecodedRecord,
+  type RecordLocation,
+} from './connectors/codec/index.ts';
 export { fileSource, fileSink, readFileSinkOutput, readFileSinkManifest } from './connectors/file/index.ts';
 export type {
   FileSourceOptions,

@@ -1,0 +1,7 @@
+export {
+  JsonRecordDecoder,
+  JsonRecordEncoder,
+  type JsonRecordDecoderOptions,
+  type DecodedRecord,
+  type RecordLocation,
+} from './jsonRecords.ts';
