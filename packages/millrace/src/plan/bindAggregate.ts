@@ -46,21 +46,10 @@ export function bindAggregate(p: PlanOf<'aggregate'>, operatorId: string): Aggre
 
   const aggs: BoundAgg[] = p.aggs.map(({ name, agg }) => {
     const where = `agg "${name}"`;
-    const def = aggregateDefOf(agg);
-    const fn = def.bind(argInfos(agg.args, schema, where), { distinct: agg.distinct });
-    const argFns = agg.args.map((a) => compileExpr(a, schema, where));
-    // Specialised by arity: no argument array per row.
-    const [a0, a1] = argFns;
-    const update: BoundAgg['update'] =
-      argFns.length === 0
-        ? (buf) => fn.update(buf)
-        : argFns.length === 1
-          ? (buf, row) => fn.update(buf, a0!(row))
-          : argFns.length === 2
-            ? (buf, row) => fn.update(buf, a0!(row), a1!(row))
-            : (buf, row) => fn.update(buf, ...argFns.map((f) => f(row)));
-    return { fn, update, filter: agg.filter ? compileExpr(agg.filter, schema, where) : null };
+    const fn = aggregateDefOf(agg).bind(argInfos(agg.args, schema, where), { distinct: agg.distinct });
+    return { fn };
   });
+  const accumulate = compileAccumulate(p, aggs, schema);
 
   return {
     operatorId,
@@ -70,7 +59,55 @@ export function bindAggregate(p: PlanOf<'aggregate'>, operatorId: string): Aggre
     keyString,
     eventTime,
     aggs,
+    accumulate,
   };
+}
+
+/**
+ * One generated function folding a row into a group's buffers, for all aggregates at once:
+ *
+ *   function accumulate(bufs, r) {
+ *     const f1 = (r.price < 10000);            // each distinct FILTER condition, once per row
+ *     bufs[0] = k0(bufs[0]);                   // count(*)
+ *     if (f1 === true) { bufs[1] = k1(bufs[1], r.bidder); }   // count(DISTINCT bidder) FILTER (…)
+ *   }
+ *
+ * Every update is its own call site with one target, so V8 can inline it; a loop over the
+ * aggregates would make one megamorphic call per aggregate per row, and evaluate a filter
+ * shared by several aggregates once per aggregate. Arguments are evaluated inside their
+ * aggregate's filter block (as Spark: a filtered-out row's arguments are never evaluated).
+ */
+function compileAccumulate(
+  p: PlanOf<'aggregate'>,
+  aggs: readonly BoundAgg[],
+  schema: Schema,
+): (bufs: unknown[], row: Row) => void {
+  const b = new CodeBuilder();
+  const filterVars = new Map<string, string>();
+  const body: string[] = [];
+  p.aggs.forEach(({ name, agg }, i) => {
+    const scope = { schema, row: 'r', where: `agg "${name}"` };
+    let cond: string | undefined;
+    if (agg.filter) {
+      const text = exprToString(agg.filter);
+      cond = filterVars.get(text);
+      if (cond === undefined) {
+        const v = b.fresh('f');
+        const filter = agg.filter;
+        body.push(...b.capture(() => b.emit(`const ${v} = ${genExpr(filter, scope, b)};`)));
+        filterVars.set(text, v);
+        cond = v;
+      }
+    }
+    let args: string[] = [];
+    const argLines = b.capture(() => {
+      args = agg.args.map((a) => genExpr(a, scope, b));
+    });
+    const update = b.constant(aggs[i]!.fn.update);
+    const stmt = `${argLines.join('\n')}\nbufs[${i}] = ${update}(${[`bufs[${i}]`, ...args].join(', ')});`;
+    body.push(cond === undefined ? `{\n${stmt}\n}` : `if (${cond} === true) {\n${stmt}\n}`);
+  });
+  return b.build(['bufs', 'r'], body.join('\n'), 'accumulate');
 }
 
 /**

@@ -15,8 +15,11 @@
  * booleans, null, Uint8Array, Map, Set); -0 may come back as 0.
  *
  * Values are immutable once stored: `get` may return the stored object itself
- * (the memory store does), so an operator that updates a value in place must
- * copy it first — otherwise an aborted batch would still change the state.
+ * (the memory store does), so an operator must not change what `get` returns.
+ * To update a value in place, read it with `getForUpdate`, change it, and `put`
+ * it back in the same batch: the store undoes the change if the batch does not
+ * commit (the memory store by reloading the version from disk; LMDB's values
+ * are copies anyway). This saves a deep copy of every touched value per batch.
  * One open store per operator/partition per provider: opening again supersedes
  * the earlier store. A provider is reusable after `close()` (a restarted query
  * opens it again); stores opened before `close()` are dead.
@@ -38,6 +41,11 @@ export interface StateStore {
   /** The version this store was opened at. */
   readonly version: number;
   get(key: string): unknown;
+  /**
+   * The value of `key` for changing in place; the caller must `put` it back in this batch.
+   * If the batch aborts or fails, the change does not survive (see above).
+   */
+  getForUpdate(key: string): unknown;
   put(key: string, value: unknown): void;
   delete(key: string): void;
   /** Entries in key order (UTF-16 code unit order), optionally within [start, end) or with a prefix. */

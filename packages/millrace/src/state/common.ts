@@ -38,7 +38,12 @@ export abstract class OverlayStore {
   /** The same operator/partition was opened again: this store is dead. */
   supersede(): void {
     if (this.status === 'open') this.leave('superseded');
-    else this.releaseSlot();
+    else {
+      // Superseded mid-commit: whatever the commit does now, the new owner must not share
+      // what this batch may have changed in place.
+      if (this.status === 'committing') this.discarded();
+      this.releaseSlot();
+    }
   }
 
   /** The provider was closed. */
@@ -51,8 +56,12 @@ export abstract class OverlayStore {
   protected leave(status: StoreStatus): void {
     this.status = status;
     this.overlay.clear();
+    if (status !== 'committed') this.discarded();
     this.releaseSlot();
   }
+
+  /** Called once when the batch's changes are dropped (abort, failure, supersede, close). */
+  protected discarded(): void {}
 
   protected ensureOpen(): void {
     if (this.status !== 'open') throw this.notOpen();

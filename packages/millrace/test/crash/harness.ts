@@ -473,6 +473,7 @@ export function tracedStateStore(
         return s.version;
       },
       get: (key) => s.get(key),
+      getForUpdate: (key) => s.getForUpdate(key),
       put: (key, value) => {
         puts++;
         s.put(key, value);

@@ -217,6 +217,46 @@ export function describeStateStoreConformance(
       ]);
     });
 
+    it('getForUpdate: a value changed in place and put back commits; an abort, a failure or a newer open undoes it', async () => {
+      const p = provider();
+      await batch(p, 0, { g: { n: 1, tags: ['a'] }, h: { n: 10, tags: [] } });
+      // Commit: the change is in the new version, also after a restart.
+      const s = await open(p, 1);
+      const g = s.getForUpdate('g') as { n: number; tags: string[] };
+      g.n++;
+      g.tags.push('b');
+      s.put('g', g);
+      expect(s.getForUpdate('missing')).toBeUndefined();
+      expect(await s.commit()).toBe(2);
+      expect((await open(p, 2)).get('g')).toEqual({ n: 2, tags: ['a', 'b'] });
+      const p2 = await restart(p);
+      expect((await open(p2, 2)).get('g')).toEqual({ n: 2, tags: ['a', 'b'] });
+      // Abort after an in-place change: version 2 is as committed.
+      const a = await open(p2, 2);
+      (a.getForUpdate('g') as { n: number }).n = 99;
+      (a.getForUpdate('h') as { tags: string[] }).tags.push('x');
+      a.abort();
+      const after = await open(p2, 2);
+      expect(after.get('g')).toEqual({ n: 2, tags: ['a', 'b'] });
+      expect(after.get('h')).toEqual({ n: 10, tags: [] });
+      // A newer open of the same version supersedes the changing store: it sees version 2 as committed.
+      const first = await open(p2, 2);
+      (first.getForUpdate('h') as { n: number }).n = -1;
+      const second = await open(p2, 2);
+      expect(second.get('h')).toEqual({ n: 10, tags: [] });
+      // Within a batch, getForUpdate after put returns the put value.
+      second.put('h', { n: 11, tags: [] });
+      expect(second.getForUpdate('h')).toEqual({ n: 11, tags: [] });
+      expect(await second.commit()).toBe(3);
+      // A failed commit (a value that cannot be stored) also undoes in-place changes.
+      const f = await open(p2, 3);
+      (f.getForUpdate('g') as { n: number }).n = 1000;
+      f.put('g', (f.getForUpdate('g') as object) ?? null);
+      f.put('bad', Symbol('not storable'));
+      await expectCode(() => f.commit(), 'STATE_VALUE_INVALID');
+      expect((await open(p2, 3)).get('g')).toEqual({ n: 2, tags: ['a', 'b'] });
+    });
+
     it('a store cannot be used after commit or abort, and abort after commit changes nothing', async () => {
       const p = provider();
       const s = await open(p, 0);

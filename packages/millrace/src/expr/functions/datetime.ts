@@ -285,14 +285,45 @@ export function compileFormatter(fn: string, pattern: string): (ms: number) => s
         return n === 1 ? '+00' : n === 2 || n === 4 ? '+0000' : '+00:00';
     }
   });
+  // Event times arrive roughly in order, so consecutive rows mostly fall in the same unit of the
+  // pattern's finest field (the same day for 'yyyy-MM-dd'): remember the last text per unit.
+  const unit = finestUnitMs(fn, pattern);
+  let lastUnit = NaN;
+  let lastText = '';
   return (ms: number) => {
+    const u = Math.floor(ms / unit);
+    if (u === lastUnit) return lastText;
     const days = Math.floor(ms / DAY);
     const msd = ms - days * DAY;
     const [y, m, d] = civilFromDays(days);
     let out = '';
     for (const p of parts) out += typeof p === 'string' ? p : p(days, msd, y, m, d);
+    lastUnit = u;
+    lastText = out;
     return out;
   };
+}
+
+/** The length of the smallest unit a pattern shows: two times in the same unit format alike. */
+function finestUnitMs(fn: string, pattern: string): number {
+  let unit = DAY;
+  for (const t of tokenize(fn, pattern)) {
+    if ('lit' in t) continue;
+    const u =
+      t.letter === 'S'
+        ? 1
+        : t.letter === 's'
+          ? 1000
+          : t.letter === 'm'
+            ? 60_000
+            : 'HhKk'.includes(t.letter)
+              ? 3_600_000
+              : t.letter === 'a'
+                ? 43_200_000
+                : DAY;
+    if (u < unit) unit = u;
+  }
+  return unit;
 }
 
 interface ParseState {

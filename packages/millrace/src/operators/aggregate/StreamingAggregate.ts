@@ -53,14 +53,12 @@ export interface AggregateSpec {
     | { readonly kind: 'column'; readonly keyIndex: number; readonly time: (row: Row) => unknown }
     | null;
   readonly aggs: readonly BoundAgg[];
+  /** Folds a row into a group's buffers for every aggregate (generated; see bindAggregate). */
+  readonly accumulate: (bufs: unknown[], row: Row) => void;
 }
 
 export interface BoundAgg {
   readonly fn: AggregateFunction<any>;
-  /** `fn.update` with the row's argument values. */
-  readonly update: (buf: any, row: Row) => unknown;
-  /** Only rows where this is true are aggregated. */
-  readonly filter: ((row: Row) => unknown) | null;
 }
 
 /** A group as kept in the store: key values (window slot holds [start, end]), buffers. */
@@ -99,25 +97,19 @@ export class StreamingAggregate implements StatefulOperator {
     const et = spec.eventTime;
     const aggs = spec.aggs;
 
-    /** The group of `key`, from this batch, else from the store (cloned), else new with `keys()`. */
+    /** The group of `key`, from this batch, else from the store, else new with `keys()`. */
     const groupFor = (key: string, keys: () => unknown[]): Group => {
       let g = touched.get(key);
       if (g === undefined) {
-        const stored = store.get(key) as Group | undefined;
-        // Clone: the store's committed value must not change before commit (a batch can abort).
-        g = stored !== undefined ? structuredClone(stored) : [keys(), aggs.map((a) => a.fn.init())];
+        // Changed in place and put back below (the store undoes it if the batch does not commit).
+        const stored = store.getForUpdate(key) as Group | undefined;
+        g = stored !== undefined ? stored : [keys(), aggs.map((a) => a.fn.init())];
         touched.set(key, g);
       }
       return g;
     };
-    const accumulate = (g: Group, row: Row) => {
-      const bufs = g[1];
-      for (let i = 0; i < aggs.length; i++) {
-        const a = aggs[i]!;
-        if (a.filter !== null && a.filter(row) !== true) continue;
-        bufs[i] = a.update(bufs[i], row);
-      }
-    };
+    const fold = spec.accumulate;
+    const accumulate = (g: Group, row: Row) => fold(g[1], row);
 
     for await (const chunk of input) {
       for (let r = 0; r < chunk.length; r++) {

@@ -74,6 +74,8 @@ export interface SessionSpec {
   /** The time is a watermarked column: late rows are dropped and closed sessions evicted. */
   readonly watermarked: boolean;
   readonly aggs: readonly BoundAgg[];
+  /** Folds a row into a session's buffers for every aggregate (generated; see bindAggregate). */
+  readonly accumulate: (bufs: unknown[], row: Row) => void;
 }
 
 /** A session as stored: `[start, end)` and its aggregate buffers. */
@@ -196,12 +198,7 @@ export class SessionAggregate implements StatefulOperator {
         if (j - lo > 1) s.splice(lo + 1, j - lo - 1);
         target.changed = true;
       }
-      const bufs = target.bufs;
-      for (let a = 0; a < aggs.length; a++) {
-        const agg = aggs[a]!;
-        if (agg.filter !== null && agg.filter(row) !== true) continue;
-        bufs[a] = agg.update(bufs[a], row);
-      }
+      spec.accumulate(target.bufs, row);
     };
 
     for await (const chunk of input) {

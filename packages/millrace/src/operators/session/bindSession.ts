@@ -58,5 +58,6 @@ export function bindSession(p: PlanOf<'aggregate'>, operatorId: string): Session
     gap: compileExpr(gapExpr, schema, 'session_window gap'),
     watermarked: timeExpr.kind === 'col' && watermarkedColumns(p.input).has(timeExpr.name),
     aggs: rest.aggs,
+    accumulate: rest.accumulate,
   };
 }

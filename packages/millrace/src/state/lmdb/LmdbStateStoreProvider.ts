@@ -614,6 +614,11 @@ class LmdbStateStore extends OverlayStore implements StateStore {
     return this.committedGet(key);
   }
 
+  /** Every read decodes a fresh copy, so in-place changes never reach committed state. */
+  getForUpdate(key: string): unknown {
+    return this.get(key);
+  }
+
   /** The value at `version` (before this batch's changes). */
   private committedGet(key: string): unknown {
     if (this.view !== undefined) {

@@ -11,8 +11,12 @@
  * touches the Map: its changes only ever lived in its overlay.
  *
  * Values are held by reference: `get` returns the stored object itself. Treat
- * values as immutable — to change one, `put` a new value (mutating a value in
- * place would change committed state even if the batch aborts).
+ * values as immutable — to change one, `put` a new value, or take it with
+ * `getForUpdate`, change it in place and `put` it back. In-place changes touch
+ * the committed Map before commit, so a store that handed out a committed value
+ * and then does not commit drops the provider's cached Map: the next open
+ * reloads the version from disk (aborts are rare; copying every touched value
+ * every batch is not).
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
@@ -295,6 +299,12 @@ class MemoryStateStoreProvider implements StateStoreProvider {
     return { applied, bytesWritten, snapshotsWritten, keysWritten: puts.size, keysDeleted: deletes.length };
   }
 
+  /** Drop a partition's cached Map (it may hold uncommitted in-place changes): the next open reloads it. */
+  forget(part: Partition): void {
+    if (this.parts.get(part.dir) === part) this.parts.delete(part.dir);
+    part.version = -1;
+  }
+
   /** The sorted keys of the partition's Map (built or brought up to date on demand). */
   sortedKeys(part: Partition): readonly string[] {
     const idx = part.sorted;
@@ -413,6 +423,8 @@ function missingFile(
 }
 
 class MemoryStateStore extends OverlayStore implements StateStore {
+  /** A committed value was handed out by getForUpdate (and may have been changed). */
+  private changedInPlace = false;
   private commitTimeMs = 0;
   private written: WriteStats | undefined;
   private final: { numKeys: number; memoryUsedBytes: number } | undefined;
@@ -431,6 +443,19 @@ class MemoryStateStore extends OverlayStore implements StateStore {
     const v = this.overlay.get(key);
     if (v !== undefined) return v === TOMBSTONE ? undefined : v;
     return this.part.map.get(key);
+  }
+
+  getForUpdate(key: string): unknown {
+    this.ensureOpen();
+    const v = this.overlay.get(key);
+    if (v !== undefined) return v === TOMBSTONE ? undefined : v;
+    const committed = this.part.map.get(key);
+    if (committed !== undefined) this.changedInPlace = true;
+    return committed;
+  }
+
+  protected override discarded(): void {
+    if (this.changedInPlace) this.provider.forget(this.part);
   }
 
   put(key: string, value: unknown): void {
