@@ -6,11 +6,6 @@ import type { NexmarkQuery } from './query.ts';
 
 const QUERIES_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'queries');
 
-/** Nexmark queries the benchmark does not run yet, and why. */
-export const SKIPPED_QUERIES: Readonly<Record<string, string>> = {
-  q12: 'needs processing-time windows, which Millrace does not have',
-};
-
 export function queryNames(): string[] {
   return readdirSync(QUERIES_DIR)
     .filter((f) => /^q\d+\.ts$/.test(f))
