@@ -393,7 +393,7 @@ export class MicroBatchExecution {
       const m = store.metrics();
       run.stateProgress.push({
         operatorName: op.operatorId,
-        numRowsTotal: m.numKeys,
+        numRowsTotal: metrics.numRowsTotal ?? m.numKeys,
         numRowsUpdated: metrics.numRowsUpdated,
         numRowsRemoved: metrics.numRowsRemoved,
         numRowsDroppedByWatermark: metrics.numRowsDroppedByWatermark,

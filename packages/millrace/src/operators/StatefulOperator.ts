@@ -28,6 +28,12 @@ export interface StatefulBatchContext {
 
 /** Filled in by the operator while it runs; reported as `stateOperators[i]` in progress. */
 export interface StatefulBatchMetrics {
+  /**
+   * State rows as the operator counts them (keys with state, open sessions), when that is not
+   * the store's entry count (index, timer and counter entries are not rows). Progress shows
+   * this as numRowsTotal, else the store's key count.
+   */
+  numRowsTotal?: number;
   numRowsUpdated: number;
   numRowsRemoved: number;
   numRowsDroppedByWatermark: number;

@@ -30,7 +30,17 @@ export function keyedNode(
       `${WHERE}: give an options object { outputSchema, outputMode, timeMode, process(key, rows, state, ctx) }`,
     );
   }
-  const { name, outputSchema, outputMode, timeMode, ttl, process, onTimer } = options;
+  const {
+    name,
+    outputSchema,
+    outputMode,
+    timeMode,
+    ttl,
+    process,
+    onTimer,
+    initialState,
+    handleInitialState,
+  } = options;
   const where = name === undefined ? WHERE : `${WHERE} "${name}"`;
   if (name !== undefined && (typeof name !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(name))) {
     throw userError(
@@ -42,6 +52,20 @@ export function keyedNode(
     throw userError('INVALID_ARGUMENT', `${where}: give process(key, rows, state, ctx)`);
   if (onTimer !== undefined && typeof onTimer !== 'function')
     throw userError('INVALID_ARGUMENT', `${where}: onTimer must be a function`);
+  if (
+    initialState !== undefined &&
+    typeof initialState !== 'function' &&
+    typeof (initialState as Iterable<unknown>)?.[Symbol.iterator] !== 'function'
+  ) {
+    throw userError(
+      'INVALID_ARGUMENT',
+      `${where}: initialState must be an iterable of [key, state] pairs (e.g. an array or a Map) or a function returning one`,
+    );
+  }
+  if (handleInitialState !== undefined && typeof handleInitialState !== 'function')
+    throw userError('INVALID_ARGUMENT', `${where}: handleInitialState must be a function`);
+  if (handleInitialState !== undefined && initialState === undefined)
+    throw userError('INVALID_ARGUMENT', `${where}: handleInitialState is given but initialState is not`);
   if (!(outputSchema instanceof Schema)) {
     throw userError(
       'INVALID_ARGUMENT',
@@ -81,7 +105,17 @@ export function keyedNode(
     input,
     keys,
     singleKey,
-    options: { name, outputSchema, outputMode, timeMode, ttlMs, process, onTimer },
+    options: {
+      name,
+      outputSchema,
+      outputMode,
+      timeMode,
+      ttlMs,
+      process,
+      onTimer,
+      initialState,
+      handleInitialState,
+    },
     schema: outputSchema as Schema,
   };
 }
@@ -103,7 +137,8 @@ export function keyedOptionsString(p: PlanOf<'keyed'>): string {
   return (
     `outputMode=${o.outputMode}, timeMode=${o.timeMode}` +
     (o.ttlMs === undefined ? '' : `, ttl=${o.ttlMs} ms`) +
-    (o.onTimer ? ', onTimer' : '')
+    (o.onTimer ? ', onTimer' : '') +
+    (o.initialState ? ', initialState' : '')
   );
 }
 
@@ -137,5 +172,7 @@ export function bindKeyed(p: PlanOf<'keyed'>, operatorId: string): KeyedProcessS
     ttlMs: o.ttlMs,
     process: o.process,
     onTimer: o.onTimer,
+    initialState: o.initialState,
+    handleInitialState: o.handleInitialState,
   };
 }

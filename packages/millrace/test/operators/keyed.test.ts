@@ -20,6 +20,7 @@ import {
   schema,
   t,
   timestampSeconds,
+  type ProcessWithStateOptions,
 } from '../../src/index.ts';
 import { lmdbStateStore } from '../../src/state/index.ts';
 import { ManualClock, testStream } from '../../src/testing/index.ts';
@@ -242,7 +243,7 @@ describe('processWithState: event-time timers', () => {
         const last = q.lastProgress;
         expect(last!.numInputRows).toBe(0);
         expect(op(q).customMetrics.numTimersFired).toBe(1);
-        expect(op(q).numRowsTotal).toBe(3); // b's state + its timer by time and by key
+        expect(op(q).numRowsTotal).toBe(1); // b's state (its timer entries are not state rows)
       })
       // A late row (5 <= watermark 20) is not dropped: a starts again; its timer (10) is already
       // due and fires in the same batch, after the data.
@@ -377,6 +378,124 @@ describe('processWithState: processing-time timers and TTL', () => {
       .checkNewRows([{ user: 'a', total: 1 }])
       .run();
     await clocked.streams.stopAll();
+  });
+});
+
+describe('processWithState: initial state', () => {
+  /** Running totals that start from `initial` (and, with `announce`, emit each initial key). */
+  function seeded(
+    input: ReturnType<typeof events>,
+    initialState: ProcessWithStateOptions<string, unknown, { total: number }, Total>['initialState'],
+    announce = false,
+    on = session,
+  ) {
+    return on
+      .readStream(input)
+      .groupByKey('user')
+      .processWithState<{ total: number }, Total>({
+        outputSchema: totals,
+        outputMode: 'update',
+        timeMode: 'processingTime',
+        initialState,
+        ...(announce
+          ? {
+              handleInitialState(user, value, state, ctx) {
+                state.set({ total: value.total * 10 });
+                ctx.registerTimer(ctx.batchTimestampMs + 1_000);
+                return [{ user, total: value.total * 10 }];
+              },
+              onTimer(user, _timer, state) {
+                return [{ user, total: -(state.get()?.total ?? 0) }];
+              },
+            }
+          : {}),
+        process(user, rows, state) {
+          const total = (state.get()?.total ?? 0) + rows.reduce((a, r) => a + r.n, 0);
+          state.set({ total });
+          return [{ user, total }];
+        },
+      });
+  }
+
+  it('starts the first batch from the given state, and is not applied again after a restart', async () => {
+    const input = events();
+    let calls = 0;
+    const initial = () => {
+      calls++;
+      return new Map([
+        ['a', { total: 100 }],
+        ['b', { total: 200 }],
+      ]);
+    };
+    await testStream(seeded(input, initial), { outputMode: 'update' })
+      .addData(input, [
+        { user: 'a', n: 1 },
+        { user: 'c', n: 2 },
+      ])
+      .checkNewRows([
+        { user: 'a', total: 101 },
+        { user: 'c', total: 2 },
+      ])
+      .assert('three keys of state; the initial keys counted', (q) => {
+        expect(op(q).numRowsTotal).toBe(3);
+        const first = q.recentProgress.find((p) => p.batchId === 0)!;
+        expect(first.stateOperators[0]!.customMetrics.numInitialStateKeys).toBe(2);
+      })
+      .stop()
+      .start()
+      .addData(input, [
+        { user: 'a', n: 1 },
+        { user: 'b', n: 1 },
+      ])
+      .checkNewRows([
+        { user: 'a', total: 102 },
+        { user: 'b', total: 201 },
+      ])
+      .assert('initialState() ran once: the restart resumed from the checkpoint', () => expect(calls).toBe(1))
+      .run();
+  });
+
+  it('handleInitialState can set state, register timers and emit rows', async () => {
+    const input = events();
+    const clock = new ManualClock(10_000);
+    await testStream(seeded(input, [['a', { total: 1 }]], true, createSession({ clock })), {
+      outputMode: 'update',
+    })
+      .addData(input, { user: 'b', n: 5 })
+      .checkNewRows([
+        { user: 'a', total: 10 },
+        { user: 'b', total: 5 },
+      ])
+      .advanceClock(1_000, clock)
+      .checkNewRows([{ user: 'a', total: -10 }])
+      .run();
+  });
+
+  it('rejects a duplicate key and a malformed entry with clear messages', async () => {
+    const input = events();
+    await testStream(
+      seeded(input, [
+        ['a', { total: 1 }],
+        ['a', { total: 2 }],
+      ]),
+      { outputMode: 'update' },
+    )
+      .addData(input, { user: 'a', n: 1 })
+      .expectFailure({
+        code: 'DUPLICATE_INITIAL_STATE',
+        message: /initialState has the key "a" twice; give each key once/,
+      })
+      .run();
+    const input2 = events();
+    await testStream(seeded(input2, [['a'] as unknown as [string, { total: number }]]), {
+      outputMode: 'update',
+    })
+      .addData(input2, { user: 'a', n: 1 })
+      .expectFailure({ message: /each initialState entry must be a \[key, state\] pair, got \["a"\]/ })
+      .run();
+    expect(() => seeded(events(), 5 as never)).toThrow(
+      /initialState must be an iterable of \[key, state\] pairs/,
+    );
   });
 });
 

@@ -59,7 +59,7 @@ function userSessions(
 const ev = (user: string, s: number, gap: string | null = null) => ({ user, s, gap });
 
 const op = (q: { lastProgress: any }) => q.lastProgress.stateOperators[0];
-/** Store entries: two per user with open sessions (`e|` data + `k|` index). */
+/** State rows: open sessions (not store entries: a user's sessions share one entry, plus an index). */
 const stateRows = (n: number) => (q: { lastProgress: any }) => {
   expect(op(q).numRowsTotal).toBe(n);
 };
@@ -119,7 +119,7 @@ describe('session windows: sessions per key', () => {
       ])
       .addData(input, ev('u1', 5)) // [5,10) touches both (5 <= 6, 10 <= 10): one session [1,15)
       .checkLastBatch([{ user: 'u1', start: 1, end: 15, count: 3 }])
-      .assert('one user in state: its data and index entries', stateRows(2))
+      .assert('one session in state', stateRows(1))
       .assert('one merge; the two stored sessions became one', (q) => {
         expect(op(q).customMetrics.numSessionsMerged).toBe(1);
         expect(op(q).numRowsRemoved).toBe(1);
@@ -232,10 +232,10 @@ describe('session windows: output modes and the watermark', () => {
       .checkNewRows([])
       .addData(input, ev('u2', 18)) // watermark 2 here, 8 after: a no-data batch emits [1,8) (8 <= 8)
       .checkNewRows([{ user: 'u1', start: 1, end: 8, count: 3 }])
-      .assert('u1 keeps [12,17), u2 has [18,23): two users, two entries each', stateRows(4))
+      .assert('u1 keeps [12,17), u2 has [18,23): two sessions', stateRows(2))
       .addData(input, ev('u3', 30)) // watermark → 20: u1 [12,17) closes; u2 [18,23) stays open
       .checkNewRows([{ user: 'u1', start: 12, end: 17, count: 1 }])
-      .assert('u2 and u3 remain', stateRows(4))
+      .assert('u2 and u3 remain', stateRows(2))
       .run();
   });
 
@@ -244,7 +244,7 @@ describe('session windows: output modes and the watermark', () => {
     await testStream(counts, { outputMode: 'append' })
       .addData(input, [ev('u1', 1), ev('u1', 30)]) // [1,6) and [30,35); watermark after: 20
       .checkNewRows([{ user: 'u1', start: 1, end: 6, count: 1 }]) // the no-data batch at watermark 20
-      .assert('u1 still has [30,35)', stateRows(2))
+      .assert('u1 still has [30,35)', stateRows(1))
       .run();
   });
 

@@ -5,6 +5,7 @@
  *   batch N (store opened at version N, batch timestamp `now`, watermark `wm`)
  *
  *   1. TTL      x|pad(expiry)|enc  with expiry ≤ now  ──► delete the key's state (numExpiredByTtl)
+ *   1b. initial state (first batch only: store version 0) ──► set, or handleInitialState(…) ──► output
  *   2. input    chunks ──► key = keyOf(row) ──► rows grouped by key, first-seen order
  *   3. process  each key with rows: process(key, rows, state, ctx) ──► output rows
  *   4. timers   t|pad(time)|enc  with time ≤ threshold  (one range scan, a snapshot taken
@@ -17,6 +18,7 @@
  *   x|pad(u + ttl)|enc    u + ttl             TTL index (only with a TTL)
  *   t|pad(time)|enc       { k: key }          timers in time order: due ones are a prefix
  *   k|enc|pad(time)       time                the same timers by key (listTimers / deleteTimer)
+ *   m|states              n                   keys with state (numRowsTotal; ../stateRowCount.ts)
  *
  * Stored values are never mutated: `get` returns a copy and `set` stores one.
  * Timers registered while timers fire are due at the earliest in the next batch.
@@ -37,6 +39,7 @@ import type { StateStore } from '../../state/StateStore.ts';
 import { padTime } from '../../util/timeKeys.ts';
 import type { StatefulBatchContext, StatefulBatchMetrics, StatefulOperator } from '../StatefulOperator.ts';
 import type { KeyState, KeyedContext, KeyedOutput, TimeMode, TimerInfo } from './types.ts';
+import { StateRowCount } from '../stateRowCount.ts';
 
 /** Everything the operator needs, bound at planning time. */
 export interface KeyedProcessSpec {
@@ -51,6 +54,9 @@ export interface KeyedProcessSpec {
   readonly process: (key: any, rows: any[], state: KeyState<any>, ctx: KeyedContext) => KeyedOutput<any>;
   readonly onTimer:
     ((key: any, timer: TimerInfo, state: KeyState<any>, ctx: KeyedContext) => KeyedOutput<any>) | undefined;
+  readonly initialState: Iterable<readonly [any, any]> | (() => Iterable<readonly [any, any]>) | undefined;
+  readonly handleInitialState:
+    ((key: any, value: any, state: KeyState<any>, ctx: KeyedContext) => KeyedOutput<any>) | undefined;
 }
 
 interface StateEntry {
@@ -63,6 +69,7 @@ const PAD_LEN = padTime(0).length;
 const CHUNK = 4096;
 
 const stateKey = (enc: string) => `s|${enc}`;
+const STATE_COUNT = 'm|states';
 const ttlKey = (expiry: number, enc: string) => `x|${padTime(expiry)}|${enc}`;
 const timerKey = (time: number, enc: string) => `t|${padTime(time)}|${enc}`;
 const byKeyPrefix = (enc: string) => `k|${enc}|`;
@@ -118,7 +125,8 @@ export class KeyedProcess implements StatefulOperator {
     const { store } = ctx;
     const now = ctx.batchTimestampMs;
     this.pending = undefined;
-    const counts = { registered: 0, deleted: 0, fired: 0, expired: 0, keys: 0 };
+    const counts = { registered: 0, deleted: 0, fired: 0, expired: 0, keys: 0, states: 0 };
+    const stateCount = new StateRowCount(store, STATE_COUNT, () => [...store.range({ prefix: 's|' })].length);
     const updated = new Set<string>();
 
     // 1. TTL: drop state whose last update + ttl ≤ now.
@@ -129,10 +137,43 @@ export class KeyedProcess implements StatefulOperator {
       }
       for (const [k, enc] of expired) {
         store.delete(k);
+        if (store.get(stateKey(enc)) !== undefined) counts.states--;
         store.delete(stateKey(enc));
       }
       counts.expired = expired.length;
       metrics.numRowsRemoved += expired.length;
+    }
+
+    const handleFor = (enc: string, key: unknown) =>
+      this.handle(store, ctx, enc, key, counts, updated, metrics);
+    let out: Row[] = [];
+
+    // 1b. Initial state, in the query's first batch only (a replay of it applies it again, alike).
+    if (spec.initialState !== undefined && store.version === 0) {
+      const init = this.initialEntries(ctx.batchId);
+      const seen = new Set<string>();
+      for (const [key, value] of init) {
+        const enc = this.encodeInitialKey(key, ctx.batchId);
+        if (seen.has(enc)) {
+          throw userError(
+            'DUPLICATE_INITIAL_STATE',
+            `${spec.operatorId}: initialState has the key ${describeKey(key)} twice; give each key once`,
+            { operator: spec.operatorId, batch: ctx.batchId },
+          );
+        }
+        seen.add(enc);
+        const h = handleFor(enc, key);
+        const handleInitial = spec.handleInitialState;
+        if (handleInitial === undefined) {
+          if (value === undefined) continue;
+          this.call('initialState', key, ctx.batchId, out, () => h.state.set(value));
+        } else {
+          this.call('handleInitialState', key, ctx.batchId, out, () =>
+            handleInitial(key, value, h.state, h.ctx),
+          );
+        }
+      }
+      metrics.custom.numInitialStateKeys = seen.size;
     }
 
     // 2. Group the batch's rows by key.
@@ -156,10 +197,6 @@ export class KeyedProcess implements StatefulOperator {
         else groups.set(enc, { key, rows: [row] });
       }
     }
-
-    const handleFor = (enc: string, key: unknown) =>
-      this.handle(store, ctx, enc, key, counts, updated, metrics);
-    let out: Row[] = [];
 
     // 3. process(key, rows) per key, in first-seen order.
     for (const [enc, g] of groups) {
@@ -201,6 +238,8 @@ export class KeyedProcess implements StatefulOperator {
     }
     if (out.length > 0) yield out;
 
+    stateCount.add(counts.states);
+    metrics.numRowsTotal = stateCount.save();
     metrics.numRowsUpdated = updated.size;
     metrics.custom.numKeysProcessed = counts.keys;
     metrics.custom.numTimersRegistered = counts.registered;
@@ -211,6 +250,54 @@ export class KeyedProcess implements StatefulOperator {
       earliestTimer: firstTimer(store),
       earliestExpiry: spec.ttlMs === undefined ? undefined : firstExpiry(store),
     };
+  }
+
+  private initialEntries(batchId: number): Iterable<readonly [unknown, unknown]> {
+    const { initialState, operatorId } = this.spec;
+    let entries: unknown;
+    try {
+      entries = typeof initialState === 'function' ? initialState() : initialState;
+    } catch (e) {
+      throw wrapError(e, 'OPERATOR_FAILED', `${operatorId}: initialState() failed`, {
+        operator: operatorId,
+        batch: batchId,
+      });
+    }
+    if (entries == null || typeof (entries as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+      throw userError(
+        'INVALID_ARGUMENT',
+        `${operatorId}: initialState() must return an iterable of [key, state] pairs, got ${typeof entries}`,
+        { operator: operatorId, batch: batchId },
+      );
+    }
+    const out: [unknown, unknown][] = [];
+    for (const e of entries as Iterable<unknown>) {
+      if (!Array.isArray(e) || e.length !== 2) {
+        throw userError(
+          'INVALID_ARGUMENT',
+          `${operatorId}: each initialState entry must be a [key, state] pair, got ${describeKey(e)}`,
+          { operator: operatorId, batch: batchId },
+        );
+      }
+      out.push([e[0], e[1]]);
+    }
+    return out;
+  }
+
+  private encodeInitialKey(key: unknown, batchId: number): string {
+    try {
+      return this.spec.encodeKey(key);
+    } catch (e) {
+      throw wrapError(
+        e,
+        'OPERATOR_FAILED',
+        `${this.spec.operatorId}: an initialState key cannot be encoded`,
+        {
+          operator: this.spec.operatorId,
+          batch: batchId,
+        },
+      );
+    }
   }
 
   /** Run a user function and collect its output; failures name the operator, the function and the key. */
@@ -248,7 +335,7 @@ export class KeyedProcess implements StatefulOperator {
     bctx: StatefulBatchContext,
     enc: string,
     key: unknown,
-    counts: { registered: number; deleted: number },
+    counts: { registered: number; deleted: number; states: number },
     updated: Set<string>,
     metrics: StatefulBatchMetrics,
   ): { state: KeyState<unknown>; ctx: KeyedContext } {
@@ -268,7 +355,9 @@ export class KeyedProcess implements StatefulOperator {
         if (value === undefined) {
           throw userError('INVALID_ARGUMENT', `${operatorId}: state.set(undefined) — use state.remove()`);
         }
-        dropTtl(entry());
+        const before = entry();
+        if (before === undefined) counts.states++;
+        dropTtl(before);
         store.put(sKey, { k: key, v: copy(value), u: now } satisfies StateEntry);
         if (ttlMs !== undefined) store.put(ttlKey(now + ttlMs, enc), now + ttlMs);
         updated.add(enc);
@@ -276,6 +365,7 @@ export class KeyedProcess implements StatefulOperator {
       remove: () => {
         const e = entry();
         if (e === undefined) return;
+        counts.states--;
         dropTtl(e);
         store.delete(sKey);
         updated.delete(enc);

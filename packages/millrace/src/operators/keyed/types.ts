@@ -57,6 +57,18 @@ export interface ProcessWithStateOptions<K, R, S, O> {
   readonly timeMode: TimeMode;
   /** State TTL: a key's state expires this long after it was last set (processing time). */
   readonly ttl?: string | number;
+  /**
+   * State to start from, as `[key, state]` pairs (Spark's `initialState`): applied in the query's
+   * first batch only — a query restarted from a checkpoint already has its state. A function is
+   * called at that batch (e.g. to read a table). Keys must be distinct.
+   */
+  readonly initialState?: Iterable<readonly [K, S]> | (() => Iterable<readonly [K, S]>);
+  /**
+   * How an initial entry becomes state (transformWithState's `handleInitialState`): called once
+   * per entry before the first batch's rows; may set the state, register timers and return rows.
+   * Default: `state.set(value)`.
+   */
+  handleInitialState?(key: K, value: S, state: KeyState<S>, ctx: KeyedContext): KeyedOutput<O>;
   /** Called once per key with data in a batch, with all of that key's rows of the batch. */
   process(key: K, rows: R[], state: KeyState<S>, ctx: KeyedContext): KeyedOutput<O>;
   /** Called for each due timer, after the batch's data was processed. */

@@ -18,10 +18,11 @@
  *           else: binary-search the key's sorted sessions for the ones [t, t+g] touches, merge
  *           them into one (or insert a new one), update its buffers with the row.
  *
- * State layout (two entries per grouping key that has open sessions):
+ * State layout (two entries per grouping key that has open sessions, and a counter):
  *
  *   e|<pad(end of its earliest session)>|<key text>  →  [keys, [[start, end, bufs], …]]
  *   k|<key text>                                     →  end of its earliest session
+ *   m|sessions                                       →  open sessions (numRowsTotal)
  *
  * The sessions of a key are sorted by start, disjoint and not touching, so their ends are sorted
  * too: the earliest session ends first. `k|` finds a key's entry when its rows arrive; when the
@@ -54,6 +55,7 @@ import { parseDuration } from '../../util/durations.ts';
 import type { BoundAgg } from '../aggregate/StreamingAggregate.ts';
 import { padTime } from '../../util/timeKeys.ts';
 import type { StatefulBatchContext, StatefulBatchMetrics, StatefulOperator } from '../StatefulOperator.ts';
+import { StateRowCount } from '../stateRowCount.ts';
 
 /** Everything the operator needs, bound at planning time (see bindSession.ts). */
 export interface SessionSpec {
@@ -99,10 +101,14 @@ interface LiveGroup {
   readonly sessions: LiveSession[];
   /** End of the earliest session as stored when the batch began (undefined: not in the store). */
   readonly storedFirstEnd: number | undefined;
+  /** Sessions of the key in the store when the batch began. */
+  readonly storedSessions: number;
 }
 
 const DATA = 'e|';
 const INDEX = 'k|';
+/** The number of open sessions (numRowsTotal), see ../stateRowCount.ts. */
+const SESSION_COUNT = 'm|sessions';
 /** `e|` + 17 digits + `|`: where the key text starts in a data entry's key. */
 const KEY_TEXT_AT = DATA.length + 17 + 1;
 const dataKey = (firstEnd: number, keyText: string) => `${DATA}${padTime(firstEnd)}|${keyText}`;
@@ -153,11 +159,12 @@ export class SessionAggregate implements StatefulOperator {
             fromStore: true,
           })),
           storedFirstEnd: firstEnd,
+          storedSessions: sessions.length,
         };
       } else {
         const keys = spec.keyValues(row);
         keys[spec.sessionIndex] = null;
-        g = { keys, sessions: [], storedFirstEnd: undefined };
+        g = { keys, sessions: [], storedFirstEnd: undefined, storedSessions: 0 };
       }
       groups.set(keyText, g);
       return g;
@@ -220,8 +227,14 @@ export class SessionAggregate implements StatefulOperator {
       }
     }
 
+    const sessionCount = new StateRowCount(store, SESSION_COUNT, () => {
+      let n = 0;
+      for (const [, v] of store.range({ prefix: DATA })) n += (v as GroupState)[1].length;
+      return n;
+    });
     let updated = 0;
     for (const [keyText, g] of groups) {
+      sessionCount.add(g.sessions.length - g.storedSessions);
       const firstEnd = g.sessions[0]!.end;
       if (g.storedFirstEnd !== undefined && g.storedFirstEnd !== firstEnd) {
         store.delete(dataKey(g.storedFirstEnd, keyText));
@@ -249,6 +262,8 @@ export class SessionAggregate implements StatefulOperator {
         if (watermarked) evicted = this.evict(store, wm, out);
         break;
     }
+    sessionCount.add(-evicted);
+    metrics.numRowsTotal = sessionCount.save();
     metrics.numRowsRemoved = evicted + removedByMerge;
     metrics.custom.numSessionsEvicted = evicted;
     metrics.custom.numSessionsMerged = merged;
