@@ -3,7 +3,20 @@
  * from here (and `millrace/testing` for the test harness).
  */
 export { createSession, Session, type SessionOptions } from './api/Session.ts';
-export { Stream, type Simplify, type ColumnType } from './api/Stream.ts';
+export {
+  Stream,
+  type Simplify,
+  type ColumnType,
+  type JoinOptions,
+  type JoinTypeName,
+  type JoinedRow,
+} from './api/Stream.ts';
+export {
+  staticTable,
+  fileTable,
+  type StaticTableOptions,
+  type FileTableOptions,
+} from './connectors/table/tables.ts';
 export { KeyedStream } from './api/KeyedStream.ts';
 export type {
   KeyState,
@@ -52,6 +65,7 @@ export type {
 export type {
   Source,
   Sink,
+  TableSource,
   Offset,
   ReadLimit,
   SourceBatch,

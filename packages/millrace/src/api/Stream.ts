@@ -29,6 +29,69 @@ import { DataStreamWriter, type WriteStreamOptions } from './DataStreamWriter.ts
 import { GroupedStream } from './GroupedStream.ts';
 import { KeyedStream } from './KeyedStream.ts';
 import type { Session } from './Session.ts';
+import type { TableSource } from '../connectors/contracts.ts';
+import {
+  type JoinOn,
+  type JoinType,
+  joinNode,
+  lookupJoinNode,
+  readJoinType,
+  rightName,
+  usingCondition,
+} from '../plan/joinNode.ts';
+
+/** The join types by their names (Spark's names are accepted too: 'left', 'left_outer', 'full', …). */
+export type JoinTypeName =
+  | JoinType
+  | 'left'
+  | 'left_outer'
+  | 'right'
+  | 'right_outer'
+  | 'full'
+  | 'full_outer'
+  | 'outer'
+  | 'left_semi'
+  | 'semi';
+
+type NullableRow<R> = { [K in keyof R]: R[K] | null };
+type Canonical<T extends JoinTypeName> = T extends 'left' | 'left_outer'
+  ? 'leftOuter'
+  : T extends 'right' | 'right_outer'
+    ? 'rightOuter'
+    : T extends 'full' | 'full_outer' | 'outer'
+      ? 'fullOuter'
+      : T extends 'left_semi' | 'semi'
+        ? 'leftSemi'
+        : T;
+
+/** The row type of `L JOIN R` (outer sides become nullable; a semi join keeps the left row). */
+export type JoinedRow<L, R, T extends JoinTypeName> =
+  Canonical<T> extends 'leftSemi'
+    ? L
+    : Canonical<T> extends 'leftOuter'
+      ? Simplify<L & Omit<NullableRow<R>, keyof L>>
+      : Canonical<T> extends 'rightOuter'
+        ? Simplify<Omit<NullableRow<L>, keyof R> & R>
+        : Canonical<T> extends 'fullOuter'
+          ? Simplify<NullableRow<L> & Omit<NullableRow<R>, keyof L>>
+          : Simplify<L & Omit<R, keyof L>>;
+
+export interface JoinOptions<L, R, T extends JoinTypeName> {
+  /**
+   * Column names present on both sides (a using-join: the key appears once in the output), or a
+   * condition over the left (`$l`) and right (`$r`) columns: equalities between the sides are the
+   * join keys; an event-time range (`$r.at.between($l.at, $l.at.plus(interval('1 hour')))`)
+   * bounds a stream–stream join's state; anything else is checked on each matching pair.
+   */
+  readonly on:
+    | (keyof L & keyof R & string)
+    | readonly (keyof L & keyof R & string)[]
+    | ((l: Cols<L>, r: Cols<R>) => Column<boolean | null>);
+  /** With `on: [names]`: a further condition over both sides (e.g. the time range). */
+  readonly where?: (l: Cols<L>, r: Cols<R>) => Column<boolean | null>;
+  /** Default 'inner'. */
+  readonly type?: T;
+}
 
 export type Simplify<T> = { [K in keyof T]: T[K] } & {};
 export type ColumnType<C> = C extends Column<infer T> ? T : never;
@@ -151,6 +214,72 @@ export class Stream<R = Row> {
   /** Rows of both streams (same columns, same order, same types). Like Spark, no deduplication. */
   union(...others: Stream<R>[]): Stream<R> {
     return this.derive(unionNode([this.plan, ...others.map((o) => o.plan)]));
+  }
+
+  /**
+   * Join with another stream (stream–stream: both sides buffered in state, bounded by watermarks
+   * and the condition's time range; append mode) or with a static table (stream–table: a lookup
+   * per row; inner or leftOuter). See docs/guide/api.md, "Joins".
+   */
+  join<R2, T extends JoinTypeName = 'inner'>(
+    other: Stream<R2> | TableSource<R2>,
+    options: JoinOptions<R, R2, T>,
+  ): Stream<JoinedRow<R, R2, T>> {
+    if (options === null || typeof options !== 'object') {
+      throw userError('INVALID_ARGUMENT', "join: give options, e.g. { on: ['id'], type: 'leftOuter' }");
+    }
+    const joinType = readJoinType(options.type ?? 'inner', 'join');
+    const isStream = other instanceof Stream;
+    const rightSchema = (isStream ? other.schema : (other as TableSource<R2>)?.schema) as Schema | undefined;
+    if (!rightSchema) {
+      throw userError(
+        'INVALID_ARGUMENT',
+        'join: join with a Stream or a table (staticTable(), fileTable(), …)',
+      );
+    }
+    const using =
+      typeof options.on === 'string'
+        ? [options.on]
+        : Array.isArray(options.on)
+          ? [...(options.on as string[])]
+          : [];
+    const leftCols = this.cols as Cols<R>;
+    const rightCols = Object.freeze(
+      Object.fromEntries(
+        rightSchema.names.map((n) => [n, new Column({ kind: 'col', name: rightName(using, n) })]),
+      ),
+    ) as Cols<R2>;
+    let on: JoinOn;
+    if (typeof options.on === 'function') {
+      if (options.where) {
+        throw userError(
+          'INVALID_ARGUMENT',
+          'join: with a condition function for on, put everything in it (where is for on: [names])',
+        );
+      }
+      on = { using: [], condition: toExpr(options.on(leftCols, rightCols)) };
+    } else if (using.length > 0) {
+      on = {
+        using,
+        condition: options.where
+          ? {
+              kind: 'binary',
+              op: 'and',
+              left: usingCondition(using),
+              right: toExpr(options.where(leftCols, rightCols)),
+            }
+          : null,
+      };
+    } else {
+      throw userError(
+        'INVALID_ARGUMENT',
+        'join: give on: a column name, a list of them, or ($l, $r) => condition',
+      );
+    }
+    const plan = isStream
+      ? joinNode(this.plan, (other as Stream<R2>).plan, joinType, on)
+      : lookupJoinNode(this.plan, other as TableSource<R2>, joinType, on);
+    return this.derive(plan);
   }
 
   /**

@@ -121,3 +121,20 @@ export interface Sink {
   ): Promise<SinkWriteResult | void>;
   close(): Promise<void>;
 }
+
+/**
+ * A static table a stream can be joined with (`stream.join(table, …)`): rows from code, files,
+ * a database query. Loaded when the query starts, and again every `refreshIntervalMs` if set
+ * (a lookup table that follows its source). A replayed batch joins with the table as it is then.
+ */
+export interface TableSource<R = Row> {
+  /** Shown in explain and progress. */
+  readonly name: string;
+  readonly schema: Schema<R>;
+  /** One line for explain(). Never contains secrets. */
+  describe(): string;
+  /** Re-load every this many ms; undefined: once per query start. */
+  readonly refreshIntervalMs?: number;
+  /** The table's rows now. Rejects with a MillraceError that says what to check. */
+  load(ctx: { readonly clock: Clock; readonly log: Logger }): Promise<readonly R[]>;
+}

@@ -472,6 +472,16 @@ export class MicroBatchExecution {
     const ctx = { query: this.options.queryName, batch: batchId };
     this.status('Processing new data', true, true);
 
+    // Static tables of stream–table joins: loaded at the first batch, refreshed when due.
+    for (const table of this.plan.lookupTables) {
+      await this.guard(
+        () => table.prepare(run.timestampMs, this.options.clock, this.options.log),
+        'TABLE_LOAD_FAILED',
+        `table "${table.source.name}" could not be loaded`,
+        { ...ctx, table: table.source.name },
+      );
+    }
+
     // 3. getBatch: sources with chunked reads are read lazily, as the plan pulls (step 4).
     let t = performance.now();
     const scans = new Map<Source<any>, () => Chunks>();
@@ -757,6 +767,9 @@ function replayable(read: () => Chunks): () => Chunks {
 function countScans(node: PhysicalPlan, out = new Map<Source<any>, number>()): Map<Source<any>, number> {
   if (node.kind === 'scan') out.set(node.source, (out.get(node.source) ?? 0) + 1);
   else if (node.kind === 'union') for (const i of node.inputs) countScans(i, out);
-  else countScans(node.input, out);
+  else if (node.kind === 'join') {
+    countScans(node.left, out);
+    countScans(node.right, out);
+  } else countScans(node.input, out);
   return out;
 }

@@ -9,6 +9,7 @@ import type { Row } from '../schema/index.ts';
 import type { PipelineRunContext } from '../operators/pipeline.ts';
 import type { PhysicalPlan } from '../plan/physical.ts';
 import type { StatefulOperator } from '../operators/StatefulOperator.ts';
+import { SIDE_BREAK } from '../operators/join/StreamJoin.ts';
 
 export type Chunks = AsyncIterable<readonly Row[]>;
 
@@ -29,7 +30,16 @@ export function runPlan(node: PhysicalPlan, ctx: PlanRunContext): Chunks {
       return concatChunks(node.inputs.map((i) => runPlan(i, ctx)));
     case 'stateful':
       return ctx.stateful(node.operator, runPlan(node.input, ctx));
+    case 'join':
+      return ctx.stateful(node.operator, joinInput(runPlan(node.left, ctx), runPlan(node.right, ctx)));
   }
+}
+
+/** A join's input: every left chunk, SIDE_BREAK, every right chunk (operators/join/StreamJoin.ts). */
+async function* joinInput(left: Chunks, right: Chunks): Chunks {
+  yield* left;
+  yield SIDE_BREAK;
+  yield* right;
 }
 
 async function* pipelineChunks(

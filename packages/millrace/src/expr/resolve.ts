@@ -8,6 +8,7 @@ import {
   BOOLEAN,
   DOUBLE,
   LONG,
+  TIMESTAMP,
   NULL_TYPE,
   type DataType,
   type Schema,
@@ -69,6 +70,16 @@ function resolveUncached(e: Expr, schema: Schema, where: string): TypeInfo {
         case '*':
         case '/':
         case '%': {
+          // timestamp ± milliseconds (a long, e.g. interval('1 hour')) is a timestamp, as Spark's
+          // timestamp ± INTERVAL: how join time-range conditions are written.
+          const isMs = (t: TypeInfo) => t.type.kind === 'long' || t.type.kind === 'null';
+          if (
+            (e.op === '+' || e.op === '-') &&
+            ((l.type.kind === 'timestamp' && isMs(r)) ||
+              (e.op === '+' && isMs(l) && r.type.kind === 'timestamp'))
+          ) {
+            return { type: TIMESTAMP, nullable: l.nullable || r.nullable };
+          }
           const okL = isNumeric(l.type) || l.type.kind === 'null';
           const okR = isNumeric(r.type) || r.type.kind === 'null';
           if (!okL || !okR) {

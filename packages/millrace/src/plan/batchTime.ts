@@ -55,6 +55,8 @@ export function bindBatchTime(plan: LogicalPlan, holder: BatchTime): LogicalPlan
     }),
     dedup: (p) => ({ ...p, input: visit(p.input) }),
     keyed: (p) => ({ ...p, input: visit(p.input), keys: p.keys.map((k) => ({ ...k, expr: expr(k.expr) })) }),
+    lookupJoin: (p) => ({ ...p, input: visit(p.input), condition: expr(p.condition) }),
+    join: (p) => ({ ...p, left: visit(p.left), right: visit(p.right), condition: expr(p.condition) }),
   };
   return visit(plan);
 }

@@ -8,6 +8,7 @@ import { optimize } from './optimizer.ts';
 import { typeToString } from '../schema/index.ts';
 import { aggToString } from './bindAggregate.ts';
 import { keyedKeyString, keyedOptionsString } from './keyedNode.ts';
+import { describeJoin } from './joinNode.ts';
 
 const logicalLine: { [K in PlanKind]: (p: PlanOf<K>) => string } = {
   source: (p) => `StreamingRelation ${p.source.name}: ${p.source.describe()} ${fieldsOf(p)}`,
@@ -21,6 +22,9 @@ const logicalLine: { [K in PlanKind]: (p: PlanOf<K>) => string } = {
     `Aggregate [${p.keys.map((k) => (k.expr.kind === 'col' && k.expr.name === k.name ? k.name : `${exprToString(k.expr)} AS ${k.name}`)).join(', ')}], [${p.aggs.map((a) => `${aggToString(a.agg)} AS ${a.name}`).join(', ')}]`,
   dedup: (p) =>
     `${p.withinWatermark ? 'DeduplicateWithinWatermark' : 'Deduplicate'} [${p.columns.join(', ')}]`,
+  join: (p) => `Join ${describeJoin(p)} ${fieldsOf(p)}`,
+  lookupJoin: (p) =>
+    `LookupJoin ${describeJoin(p)} with table ${p.table.name}: ${p.table.describe()} ${fieldsOf(p)}`,
   keyed: (p) =>
     `ProcessWithState${p.options.name ? ` ${p.options.name}` : ''} key=[${keyedKeyString(p)}] ${keyedOptionsString(p)} ${fieldsOf(p)}`,
 };
@@ -55,10 +59,18 @@ export function explainPhysical(p: PhysicalPlan): string {
         case 'pipeline':
           return `*Pipeline (fused, compiled) [${n.steps.map(describeStep).join(' → ')}]`;
         case 'stateful':
+        case 'join':
           return n.describe;
       }
     },
-    (n) => (n.kind === 'scan' ? [] : n.kind === 'union' ? n.inputs : [n.input]),
+    (n) =>
+      n.kind === 'scan'
+        ? []
+        : n.kind === 'union'
+          ? n.inputs
+          : n.kind === 'join'
+            ? [n.left, n.right]
+            : [n.input],
   );
 }
 

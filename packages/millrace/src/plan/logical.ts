@@ -6,7 +6,8 @@
  * Visitors are exhaustive `{ [K in PlanKind]: … }` tables: adding a kind does
  * not compile until explain, the planner and the streaming checks handle it.
  */
-import type { Source } from '../connectors/contracts.ts';
+import type { Source, TableSource } from '../connectors/contracts.ts';
+import type { JoinShape } from './joinNode.ts';
 import { userError } from '../errors/index.ts';
 import { type Field, Schema, typeEquals, typeToString } from '../schema/index.ts';
 import { type Expr, exprToString } from '../expr/Expr.ts';
@@ -75,7 +76,21 @@ export type LogicalPlan =
       readonly singleKey: boolean;
       readonly options: KeyedNodeOptions;
       readonly schema: Schema;
-    };
+    }
+  | ({
+      /** A stream–stream join (plan/joinNode.ts; operators/join/StreamJoin.ts). */
+      readonly kind: 'join';
+      readonly left: LogicalPlan;
+      readonly right: LogicalPlan;
+      readonly schema: Schema;
+    } & JoinShape)
+  | ({
+      /** A stream joined with a static table: a stateless lookup per row (operators/join/lookupJoin.ts). */
+      readonly kind: 'lookupJoin';
+      readonly input: LogicalPlan;
+      readonly table: TableSource<any>;
+      readonly schema: Schema;
+    } & JoinShape);
 
 /** processWithState's options, with the TTL read. */
 export type KeyedNodeOptions = Omit<ProcessWithStateOptions<any, any, any, any>, 'ttl'> & {
@@ -96,6 +111,8 @@ export function children(p: LogicalPlan): readonly LogicalPlan[] {
       return [];
     case 'union':
       return p.inputs;
+    case 'join':
+      return [p.left, p.right];
     default:
       return [p.input];
   }
@@ -310,6 +327,18 @@ export function watermarkedColumns(p: LogicalPlan): Set<string> {
     case 'filter':
     case 'dedup':
       return watermarkedColumns(p.input);
+    case 'lookupJoin':
+      // The stream's event-time columns pass through (the table has none).
+      return new Set([...watermarkedColumns(p.input)].filter((c) => p.schema.has(c)));
+    case 'join': {
+      // Both sides' event-time columns stay event time in the output (as Spark's metadata).
+      const out = new Set<string>();
+      for (const c of watermarkedColumns(p.left))
+        if (p.output.some((o) => o.from !== 'right' && o.name === c)) out.add(c);
+      for (const c of watermarkedColumns(p.right))
+        if (p.output.some((o) => o.from === 'right' && o.name === c)) out.add(c);
+      return out;
+    }
     case 'project': {
       const inner = watermarkedColumns(p.input);
       const out = new Set<string>();

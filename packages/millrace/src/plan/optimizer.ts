@@ -20,6 +20,8 @@ export function optimize(plan: LogicalPlan): LogicalPlan {
     aggregate: (p) => ({ ...p, input: optimize(p.input) }),
     dedup: (p) => ({ ...p, input: optimize(p.input) }),
     keyed: (p) => ({ ...p, input: optimize(p.input) }),
+    lookupJoin: (p) => ({ ...p, input: optimize(p.input) }),
+    join: (p) => ({ ...p, left: optimize(p.left), right: optimize(p.right) }),
     project: (p) => {
       const input = optimize(p.input);
       if (input.kind !== 'project') return { ...p, input };

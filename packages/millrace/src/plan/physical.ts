@@ -20,6 +20,10 @@ import { bindDedup, describeDedupMode } from './bindDedup.ts';
 import { KeyedProcess } from '../operators/keyed/KeyedProcess.ts';
 import { bindKeyed, keyedOptionsString } from './keyedNode.ts';
 import { exprToString } from '../expr/Expr.ts';
+import { StreamJoin } from '../operators/join/StreamJoin.ts';
+import { type LookupTable, lookupJoinFn } from '../operators/join/lookupJoin.ts';
+import { bindLookupJoin, bindStreamJoin } from './bindJoin.ts';
+import { describeJoin } from './joinNode.ts';
 
 export type PhysicalPlan =
   | { readonly kind: 'scan'; readonly source: Source<any>; readonly schema: Schema }
@@ -34,6 +38,15 @@ export type PhysicalPlan =
   | {
       readonly kind: 'stateful';
       readonly input: PhysicalPlan;
+      readonly operator: StatefulOperator;
+      readonly describe: string;
+      readonly schema: Schema;
+    }
+  | {
+      /** A stream–stream join: the operator reads the left input's chunks, then the right's. */
+      readonly kind: 'join';
+      readonly left: PhysicalPlan;
+      readonly right: PhysicalPlan;
       readonly operator: StatefulOperator;
       readonly describe: string;
       readonly schema: Schema;
@@ -55,6 +68,8 @@ export interface PhysicalQuery {
   readonly batchTime: BatchTime;
   readonly sources: readonly Source<any>[];
   readonly watermarks: readonly WatermarkSpec[];
+  /** Static tables of stream–table joins; the executor loads (and refreshes) them before a batch. */
+  readonly lookupTables: readonly LookupTable[];
 }
 
 /** Un-compiled pipeline while planning; finalised into a `pipeline` node. */
@@ -71,6 +86,7 @@ export function planPhysical(logical: LogicalPlan): PhysicalQuery {
   const watermarks: WatermarkSpec[] = [];
   const sources: Source<any>[] = [];
   const statefulOperators: StatefulOperator[] = [];
+  const lookupTables: LookupTable[] = [];
 
   const finish = (d: Draft): PhysicalPlan =>
     d.kind === 'node'
@@ -139,6 +155,32 @@ export function planPhysical(logical: LogicalPlan): PhysicalQuery {
       const describe = `${name} ${operator.operatorId} keys=[${p.columns.join(', ')}] ${describeDedupMode(operator.spec)}`;
       return { kind: 'node', node: { kind: 'stateful', input, operator, describe, schema: p.schema } };
     },
+    lookupJoin: (p) => {
+      const spec = bindLookupJoin(p);
+      lookupTables.push(spec.table);
+      return extend(
+        visit(p.input),
+        {
+          kind: 'map',
+          name: `LookupJoin[${describeJoin(p)}, table ${p.table.name}]`,
+          fn: lookupJoinFn(spec),
+          flat: true,
+          inputSchema: p.input.schema,
+        },
+        p.schema,
+      );
+    },
+    join: (p) => {
+      const left = finish(visit(p.left));
+      const right = finish(visit(p.right));
+      const operator = new StreamJoin(bindStreamJoin(p, `join-${statefulOperators.length}`));
+      statefulOperators.push(operator);
+      const { left: l, right: r } = operator.spec;
+      const bound = (by: number | undefined) =>
+        by === undefined ? 'unbounded' : `time <= watermark - ${by} ms`;
+      const describe = `StreamingSymmetricHashJoin ${operator.operatorId} ${describeJoin(p)}, left state: ${bound(l.evictBelowWatermarkBy)}, right state: ${bound(r.evictBelowWatermarkBy)}`;
+      return { kind: 'node', node: { kind: 'join', left, right, operator, describe, schema: p.schema } };
+    },
     keyed: (p) => {
       const input = finish(visit(p.input));
       const suffix = p.options.name ? `-${p.options.name}` : '';
@@ -153,7 +195,15 @@ export function planPhysical(logical: LogicalPlan): PhysicalQuery {
 
   const batchTime: BatchTime = { ms: 0 };
   const root = finish(visit(bindBatchTime(optimize(logical), batchTime)));
-  return { root, sources, watermarks, statefulOperators, downstreamOperators: downstreamOf(root), batchTime };
+  return {
+    root,
+    sources,
+    watermarks,
+    statefulOperators,
+    downstreamOperators: downstreamOf(root),
+    batchTime,
+    lookupTables,
+  };
 }
 
 function containsStateful(node: PhysicalPlan): boolean {
@@ -161,6 +211,7 @@ function containsStateful(node: PhysicalPlan): boolean {
     case 'scan':
       return false;
     case 'stateful':
+    case 'join':
       return true;
     case 'union':
       return node.inputs.some(containsStateful);
@@ -171,7 +222,12 @@ function containsStateful(node: PhysicalPlan): boolean {
 
 function downstreamOf(node: PhysicalPlan, out = new Set<StatefulOperator>()): Set<StatefulOperator> {
   if (node.kind === 'stateful' && containsStateful(node.input)) out.add(node.operator);
+  if (node.kind === 'join' && (containsStateful(node.left) || containsStateful(node.right)))
+    out.add(node.operator);
   if (node.kind === 'union') for (const i of node.inputs) downstreamOf(i, out);
-  else if (node.kind !== 'scan') downstreamOf(node.input, out);
+  else if (node.kind === 'join') {
+    downstreamOf(node.left, out);
+    downstreamOf(node.right, out);
+  } else if (node.kind !== 'scan') downstreamOf(node.input, out);
   return out;
 }

@@ -6,6 +6,8 @@ import type { OutputMode, Sink, Source } from '../connectors/contracts.ts';
 import { userError } from '../errors/index.ts';
 import { type LogicalPlan, type PlanKind, type PlanOf, children, collectSources } from './logical.ts';
 import { eventTimeKeyOf, isSessionWindowCall } from './eventTime.ts';
+import { joinStateBounds } from './bindJoin.ts';
+import { exprToString } from '../expr/Expr.ts';
 
 const OUTPUT_MODES: readonly OutputMode[] = ['append', 'update', 'complete'];
 
@@ -28,6 +30,63 @@ export function nodesOf<K extends PlanKind>(plan: LogicalPlan, kind: K, out: Pla
  *   processWithState with an aggregation        → refused (not supported yet)
  */
 export function supportedOutputModes(plan: LogicalPlan): { modes: OutputMode[]; why: string } {
+  const joins = nodesOf(plan, 'join');
+  for (const j of joins) checkStreamJoin(j);
+  const rest = modesWithoutJoins(plan);
+  if (joins.length === 0) return rest;
+  // Spark: a stream–stream join emits only final rows — append mode, and so must what follows it.
+  if (!rest.modes.includes('append')) {
+    throw userError(
+      'UNSUPPORTED_OPERATION',
+      `a stream–stream join supports only append output mode, but the rest of the query cannot run in append mode: ${rest.why}`,
+    );
+  }
+  return {
+    modes: ['append'],
+    why: 'a stream–stream join emits each joined row once, when it is final (append mode only, as in Spark)',
+  };
+}
+
+/**
+ * Spark's rules for stream–stream joins: an outer (or semi) side's rows are emitted or dropped
+ * only when the watermark proves no match can come, which needs a watermark on the OTHER side's
+ * event time and a time range between the two sides in the condition.
+ */
+function checkStreamJoin(j: PlanOf<'join'>): void {
+  const { analysis, leftEvictBy, rightEvictBy } = joinStateBounds(j);
+  const { joinType } = j;
+  const needLeft = joinType === 'leftOuter' || joinType === 'fullOuter' || joinType === 'leftSemi';
+  const needRight = joinType === 'rightOuter' || joinType === 'fullOuter';
+  const example =
+    `e.g. withWatermark('<time>', '10 minutes') on both inputs and a condition like ` +
+    `$r.time.between($l.time, $l.time.plus(interval('1 hour')))`;
+  const t = analysis.time;
+  const missing = (side: 'left' | 'right'): string => {
+    const other = side === 'left' ? 'right' : 'left';
+    if (t === null) return 'the join condition has no event-time range between the two sides';
+    const ref = side === 'left' ? t.right : t.left;
+    if (!ref.watermarked) return `the ${other} input has no watermark on "${ref.column}"`;
+    return `the condition does not bound how far ${side === 'left' ? 'later' : 'earlier'} a ${other} row can match (the range is open on that end)`;
+  };
+  const refuse = (side: 'left' | 'right') => {
+    throw userError(
+      'UNSUPPORTED_OPERATION',
+      `a ${joinType} stream–stream join must know when a ${side} row can no longer match, but ${missing(side)}; ` +
+        `add a watermark on the ${side === 'left' ? 'right' : 'left'} input's event time and a time range in the condition (${example})`,
+    );
+  };
+  if (needLeft && leftEvictBy === undefined) refuse('left');
+  if (needRight && rightEvictBy === undefined) refuse('right');
+  if (analysis.leftKeys.length === 0) {
+    throw userError(
+      'UNSUPPORTED_OPERATION',
+      `a stream–stream join needs at least one equality between a left and a right column (e.g. on: ['id']); ` +
+        `${exprToString(j.condition)} has none`,
+    );
+  }
+}
+
+function modesWithoutJoins(plan: LogicalPlan): { modes: OutputMode[]; why: string } {
   const aggs = nodesOf(plan, 'aggregate');
   const dedups = nodesOf(plan, 'dedup');
   for (const d of dedups) {

@@ -2,6 +2,7 @@
 import { userError } from '../../errors/index.ts';
 import type { DataType, TypeSpec } from '../../schema/index.ts';
 import type { Expr } from '../../expr/Expr.ts';
+import { parseDuration } from '../../util/durations.ts';
 import { Column, type ColumnLike, type NullOf, litExpr, toExpr } from '../Column.ts';
 
 /**
@@ -16,6 +17,15 @@ export function col<T = unknown>(name: string): Column<T> {
 
 export function lit<T extends string | number | boolean | null>(value: T): Column<T> {
   return new Column(litExpr(value));
+}
+
+/**
+ * A duration as milliseconds (a long literal): `interval('1 hour')`, `interval('90 seconds')`.
+ * A timestamp plus or minus it is a timestamp, as Spark's `ts + INTERVAL 1 HOUR` — how join
+ * time ranges are written: `$.clickTime.between($.impTime, $.impTime.plus(interval('1 hour')))`.
+ */
+export function interval(duration: string | number): Column<number> {
+  return new Column(litExpr(parseDuration(duration, 'interval')));
 }
 
 /** `CASE WHEN … THEN … [WHEN …] ELSE … END`: `when(c, v).when(c2, v2).otherwise(v3)`. */
