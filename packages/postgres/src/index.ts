@@ -1,0 +1,9 @@
+/**
+ * @millrace/postgres — a PostgreSQL sink for Millrace: append or upsert,
+ * exactly once (each batch's rows and its batch id commit in one transaction).
+ */
+export { postgresSink, PostgresSink } from './PostgresSink.ts';
+export type { PostgresSinkOptions, PostgresSinkMode } from './options.ts';
+export { quoteIdent } from './identifiers.ts';
+export { redactConnectionString } from './connection.ts';
+export { ddlType as postgresTypeOf } from './columns.ts';
