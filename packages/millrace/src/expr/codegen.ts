@@ -12,7 +12,7 @@
 import type { Schema } from '../schema/index.ts';
 import { castFunction } from './cast.ts';
 import type { Expr, ExprOf } from './Expr.ts';
-import { argInfos, resolveExpr } from './resolve.ts';
+import { argInfos, isComposite, resolveExpr } from './resolve.ts';
 import { lookupFunction } from './functions/registry.ts';
 
 const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
@@ -170,6 +170,10 @@ function genBinary(e: ExprOf<'binary'>, scope: GenScope, b: CodeBuilder): string
     }
     case '=':
     case '!=': {
+      if (isComposite(l.type)) {
+        const eq = `${b.constant(valuesEqual)}(${a}, ${c})`;
+        return nullGuard([a, c], nulls, e.op === '=' ? eq : `(!${eq})`, b);
+      }
       // Spark: NaN = NaN is true. Only doubles can be NaN, so only they pay for the check.
       const nan = l.type.kind === 'double' && r.type.kind === 'double';
       const eq = nan ? `(${a} === ${c} || (${a} !== ${a} && ${c} !== ${c}))` : `(${a} === ${c})`;
@@ -181,6 +185,7 @@ function genBinary(e: ExprOf<'binary'>, scope: GenScope, b: CodeBuilder): string
     case '>=':
       return nullGuard([a, c], nulls, `(${a} ${e.op} ${c})`, b);
     case '<=>':
+      if (isComposite(l.type)) return bind(`${b.constant(valuesEqual)}(${a}, ${c})`, b);
       return bind(`(${a} == null ? ${c} == null : (${c} != null && ${a} === ${c}))`, b);
   }
 }
@@ -259,4 +264,28 @@ export function compileExpr(e: Expr, schema: Schema, where: string): (row: any) 
   const b = new CodeBuilder();
   const v = genExpr(e, { schema, row: 'r', where }, b);
   return b.build(['r'], `${b.lines.join('\n')}\nreturn ${v};`, 'expr');
+}
+
+/** Deep equality of struct/array values (fields and elements by the same rules; null equals null). */
+function valuesEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a == null || b == null) return false;
+  if (typeof a === 'number' && typeof b === 'number') return Number.isNaN(a) && Number.isNaN(b);
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!valuesEqual(a[i], b[i])) return false;
+    return true;
+  }
+  if (a instanceof Uint8Array && b instanceof Uint8Array) {
+    return a.length === b.length && a.every((x, i) => x === b[i]);
+  }
+  if (typeof a === 'object' && typeof b === 'object') {
+    const ka = Object.keys(a as object);
+    if (ka.length !== Object.keys(b as object).length) return false;
+    for (const k of ka) {
+      if (!valuesEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+    }
+    return true;
+  }
+  return false;
 }

@@ -13,6 +13,7 @@ import {
   type DataType,
   type Schema,
   isNumeric,
+  typeEquals,
   typeToString,
 } from '../schema/index.ts';
 import { type Expr, exprToString } from './Expr.ts';
@@ -27,6 +28,10 @@ export interface TypeInfo {
 }
 
 export { commonTypeOf as commonType } from './functions/common.ts';
+
+export function isComposite(t: DataType): boolean {
+  return t.kind === 'array' || t.kind === 'struct';
+}
 
 function comparable(a: DataType, b: DataType): boolean {
   if (a.kind === 'null' || b.kind === 'null') return true;
@@ -108,6 +113,14 @@ function resolveUncached(e: Expr, schema: Schema, where: string): TypeInfo {
           }
           return { type: BOOLEAN, nullable: l.nullable || r.nullable };
         default:
+          // Structs and arrays (a window, say) compare for equality when their types are the same.
+          if (
+            (e.op === '=' || e.op === '!=' || e.op === '<=>') &&
+            isComposite(l.type) &&
+            typeEquals(l.type, r.type)
+          ) {
+            return { type: BOOLEAN, nullable: e.op === '<=>' ? false : l.nullable || r.nullable };
+          }
           if (!comparable(l.type, r.type)) {
             fail(
               `cannot compare ${typeToString(l.type)} with ${typeToString(r.type)}; cast one side ` +
