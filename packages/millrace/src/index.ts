@@ -74,6 +74,7 @@ export type {
   SinkGuarantee,
   SinkWriteResult,
   ConnectorContext,
+  ChunkedBatch,
   OutputMode,
   JsonValue,
 } from './connectors/contracts.ts';

@@ -45,6 +45,14 @@ export interface SourceBatch<R> {
   readonly metrics?: Record<string, number | string>;
 }
 
+/**
+ * The chunks of one batch. `summary()`, if present, is read once the chunks are consumed: what
+ * getBatch would report besides rows (malformed records, connector metrics such as lag).
+ */
+export type ChunkedBatch<R> = AsyncIterable<R[]> & {
+  summary?(): Omit<SourceBatch<R>, 'rows'>;
+};
+
 export interface Source<R = Row> {
   /** Unique within a query; offsets and connector state are stored under this name. */
   readonly name: string;
@@ -66,7 +74,7 @@ export interface Source<R = Row> {
    * prefers it: a chunk flows through the plan (and into a chunk-aware sink)
    * before the next is read, so a large batch never sits in memory at once.
    */
-  getBatchChunks?(start: Offset | null, end: Offset, info: { readonly batchId: number }): AsyncIterable<R[]>;
+  getBatchChunks?(start: Offset | null, end: Offset, info: { readonly batchId: number }): ChunkedBatch<R>;
   /** Batches up to `end` are committed; data up to there may be released. */
   commit(end: Offset): Promise<void>;
   /** Trigger.AvailableNow: fix the target offset now; later latestOffset calls never go past it. */

@@ -23,6 +23,7 @@ import type {
   ReadLimit,
   Sink,
   SinkWriteResult,
+  ChunkedBatch,
   Source,
   SourceBatch,
 } from '../connectors/contracts.ts';
@@ -494,7 +495,13 @@ export class MicroBatchExecution {
       rowCounts.set(source.name, 0);
       if (source.getBatchChunks) {
         const read = () =>
-          this.countedChunks(source, () => source.getBatchChunks!(start, end, { batchId }), rowCounts, sctx);
+          this.countedChunks(
+            source,
+            () => source.getBatchChunks!(start, end, { batchId }),
+            rowCounts,
+            sctx,
+            (summary) => run.sourceBatches.set(source.name, { rows: [], ...summary }),
+          );
         // A source scanned more than once (a self-union) is read once and its chunks replayed.
         scans.set(source, (this.scanCounts.get(source) ?? 0) > 1 ? replayable(read) : read);
       } else {
@@ -577,13 +584,16 @@ export class MicroBatchExecution {
   /** A source's chunks, counted, with failures attributed to the source. */
   private async *countedChunks(
     source: Source<any>,
-    open: () => AsyncIterable<Row[]>,
+    open: () => ChunkedBatch<Row>,
     counts: Map<string, number>,
     context: Record<string, unknown>,
+    onSummary: (summary: Omit<SourceBatch<Row>, 'rows'>) => void,
   ): Chunks {
     let it: AsyncIterator<Row[]>;
+    let batch: ChunkedBatch<Row>;
     try {
-      it = open()[Symbol.asyncIterator]();
+      batch = open();
+      it = batch[Symbol.asyncIterator]();
     } catch (e) {
       throw this.sourceFailure(source, e, context);
     }
@@ -594,7 +604,17 @@ export class MicroBatchExecution {
       } catch (e) {
         throw this.sourceFailure(source, e, context);
       }
-      if (next.done) return;
+      if (next.done) {
+        // What getBatch would have reported besides rows (malformed records, lag, …).
+        if (typeof batch.summary === 'function') {
+          try {
+            onSummary(batch.summary());
+          } catch (e) {
+            throw this.sourceFailure(source, e, context);
+          }
+        }
+        return;
+      }
       counts.set(source.name, (counts.get(source.name) ?? 0) + next.value.length);
       yield next.value;
     }

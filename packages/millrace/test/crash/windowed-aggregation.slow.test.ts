@@ -59,7 +59,7 @@
  * over files [s, e) has watermark W(s), reads the rows of those files, drops
  * their late pairs (rows), and its state holds the windows (sessions) of
  * on-time rows of files < e that end after W(s) — one state row per window
- * and key, two (e| and k| entries) per key with open sessions.
+ * and key, one per open session.
  *
  * Kills are classified by what is on disk afterwards: before STARTED
  * (startup), offsets/N without commits/N (split by how far batch N got: not
@@ -398,11 +398,11 @@ class SessionModel extends InputModel {
     return (r as { session: { end: number } }).session.end;
   }
 
-  /** Two state entries (e| and k|) per key with a session not yet closed. */
+  /** One state row per session not yet closed (numRowsTotal counts sessions, not store entries). */
   protected stateRows(e: number, watermark: number): number {
-    const keys = new Set<string>();
-    for (const r of this.results(e).values()) if (this.endOf(r) > watermark) keys.add((r as Agg).k);
-    return 2 * keys.size;
+    let n = 0;
+    for (const r of this.results(e).values()) if (this.endOf(r) > watermark) n++;
+    return n;
   }
 }
 

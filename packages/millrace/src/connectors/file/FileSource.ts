@@ -345,6 +345,7 @@ export class FileSource<R> implements Source<R> {
     const e = this.startOf(end, 'end');
     const rows: R[] = [];
     const malformed: MalformedRecord[] = [];
+    let dropped = 0;
     let bytes = 0;
     const files = log.slice(s, Math.max(s, e));
     for (const f of files) {
@@ -354,13 +355,13 @@ export class FileSource<R> implements Source<R> {
       const parsed = parseFileText(text, file, this.plan);
       for (const r of parsed.rows) rows.push(r as R);
       for (const m of parsed.malformed) malformed.push(m);
+      dropped += parsed.dropped;
     }
     let sent = 0;
     if (this.deadLetterDir && malformed.length > 0) {
       await this.writeDeadLetters(info.batchId, malformed);
       sent = malformed.length;
     }
-    const dropped = this.plan.mode === 'dropMalformed' ? malformed.length : 0;
     return {
       rows,
       malformedRows: Math.max(dropped, sent),

@@ -2,7 +2,9 @@
  * Turning the text of one input file into rows of a schema, with Spark's
  * three parse modes for bad records:
  *   permissive    keep the row: unparseable fields become null and the raw
- *                 text goes into the corrupt-record column (if the schema has it)
+ *                 text goes into the corrupt-record column (if the schema has it);
+ *                 a record that would leave a non-nullable column null is dropped
+ *                 instead (counted, dead-lettered), so rows always fit the schema
  *   dropMalformed drop the row (counted)
  *   failFast      throw MALFORMED_RECORD naming file, line and reason
  */
@@ -35,6 +37,8 @@ export interface ParsePlan {
 export interface ParsedFile {
   readonly rows: Record<string, unknown>[];
   readonly malformed: MalformedRecord[];
+  /** Malformed records that are not in `rows` (all of them in dropMalformed mode). */
+  readonly dropped: number;
 }
 
 interface RecordResult {
@@ -48,11 +52,16 @@ export function parseFileText(text: string, file: string, plan: ParsePlan): Pars
   const dataFields = plan.schema.fields.filter((f) => f.name !== plan.corruptColumn);
   const rows: Record<string, unknown>[] = [];
   const malformed: MalformedRecord[] = [];
+  let dropped = 0;
 
   const emit = (res: RecordResult, line: number, raw: string) => {
+    let fitsSchema = true;
     for (const f of dataFields) {
-      if (res.values[f.name] === null && !f.nullable) {
-        res.reasons.push(`column "${f.name}" is missing or null but the schema says it is not nullable`);
+      if ((res.values[f.name] ?? null) === null && !f.nullable) {
+        fitsSchema = false;
+        if (res.values[f.name] === null || res.reasons.length === 0) {
+          res.reasons.push(`column "${f.name}" is missing or null but the schema says it is not nullable`);
+        }
       }
     }
     if (res.reasons.length === 0) {
@@ -70,12 +79,15 @@ export function parseFileText(text: string, file: string, plan: ParsePlan): Pars
       );
     }
     malformed.push({ file, line, reason, raw });
-    if (plan.mode === 'permissive') rows.push(buildRow(plan, res.values, raw));
+    // Permissive keeps the row with nulls — unless a non-nullable column would be null: the row
+    // would break its schema (and its TypeScript type), so it is dropped like dropMalformed.
+    if (plan.mode === 'permissive' && fitsSchema) rows.push(buildRow(plan, res.values, raw));
+    else dropped++;
   };
 
   if (plan.format === 'jsonl') parseJsonLines(text, dataFields, emit);
   else parseCsvText(text, dataFields, plan, emit);
-  return { rows, malformed };
+  return { rows, malformed, dropped };
 }
 
 function buildRow(

@@ -189,15 +189,30 @@ describe('fileSource: parsing and bad records', () => {
     const src = fileSource({ path: dir, format: 'jsonl', schema: withCorrupt });
     await src.open(context(await tmp('state')));
     const b = await src.getBatch(null, (await src.latestOffset(null, DEFAULT))!, { batchId: 0 });
+    // "not json" and {"score":2} would leave the non-nullable id null: dropped, not kept.
     expect(b.rows).toEqual([
       { id: 1, score: 1.5, day: 19782, _corrupt_record: null },
       { id: 2, score: null, day: 19723, _corrupt_record: '{"id":2,"score":"high","day":"2024-01-01"}' },
-      { id: null, score: null, day: null, _corrupt_record: 'not json' },
       { id: 4, score: null, day: null, _corrupt_record: null },
-      { id: null, score: 2, day: null, _corrupt_record: '{"score":2}' },
     ]);
-    expect(b.malformedRows).toBe(0); // kept, not dropped
+    expect(b.malformedRows).toBe(2);
     expect(b.metrics).toMatchObject({ malformedRecords: 3 });
+    // With a nullable id (as Spark's permissive reads every column), they are kept with nulls.
+    const nullable = fileSource({
+      path: dir,
+      format: 'jsonl',
+      schema: schema({
+        id: t.long.orNull(),
+        score: t.double.orNull(),
+        day: t.date.orNull(),
+        _corrupt_record: t.string.orNull(),
+      }),
+    });
+    await nullable.open(context(await tmp('state')));
+    const all = await nullable.getBatch(null, (await nullable.latestOffset(null, DEFAULT))!, { batchId: 0 });
+    expect(all.rows).toContainEqual({ id: null, score: null, day: null, _corrupt_record: 'not json' });
+    expect(all.rows).toContainEqual({ id: null, score: 2, day: null, _corrupt_record: null }); // valid now
+    expect(all.malformedRows).toBe(0); // kept, not dropped
   });
 
   it('permissive without a corrupt-record column only nulls the bad fields', async () => {
@@ -351,13 +366,13 @@ describe('fileSource: CSV', () => {
     const src = fileSource({ path: dir, format: 'csv', schema: s, csv: { delimiter: ';' } });
     await src.open(context(await tmp('state')));
     const b = await src.getBatch(null, (await src.latestOffset(null, DEFAULT))!, { batchId: 0 });
+    // Rows 3 and 4 would leave the non-nullable id null: dropped (counted) instead of kept.
     expect(b.rows.map((r) => [r.id, r._corrupt_record])).toEqual([
       [1, null],
       [2, '2;b'],
-      [null, '3;"bad"x;2;true;0'],
-      [null, 'x;c;3;maybe;0'],
       [5, null],
     ]);
+    expect(b.malformedRows).toBe(2);
     expect(b.rows[1]).toMatchObject({ name: 'b', price: null });
 
     const ff = fileSource({ path: dir, format: 'csv', schema: s, csv: { delimiter: ';' }, mode: 'failFast' });
