@@ -11,17 +11,20 @@ test('join row types follow the join type', () => {
   expectTypeOf(inner.schema).toEqualTypeOf<
     import('../../src/index.ts').Schema<{ ad: number; impAt: number; clickAt: number }>
   >();
-  const left = imps.join(clicks, {
+  const _left = imps.join(clicks, {
     on: 'ad',
     where: (l, r) => r.clickAt.between(l.impAt, l.impAt.plus(interval('1 hour'))),
     type: 'leftOuter',
   });
-  type L = typeof left extends { schema: { fields: unknown } } ? Parameters<typeof left.map>[0] : never;
+  type L = typeof _left extends { schema: { fields: unknown } } ? Parameters<typeof _left.map>[0] : never;
   expectTypeOf<Parameters<L>[0]>().toEqualTypeOf<{ ad: number; impAt: number; clickAt: number | null }>();
-  const semi = imps.join(clicks, { on: 'ad', type: 'leftSemi' });
-  expectTypeOf<Parameters<Parameters<typeof semi.map>[0]>[0]>().toEqualTypeOf<{ ad: number; impAt: number }>();
-  const enriched = imps.join(table, { on: 'ad', type: 'left' });
-  expectTypeOf<Parameters<Parameters<typeof enriched.map>[0]>[0]>().toEqualTypeOf<{
+  const _semi = imps.join(clicks, { on: 'ad', type: 'leftSemi' });
+  expectTypeOf<Parameters<Parameters<typeof _semi.map>[0]>[0]>().toEqualTypeOf<{
+    ad: number;
+    impAt: number;
+  }>();
+  const _enriched = imps.join(table, { on: 'ad', type: 'left' });
+  expectTypeOf<Parameters<Parameters<typeof _enriched.map>[0]>[0]>().toEqualTypeOf<{
     ad: number;
     impAt: number;
     title: string | null;
