@@ -3,11 +3,13 @@
  *   npm run bench -- nexmark q0 --events 1000000
  *   npm run bench -- latency
  *   npm run bench -- postgres --rows 1000000
+ *   npm run bench -- ingest --seconds 10
  */
 const SUITES: Record<string, () => Promise<{ main(args: string[]): Promise<number> }>> = {
   nexmark: () => import('./nexmark/cli.ts'),
   latency: () => import('./latency/cli.ts'),
   postgres: () => import('./postgres/cli.ts'),
+  ingest: () => import('./ingest/cli.ts'),
 };
 
 async function main(): Promise<number> {

@@ -1,0 +1,90 @@
+/**
+ * startIngestServer: the ingest plugin on its own fastify server.
+ *
+ *   const server = await startIngestServer({ dir: './data/log', port: 8090 });
+ *   // curl -X POST localhost:8090/topics/clicks -H 'content-type: application/json' -d '{"user":"a"}'
+ *   await server.close();
+ */
+import fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { check, externalError, optionError, quote } from '../errors.ts';
+import { Log, openLog, type LogOptions } from '../log/Log.ts';
+import { ingestPlugin, type IngestOptions } from './ingestPlugin.ts';
+
+export interface IngestServerOptions extends Omit<IngestOptions, 'log'> {
+  /** An open Log (the server does not close it), or… */
+  readonly log?: Log;
+  /** …the log's directory (the server opens it, with `logOptions`, and closes it). */
+  readonly dir?: string;
+  readonly logOptions?: Omit<LogOptions, 'dir'>;
+  /** Default 127.0.0.1 (this machine only); '0.0.0.0' to accept other hosts. */
+  readonly host?: string;
+  /** TCP port; 0 = any free port (read it from `server.port`). */
+  readonly port: number;
+  /** fastify's logger option (default off). */
+  readonly logger?: FastifyServerOptions['logger'];
+}
+
+export interface IngestServer {
+  /** e.g. http://127.0.0.1:8090 */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  readonly log: Log;
+  readonly app: FastifyInstance;
+  /** Stop accepting requests, answer those in flight, then close the log if the server opened it. */
+  close(): Promise<void>;
+}
+
+export async function startIngestServer(options: IngestServerOptions): Promise<IngestServer> {
+  const where = 'startIngestServer';
+  const o = check.object(where, options, '{ log | dir, port, host?, … }') as unknown as IngestServerOptions;
+  const { log: given, dir, logOptions, host = '127.0.0.1', port, logger = false, ...ingest } = o;
+  if ((given === undefined) === (dir === undefined)) {
+    throw optionError(where, 'give exactly one of "log" (an open Log) or "dir" (the log directory)');
+  }
+  if (logOptions !== undefined && dir === undefined) {
+    throw optionError(where, '"logOptions" applies only with "dir"; the Log passed as "log" is already open');
+  }
+  check.integer(where, 'port', port, 0, 65535);
+  check.string(where, 'host', host);
+  if (given !== undefined && !(given instanceof Log)) {
+    throw optionError(where, `"log" must be a Log from openLog(), got ${quote(given)}`);
+  }
+  const log = given ?? (await openLog({ ...logOptions, dir: dir! }));
+  // maxParamLength: topic names may have 249 characters (fastify's default allows 100).
+  const app = fastify({ logger, forceCloseConnections: 'idle', maxParamLength: 512 });
+  try {
+    await app.register(ingestPlugin, { ...ingest, log });
+    await app.listen({ host, port });
+  } catch (e) {
+    await app.close().catch(() => undefined);
+    if (given === undefined) await log.close();
+    const code = (e as NodeJS.ErrnoException).code;
+    throw externalError(
+      'INGEST_LISTEN_FAILED',
+      `startIngestServer: cannot listen on ${host}:${port}: ${(e as Error).message}` +
+        (code === 'EADDRINUSE'
+          ? '; another process uses the port — choose another "port" (0 = any free port)'
+          : ''),
+      { cause: e, retryable: code === 'EADDRINUSE' },
+    );
+  }
+  const addr = app.server.address();
+  const actualPort = typeof addr === 'object' && addr ? addr.port : port;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${urlHost}:${actualPort}`,
+    host,
+    port: actualPort,
+    log,
+    app,
+    close() {
+      closing ??= (async () => {
+        await app.close();
+        if (given === undefined) await log.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,38 @@
+/**
+ * @millrace/log — Millrace's embedded log: durable partitioned topics on
+ * local disk (LMDB), a replayable source and an exactly-once sink for
+ * streaming queries, and HTTP ingest.
+ */
+export {
+  Log,
+  openLog,
+  type LogOptions,
+  type FsyncPolicy,
+  type TopicConfig,
+  type TopicInfo,
+  type PartitionInfo,
+  type AppendRecord,
+  type AppendOptions,
+  type AppendResult,
+  type RetentionReport,
+} from './log/Log.ts';
+export type { LogRecord } from './log/recordFormat.ts';
+export { murmur2, partitionForKey } from './log/murmur2.ts';
+export { logSource, LogSource, type LogSourceOptions, type StartingOffsets } from './source/LogSource.ts';
+export type {
+  LogSourceFormat,
+  LogJsonFormat,
+  LogBytesRow,
+  LogStringRow,
+  LogMetadata,
+  MetadataColumn,
+} from './source/rows.ts';
+export type { LogOffsets } from './source/offsets.ts';
+export { logSink, LogSink, type LogSinkOptions } from './sink/LogSink.ts';
+export {
+  ingestPlugin,
+  startIngestServer,
+  type IngestOptions,
+  type IngestServer,
+  type IngestServerOptions,
+} from './http/index.ts';
