@@ -117,14 +117,39 @@ export async function runEngineQuery<K extends NexmarkKind, O>(
   hashRow: (row: O) => number,
   config: EngineQueryConfig<O> = {},
 ): Promise<RunResult> {
+  return runEngineQueryOver(
+    name,
+    [kind],
+    options,
+    (inputs) => build(inputs[kind] as unknown as Stream<NexmarkRow<K>>),
+    hashRow,
+    config,
+  );
+}
+
+/**
+ * The same over several kinds of the one interleaved stream: one nexmarkSource per kind, each
+ * over events [0, options.events) (so "events" still counts the stream once).
+ */
+export async function runEngineQueryOver<O>(
+  name: string,
+  kinds: readonly NexmarkKind[],
+  options: RunOptions,
+  build: (inputs: { person?: Stream<Person>; auction?: Stream<Auction>; bid?: Stream<Bid> }) => Stream<O>,
+  hashRow: (row: O) => number,
+  config: EngineQueryConfig<O> = {},
+): Promise<RunResult> {
   const { createSession, Trigger, noopSink } = await import('millrace');
   const checkpointLocation = mkdtempSync(path.join(tmpdir(), `millrace-bench-${name}-`));
   const outputMode = config.outputMode ?? 'append';
   try {
     const session = createSession();
-    const input = session.readStream(
-      nexmarkSource({ kind, maxEvents: options.events, eventsPerTrigger: options.eventsPerTrigger }),
-    );
+    const inputs: Record<string, Stream<any>> = {};
+    for (const kind of kinds) {
+      inputs[kind] = session.readStream(
+        nexmarkSource({ kind, maxEvents: options.events, eventsPerTrigger: options.eventsPerTrigger }),
+      );
+    }
     const checksum = new Checksum();
     const table = config.finalKey ? new FinalTable(config.finalKey, hashRow, config.foldFinal) : null;
     const sink =
@@ -135,7 +160,7 @@ export async function runEngineQuery<K extends NexmarkKind, O>(
           : rowSink((row: O) => checksum.add(hashRow(row)));
     // Every batch (with data or not) must stay in recentProgress to be counted.
     const batchesExpected = 2 * Math.ceil(options.events / options.eventsPerTrigger) + 10;
-    const query = await build(input)
+    const query = await build(inputs)
       .writeStream({
         sink,
         queryName: name,
