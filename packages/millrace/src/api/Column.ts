@@ -102,6 +102,10 @@ export class Column<T = unknown> {
   ge<U extends T | null>(o: ColumnLike<U>): Column<boolean | NullOf<T> | NullOf<U>> {
     return this.bin('>=', o);
   }
+  /** A field of a struct column (Spark's `col.getField`): `$.window.getField('start')`. */
+  getField<K extends keyof NonNullable<T> & string>(name: K): Column<NonNullable<T>[K] | NullOf<T>> {
+    return new Column({ kind: 'call', name: 'get_field', args: [this.expr, litExpr(name)] });
+  }
   /** Null-safe equality (`<=>`): null equals null, never returns null. */
   eqNullSafe<U extends T | null>(o: ColumnLike<U>): Column<boolean> {
     return this.bin('<=>', o);

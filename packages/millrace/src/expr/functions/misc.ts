@@ -231,6 +231,43 @@ export const miscFunctions: FunctionDef[] = [
     },
   },
   {
+    // get_field(struct, 'name'): a struct's field (Spark's `col.field` / getField), e.g. window.start.
+    name: 'get_field',
+    minArgs: 2,
+    maxArgs: 2,
+    returnType: (a) => {
+      const t = a[0]!.type;
+      const name = a[1]!.literal?.value;
+      if (typeof name !== 'string') {
+        throw userError('INVALID_ARGUMENT', 'get_field: the field name must be a string literal');
+      }
+      if (t.kind === 'null') return NULL_TYPE;
+      if (t.kind !== 'struct') {
+        throw userError('INVALID_ARGUMENT_TYPE', `get_field: needs a struct, got ${typeToString(t)}`);
+      }
+      const f = t.fields.find((x) => x.name === name);
+      if (!f) {
+        throw userError(
+          'INVALID_ARGUMENT',
+          `get_field: the struct has no field "${name}"; its fields are ${t.fields.map((x) => x.name).join(', ')}`,
+        );
+      }
+      return f.type;
+    },
+    resultNullable: (a) => {
+      const t = a[0]!.type;
+      const f = t.kind === 'struct' ? t.fields.find((x) => x.name === a[1]!.literal?.value) : undefined;
+      return a[0]!.nullable || (f?.nullable ?? true);
+    },
+    impl: (a) => {
+      const name = a[1]!.literal!.value as string;
+      return (s: Record<string, unknown>) => {
+        const v = s[name];
+        return v === undefined ? null : v;
+      };
+    },
+  },
+  {
     // element_at(array, index): 1-based, negative from the end, null when out of range.
     name: 'element_at',
     minArgs: 2,
