@@ -340,11 +340,30 @@ export function watermarkedColumns(p: LogicalPlan): Set<string> {
       return out;
     }
     case 'project': {
+      // A column passed through (or renamed), a window over one, or the start/end of a
+      // watermarked window stays event time (Spark keeps the metadata on window columns too).
       const inner = watermarkedColumns(p.input);
       const out = new Set<string>();
       for (const { name, expr } of p.exprs) {
         const e = expr.kind === 'alias' ? expr.arg : expr;
         if (e.kind === 'col' && inner.has(e.name)) out.add(name);
+        else if (
+          e.kind === 'call' &&
+          e.name === 'window' &&
+          e.args[0]?.kind === 'col' &&
+          inner.has(e.args[0].name)
+        ) {
+          out.add(name);
+        } else if (
+          e.kind === 'call' &&
+          e.name === 'get_field' &&
+          e.args[0]?.kind === 'col' &&
+          inner.has(e.args[0].name) &&
+          e.args[1]?.kind === 'lit' &&
+          (e.args[1].value === 'start' || e.args[1].value === 'end')
+        ) {
+          out.add(name);
+        }
       }
       return out;
     }

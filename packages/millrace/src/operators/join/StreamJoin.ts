@@ -29,15 +29,17 @@
  *
  * State layout (s = l | r):
  *   s|<key text>                    [[row, matched 0|1, time], …]   the buffer of one join key
- *   st|<pad(earliest time)>|<key>   1                               eviction index (evictable sides)
+ *   sb|<bucket>                     [key, …]                        eviction index: the keys whose
+ *                                                                   earliest time is in the bucket
+ *   sb|                             [bucket, …] (sorted)            the buckets in use
  *   m|<s>rows                       n                               rows buffered (numRowsTotal)
- * The index is ordered by each key's earliest time, so the keys with rows to evict are one range
- * scan `[st|, st|pad(threshold + 1))` away.
+ * Buckets are BUCKET_MS of event time. The keys with rows to evict are those of the buckets that
+ * start at or before the threshold — found without a range scan (a range scan of the in-memory
+ * store sorts every key of the operator; a join buffers far more keys than it evicts per batch).
  */
 import type { OutputMode } from '../../connectors/contracts.ts';
 import type { Row } from '../../schema/index.ts';
 import type { StateStore } from '../../state/StateStore.ts';
-import { padTime } from '../../util/timeKeys.ts';
 import type { JoinType } from '../../plan/joinNode.ts';
 import type { StatefulBatchContext, StatefulBatchMetrics, StatefulOperator } from '../StatefulOperator.ts';
 import { StateRowCount } from '../stateRowCount.ts';
@@ -109,6 +111,7 @@ export class StreamJoin implements StatefulOperator {
       l: new StateRowCount(store, 'm|lrows', () => countRows(store, 'l|')),
       r: new StateRowCount(store, 'm|rrows', () => countRows(store, 'r|')),
     };
+    const index = { l: new EvictionIndex(store, 'l'), r: new EvictionIndex(store, 'r') };
     const dropped = { l: 0, r: 0 };
     let added = 0;
     let out: Row[] = [];
@@ -200,12 +203,8 @@ export class StreamJoin implements StatefulOperator {
       const threshold = ctx.watermarkMs - by;
       if (!Number.isFinite(threshold)) continue;
       const keys = new Set<string>();
-      for (const [k] of store.range({
-        start: `${s}t|`,
-        end: `${s}t|${padTime(Math.floor(threshold) + 1)}`,
-      })) {
-        keys.add(k.slice(s.length + 2 + padTime(0).length + 1));
-      }
+      for (const bucket of index[s].bucketsUpTo(threshold))
+        for (const k of index[s].keysOf(bucket)) keys.add(k);
       // Buffers this batch changed: their new rows are not in the index yet.
       for (const [key, b] of buffers[s]) if (b.dirty && b.list.some((e) => e[2]! <= threshold)) keys.add(key);
       for (const key of keys) {
@@ -241,11 +240,9 @@ export class StreamJoin implements StatefulOperator {
         } else {
           store.put(`${s}|${key}`, b.list);
         }
-        if (indexed && b.storedMin !== newMin) {
-          if (b.storedMin !== undefined) store.delete(`${s}t|${padTime(b.storedMin)}|${key}`);
-          if (newMin !== undefined) store.put(`${s}t|${padTime(newMin)}|${key}`, 1);
-        }
+        if (indexed && b.storedMin !== newMin) index[s].move(key, b.storedMin, newMin);
       }
+      index[s].save();
     }
 
     const leftRows = counts.l.save();
@@ -259,6 +256,90 @@ export class StreamJoin implements StatefulOperator {
     metrics.custom.numLeftRowsDroppedByWatermark = dropped.l;
     metrics.custom.numRightRowsDroppedByWatermark = dropped.r;
     if (out.length > 0) yield out;
+  }
+}
+
+/** Width of an eviction-index bucket (event time). */
+const BUCKET_MS = 1_000;
+
+/**
+ * The keys of one side by the bucket of their earliest buffered time. Loaded lazily, changed in
+ * place, saved at the end of the batch (changes go through the store, so they commit or abort with it).
+ */
+class EvictionIndex {
+  private buckets: number[] | undefined;
+  private readonly changed = new Map<number, Set<string> | null>();
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly side: Side,
+  ) {}
+
+  private listKey(): string {
+    return `${this.side}b|`;
+  }
+
+  private bucketKey(b: number): string {
+    return `${this.side}b|${b}`;
+  }
+
+  private list(): number[] {
+    this.buckets ??= [...((this.store.get(this.listKey()) as number[] | undefined) ?? [])];
+    return this.buckets;
+  }
+
+  /** Buckets whose keys may have rows at or below `threshold`. */
+  bucketsUpTo(threshold: number): number[] {
+    const last = Math.floor(threshold / BUCKET_MS);
+    return this.list().filter((b) => b <= last);
+  }
+
+  keysOf(bucket: number): Iterable<string> {
+    return this.keySet(bucket) ?? [];
+  }
+
+  private keySet(bucket: number): Set<string> | null {
+    let set = this.changed.get(bucket);
+    if (set === undefined) {
+      const stored = this.store.get(this.bucketKey(bucket)) as string[] | undefined;
+      set = stored === undefined ? null : new Set(stored);
+      this.changed.set(bucket, set);
+    }
+    return set;
+  }
+
+  move(key: string, fromTime: number | undefined, toTime: number | undefined): void {
+    if (fromTime !== undefined) this.keySet(Math.floor(fromTime / BUCKET_MS))?.delete(key);
+    if (toTime !== undefined) {
+      const b = Math.floor(toTime / BUCKET_MS);
+      let set = this.keySet(b);
+      if (set === null) this.changed.set(b, (set = new Set()));
+      set.add(key);
+    }
+  }
+
+  save(): void {
+    if (this.changed.size === 0) return;
+    const buckets = new Set(this.list());
+    let listChanged = false;
+    for (const [b, set] of this.changed) {
+      if (set === null) continue;
+      if (set.size === 0) {
+        this.store.delete(this.bucketKey(b));
+        listChanged = buckets.delete(b) || listChanged;
+      } else {
+        this.store.put(this.bucketKey(b), [...set]);
+        if (!buckets.has(b)) {
+          buckets.add(b);
+          listChanged = true;
+        }
+      }
+    }
+    if (listChanged) {
+      const sorted = [...buckets].sort((a, b) => a - b);
+      if (sorted.length === 0) this.store.delete(this.listKey());
+      else this.store.put(this.listKey(), sorted);
+    }
   }
 }
 

@@ -28,6 +28,8 @@ export class Scope {
   private readonly cleanups: (() => Promise<unknown> | unknown)[] = [];
   private root: string | undefined;
   private dirs = 0;
+  /** Query id per state directory (see connectorContext). */
+  private readonly queryIds = new Map<string, string>();
 
   constructor(readonly sizes: ConformanceSizes) {
     const at =
@@ -63,10 +65,15 @@ export class Scope {
 
   /** A connector context as the executor makes one, with a fresh or given state directory. */
   async connectorContext(stateDir?: string): Promise<ConnectorContext> {
+    const dir = stateDir ?? (await this.tempDir('state'));
+    // A new instance on the same state directory is the same query restarted: the executor keeps
+    // the query id in the checkpoint, and transactional sinks key their batch markers on it.
+    let queryId = this.queryIds.get(dir);
+    if (queryId === undefined) this.queryIds.set(dir, (queryId = `conformance-${uniqueName('q')}`));
     return {
-      queryId: `conformance-${uniqueName('q')}`,
+      queryId,
       queryName: 'conformance',
-      stateDir: stateDir ?? (await this.tempDir('state')),
+      stateDir: dir,
       clock: systemClock,
       log: this.log,
     };
