@@ -4,12 +4,14 @@
  *   npm run bench -- latency
  *   npm run bench -- postgres --rows 1000000
  *   npm run bench -- ingest --seconds 10
+ *   npm run bench -- kafka --events 1000000
  */
 const SUITES: Record<string, () => Promise<{ main(args: string[]): Promise<number> }>> = {
   nexmark: () => import('./nexmark/cli.ts'),
   latency: () => import('./latency/cli.ts'),
   postgres: () => import('./postgres/cli.ts'),
   ingest: () => import('./ingest/cli.ts'),
+  kafka: () => import('./kafka/cli.ts'),
 };
 
 async function main(): Promise<number> {

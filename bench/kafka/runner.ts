@@ -34,7 +34,7 @@ export interface Measurement {
 type Result = { events: number; priceSum: number; batches: number };
 
 async function baseline(o: RunnerOptions): Promise<Result> {
-  const { loadKafkaClient } = await import('../../packages/kafka/src/index.ts');
+  const { loadKafkaClient } = await import('@millrace/kafka');
   const Kafka = await loadKafkaClient();
   const consumer = new Kafka.KafkaConsumer(
     {
@@ -74,7 +74,7 @@ async function baseline(o: RunnerOptions): Promise<Result> {
 
 async function engine(o: RunnerOptions): Promise<Result> {
   const { Trigger, bidSchema, createSession, silentLogger } = await import('millrace');
-  const { kafkaSource } = await import('../../packages/kafka/src/index.ts');
+  const { kafkaSource } = await import('@millrace/kafka');
   const checkpointLocation = mkdtempSync(path.join(tmpdir(), 'millrace-bench-kafka-'));
   let events = 0;
   let priceSum = 0;
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
   const o = JSON.parse(json) as RunnerOptions;
   // Load the modules (tsx compilation, the native client) before the clock starts.
   await import('millrace');
-  await (await import('../../packages/kafka/src/index.ts')).loadKafkaClient();
+  await (await import('@millrace/kafka')).loadKafkaClient();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const r =
