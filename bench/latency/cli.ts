@@ -287,6 +287,20 @@ export async function main(args: string[]): Promise<number> {
       goalMet: (percentile(rowsSorted, 99) ?? Infinity) < 100,
     };
 
+    // Where the slowest 1% of batches spend their time (a diagnosis of the p99).
+    const slowest = [...dataBatches].sort((a, b) => b.batchDuration - a.batchDuration);
+    const slow = slowest.slice(0, Math.max(1, Math.ceil(slowest.length / 100)));
+    const avg = (xs: number[]) => (xs.length === 0 ? 0 : xs.reduce((a, x) => a + x, 0) / xs.length);
+    const phases = ['latestOffset', 'walCommit', 'getBatch', 'addBatch', 'commitOffsets'] as const;
+    const slowBreakdown = Object.fromEntries(
+      phases.map((ph) => [ph, round(avg(slow.map((p) => p.durationMs[ph] ?? 0)))]),
+    ) as Record<string, number | null>;
+    slowBreakdown.stateCommit = round(avg(slow.map((p) => p.stateOperators[0]?.commitTimeMs ?? 0)));
+    slowBreakdown.snapshots = slow.filter(
+      (p) => (p.stateOperators[0]?.customMetrics.snapshotsWritten ?? 0) > 0,
+    ).length;
+    slowBreakdown.inputRows = round(avg(slow.map((p) => p.numInputRows)));
+
     const f = (x: number | null) => (x === null ? '—' : `${x.toFixed(1)} ms`);
     const lines = [
       `Latency: ${result.query}`,
@@ -299,10 +313,14 @@ export async function main(args: string[]): Promise<number> {
       '',
       `first ${o.warmup} s left out (p99 of rows including it: ${f(result.p99LatencyMsWithWarmup)}); ${result.batches} batches; ` +
         `${cpuSeconds.toFixed(2)} CPU-s in ${wallSeconds.toFixed(2)} s (${(result.cpuPerWallSecond * 100).toFixed(0)}% of a core); peak RSS ${Math.round(result.peakRssBytes / 2 ** 20)} MiB`,
+      `slowest 1% of batches (${slow.length}), average ms per phase: ` +
+        Object.entries(slowBreakdown)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', '),
       `goal p99 < 100 ms: ${result.goalMet ? 'met' : 'NOT met'}`,
     ];
     process.stdout.write(lines.join('\n') + '\n');
-    const json = JSON.stringify(result);
+    const json = JSON.stringify({ ...result, slowestBatches: slowBreakdown });
     if (o.save) {
       const dir = path.join(REPO, 'bench', 'out');
       mkdirSync(dir, { recursive: true });

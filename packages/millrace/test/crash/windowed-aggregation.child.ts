@@ -106,7 +106,7 @@ const writer = (sessionGap: string | undefined) => {
     trigger: final ? Trigger.availableNow() : Trigger.default(),
     minBatchesToRetain: num('CRASH_RETAIN'),
     stateStore: tracedStateStore(
-      memoryStateStore(),
+      memoryStateStore({ snapshotMinIntervalMs: 0 }),
       out,
       stallAt === undefined
         ? undefined

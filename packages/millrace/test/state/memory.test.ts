@@ -20,20 +20,33 @@ async function tearNewestDelta(dir: string): Promise<void> {
   await truncate(file, Math.floor(size / 2));
 }
 
-describeStateStoreConformance('memory', () => memoryStateStore(), { corrupt: tearNewestDelta });
-describeStateStoreConformance('memory (snapshot every 3)', () => memoryStateStore({ snapshotInterval: 3 }), {
-  corrupt: async (dir) => {
-    const file = path.join(dir, '2.delta');
-    await writeFile(file, Buffer.concat([Buffer.from('v1\n'), Buffer.from([0xc1, 0xff, 0x00, 0x13, 0x37])]));
-  },
+describeStateStoreConformance('memory', () => memoryStateStore({ snapshotMinIntervalMs: 0 }), {
+  corrupt: tearNewestDelta,
 });
+describeStateStoreConformance(
+  'memory (snapshot every 3)',
+  () => memoryStateStore({ snapshotInterval: 3, snapshotMinIntervalMs: 0 }),
+  {
+    corrupt: async (dir) => {
+      const file = path.join(dir, '2.delta');
+      await writeFile(
+        file,
+        Buffer.concat([Buffer.from('v1\n'), Buffer.from([0xc1, 0xff, 0x00, 0x13, 0x37])]),
+      );
+    },
+  },
+);
 
 describe('memory state store', () => {
   let stateDir: string;
   let dir: string;
   const providers: StateStoreProvider[] = [];
   const provider = (snapshotInterval?: number): StateStoreProvider => {
-    const p = memoryStateStore(snapshotInterval === undefined ? {} : { snapshotInterval });
+    const p = memoryStateStore(
+      snapshotInterval === undefined
+        ? { snapshotMinIntervalMs: 0 }
+        : { snapshotInterval, snapshotMinIntervalMs: 0 },
+    );
     providers.push(p);
     return p;
   };
@@ -81,6 +94,20 @@ describe('memory state store', () => {
     ]);
     const text = await readFile(path.join(dir, '1.delta'));
     expect(text.subarray(0, 3).toString()).toBe('v1\n');
+  });
+
+  it('snapshotMinIntervalMs: at most one snapshot per interval, whatever the batch rate', async () => {
+    const p = memoryStateStore({ snapshotInterval: 2, snapshotMinIntervalMs: 60_000 });
+    providers.push(p);
+    await commitUpTo(p, 0, 7);
+    const names = await files();
+    expect(names.filter((f) => f.endsWith('.snapshot'))).toEqual(['2.snapshot']);
+    expect(names.filter((f) => f.endsWith('.delta'))).toHaveLength(7);
+    // Everything still loads after a restart (snapshot 2 + deltas 3..7).
+    await p.close();
+    const again = provider(2);
+    expect((await open(again, 7)).get('last')).toBe(7);
+    await expectCode(() => memoryStateStore({ snapshotMinIntervalMs: -1 }), 'INVALID_OPTION');
   });
 
   it('loads from the newest snapshot ≤ V plus the deltas after it', async () => {

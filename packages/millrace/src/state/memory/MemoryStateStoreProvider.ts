@@ -56,6 +56,14 @@ import {
 export interface MemoryStateStoreOptions {
   /** Write a full snapshot (besides the delta) every this many versions. Default 10. */
   readonly snapshotInterval?: number;
+  /**
+   * …but at most once per this many ms per operator/partition (default 10,000). A snapshot
+   * encodes the whole state inside a batch's commit; at tens of batches a second, a snapshot
+   * every 10 versions was the p99 batch time. Like Spark's maintenance interval, this bounds
+   * snapshot work by time; recovery then replays at most this long's worth of deltas. 0: every
+   * `snapshotInterval` versions exactly.
+   */
+  readonly snapshotMinIntervalMs?: number;
 }
 
 /** Leftover temp files of this process younger than this are left alone (a write may be in flight). */
@@ -83,6 +91,8 @@ interface Partition {
   sorted: SortedIndex | undefined;
   /** The store currently using `map` (at most one). */
   owner: MemoryStateStore | undefined;
+  /** When this process last wrote a snapshot of the partition (-Infinity: not yet). */
+  lastSnapshotAtMs: number;
 }
 
 interface LoadStats {
@@ -100,7 +110,14 @@ export function memoryStateStore(options: MemoryStateStoreOptions = {}): StateSt
       `memoryStateStore: snapshotInterval must be a positive integer (a snapshot every N versions), got ${String(interval)}`,
     );
   }
-  return new MemoryStateStoreProvider(interval);
+  const minIntervalMs = options.snapshotMinIntervalMs ?? 10_000;
+  if (typeof minIntervalMs !== 'number' || !Number.isFinite(minIntervalMs) || minIntervalMs < 0) {
+    throw userError(
+      'INVALID_OPTION',
+      `memoryStateStore: snapshotMinIntervalMs must be a number of milliseconds ≥ 0, got ${String(minIntervalMs)}`,
+    );
+  }
+  return new MemoryStateStoreProvider(interval, minIntervalMs);
 }
 
 class MemoryStateStoreProvider implements StateStoreProvider {
@@ -110,7 +127,10 @@ class MemoryStateStoreProvider implements StateStoreProvider {
   /** Bumped by close(): a provider is reusable after close (a restarted query opens it again). */
   private generation = 0;
 
-  constructor(readonly snapshotInterval: number) {}
+  constructor(
+    readonly snapshotInterval: number,
+    readonly snapshotMinIntervalMs: number,
+  ) {}
 
   async open(options: StateStoreOpenOptions): Promise<StateStore> {
     const dir = path.resolve(partitionDir(options, 'memoryStateStore.open'));
@@ -141,6 +161,7 @@ class MemoryStateStoreProvider implements StateStoreProvider {
         avgEntryBytes: sampleAvgEntryBytes(loaded.map.entries(), 64),
         sorted: undefined,
         owner: undefined,
+        lastSnapshotAtMs: -Infinity,
       };
       const other = this.parts.get(dir);
       if (other?.owner !== undefined) other.owner.supersede();
@@ -289,7 +310,11 @@ class MemoryStateStoreProvider implements StateStoreProvider {
         const s = sampleAvgEntryBytes(puts.entries(), 16);
         part.avgEntryBytes = part.avgEntryBytes === 0 ? s : 0.75 * part.avgEntryBytes + 0.25 * s;
       }
-      if (next % this.snapshotInterval === 0) {
+      if (
+        next % this.snapshotInterval === 0 &&
+        Date.now() - part.lastSnapshotAtMs >= this.snapshotMinIntervalMs
+      ) {
+        part.lastSnapshotAtMs = Date.now();
         const snapshot = encodeSnapshot(this.packr, next, part.map);
         await writeFileAtomic(path.join(part.dir, fileName(next, 'snapshot')), snapshot);
         bytesWritten += snapshot.length;
