@@ -16,7 +16,7 @@ export const allTypesSchema: Schema = schema({
   bytes: t.binary.orNull(),
   tags: t.array(t.string).orNull(),
   point: t.struct({ x: t.double, y: t.double.orNull() }).orNull(),
-  extra: t.json,
+  extra: t.json.orNull(),
 }) as Schema;
 
 const TEXTS = ['plain', 'comma, "quote"\nnew line', '', 'naïve café ✓ 😀', 'tab\there', "it's \\ back"];
