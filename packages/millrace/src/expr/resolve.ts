@@ -85,6 +85,10 @@ function resolveUncached(e: Expr, schema: Schema, where: string): TypeInfo {
           ) {
             return { type: TIMESTAMP, nullable: l.nullable || r.nullable };
           }
+          // timestamp − timestamp is the difference in milliseconds (Spark: an interval).
+          if (e.op === '-' && l.type.kind === 'timestamp' && r.type.kind === 'timestamp') {
+            return { type: LONG, nullable: l.nullable || r.nullable };
+          }
           const okL = isNumeric(l.type) || l.type.kind === 'null';
           const okR = isNumeric(r.type) || r.type.kind === 'null';
           if (!okL || !okR) {
