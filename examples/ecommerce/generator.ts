@@ -14,7 +14,7 @@
  *
  * A session's later events are emitted with its block, so the stream runs ahead of the block by
  * up to a session's length: a watermark delay of at least `maxOutOfOrderMs(cfg)` keeps every
- * session event on time, and only the stragglers late (`lateByMs` is twice that by default).
+ * session event on time, and only the stragglers late (`lateByMs`, an hour by default, is past a 30-minute session gap too).
  * All durations scale with `timeScale` (1 = real shop timings; the demo runs at 1/60).
  */
 export type ShopEventType = 'view' | 'cart' | 'order' | 'pay';
@@ -69,7 +69,7 @@ export const DEFAULT_SHOP: ShopConfig = {
   thinkMs: [1_000, 30_000],
   disorderMs: 2_000,
   lateShare: 0.01,
-  lateByMs: 20 * 60_000,
+  lateByMs: 60 * 60_000,
 };
 
 const MAX_VIEWS = 8;
