@@ -1,8 +1,8 @@
 /**
  * Getting started: a generator source → transformations → console and file sinks.
  *
- *   npm run demo                      # ~10 s of auction bids, then a clean stop
- *   npm run demo -- --seconds 60      # run longer
+ *   npm run demo:basic                      # ~10 s of auction bids, then a clean stop
+ *   npm run demo:basic -- --seconds 60      # run longer
  *
  * Two queries read the same generated stream of Nexmark auction bids:
  *   1. "bid-stats"   — per 2-second event-time window: bids, distinct bidders, top price in
