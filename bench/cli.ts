@@ -5,6 +5,7 @@
  *   npm run bench -- postgres --rows 1000000
  *   npm run bench -- ingest --seconds 10
  *   npm run bench -- kafka --events 1000000
+ *   npm run bench -- ecommerce --events 1000000
  */
 const SUITES: Record<string, () => Promise<{ main(args: string[]): Promise<number> }>> = {
   nexmark: () => import('./nexmark/cli.ts'),
@@ -12,6 +13,7 @@ const SUITES: Record<string, () => Promise<{ main(args: string[]): Promise<numbe
   postgres: () => import('./postgres/cli.ts'),
   ingest: () => import('./ingest/cli.ts'),
   kafka: () => import('./kafka/cli.ts'),
+  ecommerce: () => import('./ecommerce/cli.ts'),
 };
 
 async function main(): Promise<number> {

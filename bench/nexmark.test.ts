@@ -118,3 +118,11 @@ it('bench latency prints p50/p99 latencies in its JSON summary', async () => {
   expect(r.p99LatencyMs as number).toBeGreaterThanOrEqual(r.p50LatencyMs as number);
   expect(r.rowsMeasured as number).toBeGreaterThan(0);
 }, 20_000);
+
+it('bench ecommerce keeps up at a small rate and reports p50/p99 latencies', async () => {
+  const r = await run(['ecommerce', '--events', '20000', '--rate', '20000']);
+  expect(r.bench).toBe('ecommerce');
+  expect(r.keptUp).toBe(true);
+  expect(r.events as number).toBeGreaterThan(15_000);
+  for (const f of ['p50LatencyMs', 'p99LatencyMs']) expect(typeof r[f], f).toBe('number');
+}, 30_000);

@@ -4,8 +4,9 @@
  * own process (bench/kafka/runner.ts):
  *
  *   baseline        a hand-written consumer on the same client: JSON.parse, count (the ceiling)
- *   engine          kafkaSource(format { json: bidSchema }) → counting sink, Trigger.availableNow()
- *   engine-chunked  the same with chunked: true (batches streamed through the plan in chunks)
+ *   engine          kafkaSource(format { json: bidSchema }) → counting sink, Trigger.availableNow();
+ *                   batches streamed through the plan in chunks (the default)
+ *   engine-whole    the same with chunked: false (each batch read whole, then processed)
  *
  * Figures: events/s of wall time and events per CPU-second of the measuring process (user +
  * system of all its threads, librdkafka's included). The mock broker runs in the kcat process;
@@ -32,7 +33,7 @@ hand-written consumer on the same client, on librdkafka's mock cluster (kcat).
 options:
   --events N           bids to produce and read, default 1,000,000
   --max-offsets N      the source's maxOffsetsPerTrigger, default 250,000
-  --only MODE          run one of: baseline, engine, engine-chunked (default: all three)`;
+  --only MODE          run one of: baseline, engine, engine-whole (default: all three)`;
 
 interface Options {
   events: number;
@@ -40,7 +41,7 @@ interface Options {
   only: string | undefined;
 }
 
-const MODES = ['baseline', 'engine', 'engine-chunked'] as const;
+const MODES = ['baseline', 'engine', 'engine-whole'] as const;
 
 function parseArgs(args: string[]): Options | string {
   const o: Options = { events: 1_000_000, maxOffsets: 250_000, only: undefined };
@@ -91,7 +92,15 @@ function runMeasurement(mode: string, options: RunnerOptions): Promise<Measureme
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', path.join(HERE, 'runner.ts'), mode, JSON.stringify(options)],
+      [
+        // e.g. BENCH_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile a measurement.
+        ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
+        '--import',
+        'tsx',
+        path.join(HERE, 'runner.ts'),
+        mode,
+        JSON.stringify(options),
+      ],
       { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] },
     );
     let out = '';
@@ -187,7 +196,7 @@ export async function main(args: string[]): Promise<number> {
       pattern: `${prefix}-\\d+`,
       events: o.events,
       maxOffsetsPerTrigger: o.maxOffsets,
-      chunked: false,
+      chunked: true,
     };
     const results: Record<
       string,

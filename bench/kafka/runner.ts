@@ -1,12 +1,13 @@
 /**
  * One Kafka measurement in its own process, so CPU time and peak RSS belong to it:
- *   node --import tsx bench/kafka/runner.ts <baseline|engine> <options as JSON>
+ *   node --import tsx bench/kafka/runner.ts <baseline|engine|engine-whole> <options as JSON>
  * Prints one JSON line (a Measurement) on stdout; everything else goes to stderr.
  *
  * baseline  the same client (librdkafka KafkaConsumer), every partition assigned from 0,
  *           consume(10,000) in a loop, JSON.parse each value, count bids and sum prices
  * engine    kafkaSource({ format: { json: bidSchema } }) → a sink that counts rows and sums
- *           prices, Trigger.availableNow(), checkpoint in a temp directory
+ *           prices, Trigger.availableNow(), checkpoint in a temp directory; batches in chunks
+ * engine-whole  the same with chunked: false
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -125,8 +126,8 @@ async function engine(o: RunnerOptions): Promise<Result> {
 
 async function main(): Promise<void> {
   const [mode, json] = process.argv.slice(2);
-  if ((mode !== 'baseline' && mode !== 'engine' && mode !== 'engine-chunked') || !json) {
-    throw new Error('usage: runner.ts <baseline|engine|engine-chunked> <options-json>');
+  if ((mode !== 'baseline' && mode !== 'engine' && mode !== 'engine-whole') || !json) {
+    throw new Error('usage: runner.ts <baseline|engine|engine-whole> <options-json>');
   }
   const o = JSON.parse(json) as RunnerOptions;
   // Load the modules (tsx compilation, the native client) before the clock starts.
@@ -135,7 +136,7 @@ async function main(): Promise<void> {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const r =
-    mode === 'baseline' ? await baseline(o) : await engine({ ...o, chunked: mode === 'engine-chunked' });
+    mode === 'baseline' ? await baseline(o) : await engine({ ...o, chunked: mode !== 'engine-whole' });
   const wallSeconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const m: Measurement = {
