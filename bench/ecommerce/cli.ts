@@ -66,9 +66,10 @@ export async function main(args: string[]): Promise<number> {
   try {
     for (const name of names) {
       const src = session.readStream(shopSource({ name, config: cfg, maxBlocks: blocks, realTime: true }));
+      const stream = shopQueries(src, q)[name];
       queries.push(
-        await shopQueries(src, q)
-          [name].writeStream({
+        await stream
+          .writeStream({
             sink: noopSink(),
             queryName: name,
             checkpointLocation: path.join(dir, name),

@@ -25,9 +25,10 @@ for (const name of ['eventCounts', 'sessions', 'funnel', 'topProducts'] as const
   const src = session.readStream(
     shopSource({ name, config: cfg, maxBlocks: blocks, maxBlocksPerTrigger: 8 }),
   );
+  const stream = shopQueries(src, q)[name];
   queries.push(
-    await shopQueries(src, q)
-      [name].writeStream({
+    await stream
+      .writeStream({
         queryName: name,
         sink: tracedSink(fileSink({ name, path: path.join(out, 'reports', name), format: 'jsonl' }), print),
         checkpointLocation: path.join(out, 'checkpoints', name),

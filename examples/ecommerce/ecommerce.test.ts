@@ -54,8 +54,9 @@ describe('e-commerce queries', () => {
       const sink = memorySink();
       const dir = mkdtempSync(path.join(tmpdir(), `millrace-shop-${name}-`));
       dirs.push(dir);
-      const query = await shopQueries(source(name), q)
-        [name].writeStream({
+      const stream = shopQueries(source(name), q)[name];
+      const query = await stream
+        .writeStream({
           sink,
           checkpointLocation: dir,
           outputMode: 'append',
