@@ -52,7 +52,7 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   }
   const log = given ?? (await openLog({ ...logOptions, dir: dir! }));
   // maxParamLength: topic names may have 249 characters (fastify's default allows 100).
-  const app = fastify({ logger, forceCloseConnections: 'idle', maxParamLength: 512 });
+  const app = fastify({ logger, forceCloseConnections: 'idle', routerOptions: { maxParamLength: 512 } });
   try {
     await app.register(ingestPlugin, { ...ingest, log });
     await app.listen({ host, port });
