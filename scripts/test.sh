@@ -17,8 +17,10 @@ fi
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 npx tsc -p tsconfig.json --noEmit
+npx tsc -p packages/server/ui/tsconfig.json --noEmit   # the browser code (DOM types)
 npx eslint .
 npx prettier --check . >/dev/null || { npx prettier --check .; exit 1; }
 npx vitest run --project unit --reporter=default --reporter=json --outputFile.json="$out/unit.json"
+bash packages/server/test/browser/ensure-chromium.sh   # Chromium for the browser tests
 npx vitest run --project slow --reporter=default --reporter=json --outputFile.json="$out/slow.json"
 npx tsx scripts/summarize-tests.ts "$out/unit.json" "$out/slow.json"

@@ -4,7 +4,7 @@
  * channel, and an alert when a channel gets unusually many bids in a window.
  *
  *   node packages/server/bin/millrace.js run packages/server/examples/pipeline.ts
- *   open http://127.0.0.1:4040          (placeholder page; the API is under /api/v1)
+ *   open http://127.0.0.1:4040          (the web UI: queries, dashboards, alerts; the API is under /api/v1)
  *   curl -N http://127.0.0.1:4040/api/v1/events
  *   node packages/server/bin/millrace.js status
  *

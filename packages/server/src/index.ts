@@ -47,3 +47,4 @@ export { SERVICE_EVENT_TYPES, type ServiceEventType } from './events/EventHub.ts
 export type { QuerySummary, QueryDetail } from './queries/views.ts';
 export type { HistoryEntry } from './queries/ProgressHistory.ts';
 export type { QueryHealth, EndReason } from './queries/QueryRegistry.ts';
+export { webUi, type WebUiOptions } from './ui/webUi.ts';

@@ -21,6 +21,7 @@ import { MillraceError } from 'millrace';
 import { createPipelineContext, type PipelineFunction } from '../pipeline/context.ts';
 import { MillraceService } from '../service.ts';
 import { startHttpServer, type HttpServer } from '../http/server.ts';
+import { webUi } from '../ui/webUi.ts';
 import type { LogLevel } from '../logging/logger.ts';
 import { messageOf } from '../util/errors.ts';
 import { CliError, EXIT } from './args.ts';
@@ -75,7 +76,7 @@ export async function run(o: RunOptions): Promise<number> {
 
   let server: HttpServer;
   try {
-    server = await startHttpServer(service, { host: o.host, port: o.port, token: o.token });
+    server = await startHttpServer(service, { host: o.host, port: o.port, token: o.token, ui: webUi() });
   } catch (e) {
     await service.close({ flushMs: 0 });
     throw new CliError(`millrace run: ${messageOf(e)}`, EXIT.server);
