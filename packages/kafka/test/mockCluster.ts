@@ -185,19 +185,19 @@ export class TestProducer {
     await new Promise((res, rej) => producer.connect({ timeout: 10_000 }, cb(res, rej) as never));
     producer.setPollInBackground(true);
     producer.on('delivery-report', (err, report) => {
-      const done = report.opaque as ((e: unknown) => void) | undefined;
-      done?.(err ?? null);
+      const done = report.opaque as ((e: unknown, offset: number) => void) | undefined;
+      done?.(err ?? null, report.offset);
     });
     return new TestProducer(producer);
   }
 
-  /** Produce records to `topic` and wait until all are acknowledged. */
-  async send(topic: string, records: readonly TestRecord[]): Promise<void> {
-    const pending: Promise<void>[] = [];
+  /** Produce records to `topic` and wait until all are acknowledged; returns the offset of each. */
+  async send(topic: string, records: readonly TestRecord[]): Promise<number[]> {
+    const pending: Promise<number>[] = [];
     for (const r of records) {
       pending.push(
-        new Promise<void>((resolve, reject) => {
-          const done = (e: unknown) => (e ? reject(e) : resolve());
+        new Promise<number>((resolve, reject) => {
+          const done = (e: unknown, offset: number) => (e ? reject(e) : resolve(offset));
           for (;;) {
             try {
               this.producer.produce(
@@ -219,10 +219,10 @@ export class TestProducer {
         }),
       );
     }
-    await Promise.all(pending);
+    return Promise.all(pending);
   }
 
-  async transaction(fn: (p: TestProducer) => Promise<void>, commit = true): Promise<void> {
+  async transaction(fn: (p: TestProducer) => Promise<unknown>, commit = true): Promise<void> {
     await new Promise((res, rej) => this.producer.beginTransaction(cb(res, rej) as never));
     await fn(this);
     if (commit)

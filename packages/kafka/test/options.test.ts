@@ -1,7 +1,11 @@
-/** Bad options fail at construction with a MillraceError naming the option (no cluster needed). */
-import { describe, expect, it } from 'vitest';
-import { MillraceError } from 'millrace';
+/**
+ * Bad options fail at construction with a MillraceError naming the option (no cluster needed);
+ * values only librdkafka can judge fail open() the same way.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { MillraceError, schema, t } from 'millrace';
 import { kafkaSink, kafkaSource, loadKafkaClient } from '../src/index.ts';
+import { cleanupDirs, connectorContext, sinkContext } from './helpers.ts';
 
 const bootstrapServers = '127.0.0.1:9092';
 
@@ -115,13 +119,11 @@ describe('kafkaSource options', () => {
     );
   });
 
-  it('default names follow the first topic; chunked sources stream their batches', () => {
+  it('default names follow the first topic; sources stream their batches unless chunked: false', () => {
     expect(kafkaSource({ bootstrapServers, subscribe: ['a', 'b'] }).name).toBe('kafka-a');
     expect(kafkaSource({ bootstrapServers, assign: { z: [0] } }).name).toBe('kafka-z');
-    expect(kafkaSource({ bootstrapServers, subscribe: 'a' }).getBatchChunks).toBeUndefined();
-    expect(typeof kafkaSource({ bootstrapServers, subscribe: 'a', chunked: true }).getBatchChunks).toBe(
-      'function',
-    );
+    expect(typeof kafkaSource({ bootstrapServers, subscribe: 'a' }).getBatchChunks).toBe('function');
+    expect(kafkaSource({ bootstrapServers, subscribe: 'a', chunked: false }).getBatchChunks).toBeUndefined();
   });
 });
 
@@ -184,5 +186,36 @@ describe('the client is optional', () => {
     const a = await loadKafkaClient();
     expect(await loadKafkaClient()).toBe(a);
     expect(typeof a.KafkaConsumer).toBe('function');
+  });
+});
+
+describe('a configuration librdkafka refuses', () => {
+  afterAll(cleanupDirs);
+  // Checked by librdkafka when open() builds the client: a bad option, before any connection.
+  const kafkaOptions = { 'socket.timeout.ms': 'soon', 'sasl.password': 'refused-secret-93b' };
+
+  it('fails the source’s open() as a bad option, without the secrets', async () => {
+    const source = kafkaSource({ bootstrapServers, subscribe: 't', kafkaOptions });
+    const e = (await source.open(connectorContext()).catch((x: unknown) => x)) as MillraceError;
+    expect(e).toBeInstanceOf(MillraceError);
+    expect(e.code).toBe('INVALID_OPTION');
+    expect(e.domain).toBe('user');
+    expect(e.message).toContain('kafkaSource "kafka-t": librdkafka refused the client configuration');
+    expect(e.message).toContain('socket.timeout.ms');
+    expect(JSON.stringify([e.message, e.context])).not.toContain('refused-secret-93b');
+    await source.close();
+  });
+
+  it('fails the sink’s open() as a bad option', async () => {
+    const sink = kafkaSink({ bootstrapServers, topic: 't', kafkaOptions });
+    const e = (await sink
+      .open(sinkContext(schema({ value: t.string })))
+      .catch((x: unknown) => x)) as MillraceError;
+    expect(e).toBeInstanceOf(MillraceError);
+    expect(e.code).toBe('INVALID_OPTION');
+    expect(e.message).toContain('kafkaSink "kafka-t": librdkafka refused the client configuration');
+    expect(e.message).toContain('socket.timeout.ms');
+    expect(e.message).not.toContain('refused-secret-93b');
+    await sink.close();
   });
 });

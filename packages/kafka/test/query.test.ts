@@ -1,10 +1,19 @@
 /**
  * Whole queries through the engine: Kafka → word split → groupBy count → Kafka (update mode,
- * transactional), across a restart; the source's progress metrics; and a cluster that goes
- * away under a running query.
+ * transactional), across a restart; the source's progress metrics, also for batches read in
+ * chunks (lag, malformed records); and a cluster that goes away under a running query.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type StreamingQuery, Trigger, createSession, jsonLogger, schema, silentLogger, t } from 'millrace';
+import {
+  type StreamingQuery,
+  Trigger,
+  createSession,
+  jsonLogger,
+  memorySink,
+  schema,
+  silentLogger,
+  t,
+} from 'millrace';
 import { kafkaSink, kafkaSource, readKafkaSinkCommits } from '../src/index.ts';
 import { type MockCluster, TestProducer, readTopic, startMockCluster, uniqueTopic } from './mockCluster.ts';
 import { cleanupDirs, tempDir } from './helpers.ts';
@@ -118,6 +127,70 @@ describe('Kafka → groupBy count → Kafka', () => {
     expect(markers.map((m) => m.records)).toEqual(
       [...q1.recentProgress, ...q2.recentProgress].map((x) => x.sink.numOutputRows),
     );
+  });
+});
+
+describe('chunked reads through a query', () => {
+  it('progress shows the lag metrics and malformed counts of batches read in chunks', async () => {
+    const input = uniqueTopic('chunked-progress');
+    const total = 40;
+    const bad = new Set([3, 9, 17, 22, 38]);
+    await producer.send(
+      input,
+      Array.from({ length: total }, (_, i) => ({
+        partition: i % 4,
+        value: bad.has(i) ? `{"n": ${i},` : JSON.stringify({ n: i }),
+      })),
+    );
+    const source = kafkaSource({
+      name: 'numbers',
+      bootstrapServers: kafka.bootstrap,
+      subscribe: input,
+      startingOffsets: 'earliest',
+      maxOffsetsPerTrigger: 12,
+      maxRecordsPerPoll: 5,
+      format: { json: schema({ n: t.long }), mode: 'dropMalformed' },
+    });
+    expect(typeof source.getBatchChunks).toBe('function');
+    // Prove the engine takes the chunked path: the whole-batch read is not there to fall back on.
+    source.getBatch = () => Promise.reject(new Error('the engine should read this source in chunks'));
+    const sink = memorySink<{ n: number }>();
+    const q = await createSession({ log: silentLogger })
+      .readStream(source)
+      .writeStream({ sink, checkpointLocation: tempDir() })
+      .start();
+    queries.push(q);
+    await q.processAllAvailable();
+    await q.stop();
+    expect(q.exception).toBeNull();
+
+    const good = Array.from({ length: total }, (_, i) => i).filter((i) => !bad.has(i));
+    expect(
+      sink
+        .allRows()
+        .map((r) => r.n)
+        .sort((a, b) => a - b),
+    ).toEqual(good);
+    const batches = q.recentProgress.filter((p) => p.numInputRows > 0).map((p) => p.sources[0]!);
+    expect(batches.length).toBe(Math.ceil(total / 12));
+    expect(batches.reduce((a, s) => a + s.numMalformedRows, 0)).toBe(bad.size);
+    expect(batches.reduce((a, s) => a + Number(s.metrics.malformedRecords), 0)).toBe(bad.size);
+    expect(batches.map((s) => s.numMalformedRows)).toEqual(
+      batches.map((s) => Number(s.metrics.malformedRecords)),
+    );
+    // After each batch, the offsets behind the latest are what is left to read.
+    let read = 0;
+    for (const s of batches) {
+      read += Number(s.metrics.recordsRead);
+      expect(s.metrics).toMatchObject({ partitionsRead: 4, offsetsBehindLatest: total - read });
+      expect(s.metrics.maxOffsetsBehindLatest).toBeGreaterThanOrEqual(
+        Number(s.metrics.minOffsetsBehindLatest),
+      );
+      expect(s.numInputRows).toBe(Number(s.metrics.recordsRead) - s.numMalformedRows);
+    }
+    expect(read).toBe(total);
+    expect(batches[0]!.metrics.offsetsBehindLatest).toBe(total - 12);
+    expect(batches.at(-1)!.metrics).toMatchObject({ offsetsBehindLatest: 0, maxOffsetsBehindLatest: 0 });
   });
 });
 

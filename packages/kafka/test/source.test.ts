@@ -3,7 +3,7 @@
  * rate limits, replays, headers, new topics while running, and Spark's row schema.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
-import type { Offset } from 'millrace';
+import { type Offset, schema, t } from 'millrace';
 import { type KafkaRow, kafkaSource } from '../src/index.ts';
 import { type MockCluster, TestProducer, startMockCluster, uniqueTopic } from './mockCluster.ts';
 import { cleanupDirs, connectorContext, nextBatch, recordingLogger, rejection, text } from './helpers.ts';
@@ -164,8 +164,8 @@ describe('subscribe', () => {
   });
 });
 
-describe('chunked', () => {
-  it('getBatchChunks streams the same records as getBatch, in chunks of at most maxRecordsPerPoll', async () => {
+describe('chunked reads (the default)', () => {
+  it('getBatchChunks gives exactly the rows of getBatch, in the same offset-fixed order, in chunks of at most maxRecordsPerPoll', async () => {
     const topic = uniqueTopic('chunks');
     await fill(topic, [40, 30, 20, 10]);
     const source = await open(
@@ -173,18 +173,80 @@ describe('chunked', () => {
         bootstrapServers: kafka.bootstrap,
         subscribe: topic,
         startingOffsets: 'earliest',
-        chunked: true,
         maxRecordsPerPoll: 16,
       }),
     );
     const end = await source.latestOffset(null, { kind: 'default' });
+    const batch = source.getBatchChunks!(null, end!, { batchId: 0 });
     const chunks: KafkaRow[][] = [];
-    for await (const c of source.getBatchChunks!(null, end!, { batchId: 0 })) chunks.push(c);
+    for await (const c of batch) chunks.push(c);
     expect(chunks.length).toBeGreaterThan(1);
     expect(Math.max(...chunks.map((c) => c.length))).toBeLessThanOrEqual(16);
+    // 16 records per poll over 4 partitions: slots of 4 offsets, partition by partition, round by round.
+    const expected: string[] = [];
+    for (let round = 0; round < 10; round++) {
+      for (const [p, n] of [40, 30, 20, 10].entries()) {
+        for (let i = round * 4; i < Math.min(n, round * 4 + 4); i++) expected.push(`${p}-${i}`);
+      }
+    }
+    expect(chunks.flat().map((r) => text(r.value))).toEqual(expected);
     const whole = await source.getBatch(null, end!, { batchId: 0 });
-    expect(values(chunks.flat())).toEqual(values(whole.rows));
-    expect(whole.rows).toHaveLength(100);
+    expect(whole.rows).toEqual(chunks.flat());
+    expect(batch.summary!()).toEqual({ malformedRows: whole.malformedRows, metrics: whole.metrics });
+    expect(whole.metrics).toMatchObject({ recordsRead: 100, partitionsRead: 4, offsetsBehindLatest: 0 });
+
+    // A new instance (a restart) reads the same order.
+    const again = await open(
+      kafkaSource({
+        bootstrapServers: kafka.bootstrap,
+        subscribe: topic,
+        startingOffsets: 'earliest',
+        maxRecordsPerPoll: 16,
+      }),
+    );
+    const replayed: KafkaRow[] = [];
+    for await (const c of again.getBatchChunks!(null, end!, { batchId: 0 })) replayed.push(...c);
+    expect(replayed).toEqual(whole.rows);
+  });
+
+  it('summary() reports what getBatch does: malformed records dropped, lag behind the latest offsets', async () => {
+    const topic = uniqueTopic('chunk-summary');
+    await producer.send(
+      topic,
+      Array.from({ length: 24 }, (_, i) => ({
+        partition: i % 4,
+        value: i % 6 === 2 ? `{"n": ${i}` : JSON.stringify({ n: i }),
+      })),
+    );
+    const source = await open(
+      kafkaSource({
+        bootstrapServers: kafka.bootstrap,
+        subscribe: topic,
+        startingOffsets: 'earliest',
+        maxOffsetsPerTrigger: 8,
+        format: { json: schema({ n: t.long }), mode: 'dropMalformed' },
+      }),
+    );
+    const end = await source.latestOffset(null, { kind: 'default' });
+    const batch = source.getBatchChunks!(null, end!, { batchId: 0 });
+    const rows: { n: number }[] = [];
+    for await (const c of batch) rows.push(...c);
+    const whole = await source.getBatch(null, end!, { batchId: 0 });
+    expect(rows).toEqual(whole.rows);
+    const summary = batch.summary!();
+    expect(summary).toEqual({ malformedRows: whole.malformedRows, metrics: whole.metrics });
+    // 8 of 24 offsets (2 per partition: offsets 0 and 1 = records 0-7, of which 2 is malformed).
+    expect(rows.map((r) => r.n).sort((a, b) => a - b)).toEqual([0, 1, 3, 4, 5, 6, 7]);
+    expect(summary.malformedRows).toBe(1);
+    expect(summary.metrics).toEqual({
+      recordsRead: 8,
+      partitionsRead: 4,
+      malformedRecords: 1,
+      offsetsBehindLatest: 16,
+      avgOffsetsBehindLatest: 4,
+      maxOffsetsBehindLatest: 4,
+      minOffsetsBehindLatest: 4,
+    });
   });
 });
 

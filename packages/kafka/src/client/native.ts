@@ -6,7 +6,7 @@
 import type { KafkaConsumer, Metadata, Producer, WatermarkOffsets } from '@confluentinc/kafka-javascript';
 import type { Logger } from 'millrace';
 import { type KafkaOptions, redactSecrets } from './config.ts';
-import { kafkaError } from './errors.ts';
+import { kafkaError, optionError } from './errors.ts';
 
 export type Callback<T> = (err: unknown, value: T) => void;
 
@@ -41,6 +41,25 @@ export interface ClientEnv {
   readonly log: Logger;
   /** For log records: which connector this client belongs to. */
   readonly owner: Record<string, string>;
+}
+
+/**
+ * Construct a client. librdkafka checks the configuration in the constructor and throws a plain
+ * Error for a value it does not take or a feature its build lacks (`compression: 'zstd'`
+ * without libzstd): that is a bad option, said as one (secret values removed).
+ */
+export function newClient<T>(make: () => T, where: string, env: ClientEnv): T {
+  try {
+    return make();
+  } catch (e) {
+    const msg = redactSecrets(e instanceof Error ? e.message : String(e), env.kafkaOptions);
+    throw optionError(
+      where,
+      `librdkafka refused the client configuration: ${msg}. Change the option it names ` +
+        `(compression, or the property in kafkaOptions)`,
+      env.owner,
+    );
+  }
 }
 
 /**

@@ -45,6 +45,13 @@ export interface ReadRangesOptions {
   ) => Promise<MillraceError>;
   /** Errors reported while consuming. */
   readonly onError: (err: unknown) => MillraceError;
+  /**
+   * Every record of the partition below `offset` has now been returned (by this step's chunk
+   * or an earlier one): called with the consumer's position, which moves past transaction
+   * markers, and with `end` when the partition is done. Called before the step's chunk is
+   * yielded.
+   */
+  readonly onReached?: (topic: string, partition: number, offset: number) => void;
 }
 
 const key = (topic: string, partition: number) => `${partition}\u0000${topic}`;
@@ -67,6 +74,7 @@ export async function* readRanges(
     const r = pending.get(k);
     if (!r) return;
     pending.delete(k);
+    options.onReached?.(r.topic, r.partition, r.end);
     // Stop fetching what nobody will read.
     const tp = { topic: r.topic, partition: r.partition };
     consumer.pause([tp]);
@@ -116,6 +124,7 @@ export async function* readRanges(
           const r = pending.get(k);
           if (r === undefined || typeof p.offset !== 'number' || p.offset < 0) continue;
           if (p.offset >= r.end) done(k);
+          else options.onReached?.(r.topic, r.partition, p.offset);
           if (positions.get(k) !== p.offset) {
             positions.set(k, p.offset);
             progressed = true;

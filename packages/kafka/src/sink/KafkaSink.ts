@@ -69,6 +69,7 @@ import {
   connect,
   disconnect,
   listTopics,
+  newClient,
   routeClientEvents,
 } from '../client/native.ts';
 import {
@@ -302,24 +303,29 @@ export class KafkaSink implements Sink {
     this.transactionalId =
       this.transactionalIdOption ?? `millrace-${idSafe(ctx.queryId)}-${idSafe(this.name)}`;
     this.markerKey = markerKey(ctx.queryId, this.name);
-    const producer = new Kafka.Producer({
-      'bootstrap.servers': this.bootstrap,
-      'client.id': `millrace-${idSafe(ctx.queryName)}-${idSafe(this.name)}`,
-      'enable.idempotence': true,
-      'linger.ms': this.lingerMs,
-      'compression.type': this.compression,
-      'message.timeout.ms': this.deliveryTimeoutMs,
-      ...(this.batchSize !== undefined ? { 'batch.size': this.batchSize } : {}),
-      ...(this.transactional
-        ? {
-            'transactional.id': this.transactionalId,
-            // librdkafka requires message.timeout.ms <= transaction.timeout.ms.
-            'transaction.timeout.ms': Math.max(60_000, this.deliveryTimeoutMs),
-          }
-        : {}),
-      dr_cb: true,
-      ...this.kafkaOptions,
-    });
+    const producer = newClient(
+      () =>
+        new Kafka.Producer({
+          'bootstrap.servers': this.bootstrap,
+          'client.id': `millrace-${idSafe(ctx.queryName)}-${idSafe(this.name)}`,
+          'enable.idempotence': true,
+          'linger.ms': this.lingerMs,
+          'compression.type': this.compression,
+          'message.timeout.ms': this.deliveryTimeoutMs,
+          ...(this.batchSize !== undefined ? { 'batch.size': this.batchSize } : {}),
+          ...(this.transactional
+            ? {
+                'transactional.id': this.transactionalId,
+                // librdkafka requires message.timeout.ms <= transaction.timeout.ms.
+                'transaction.timeout.ms': Math.max(60_000, this.deliveryTimeoutMs),
+              }
+            : {}),
+          dr_cb: true,
+          ...this.kafkaOptions,
+        }),
+      this.where(),
+      this.env,
+    );
     routeClientEvents(producer, this.env);
     producer.on('delivery-report', (err, report) => {
       const d = report.opaque as Deliveries | undefined;
@@ -388,16 +394,21 @@ export class KafkaSink implements Sink {
     Kafka: Awaited<ReturnType<typeof loadKafkaClient>>,
   ): Promise<CommitMarker | null> {
     const env = this.env!;
-    const consumer: KafkaConsumer = new Kafka.KafkaConsumer(
-      {
-        'bootstrap.servers': this.bootstrap,
-        'group.id': `millrace-sink-${idSafe(this.queryId)}-${idSafe(this.name)}`,
-        'enable.auto.commit': false,
-        'enable.partition.eof': false,
-        'isolation.level': 'read_committed',
-        ...Object.fromEntries(Object.entries(this.kafkaOptions).filter(([k]) => !isProducerOnly(k))),
-      },
-      {},
+    const consumer: KafkaConsumer = newClient(
+      () =>
+        new Kafka.KafkaConsumer(
+          {
+            'bootstrap.servers': this.bootstrap,
+            'group.id': `millrace-sink-${idSafe(this.queryId)}-${idSafe(this.name)}`,
+            'enable.auto.commit': false,
+            'enable.partition.eof': false,
+            'isolation.level': 'read_committed',
+            ...Object.fromEntries(Object.entries(this.kafkaOptions).filter(([k]) => !isProducerOnly(k))),
+          },
+          {},
+        ),
+      this.where(),
+      env,
     );
     routeClientEvents(consumer, env);
     await connect(consumer, this.requestTimeoutMs, env, `${this.where()}: connecting to read commit markers`);

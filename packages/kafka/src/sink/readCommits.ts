@@ -5,7 +5,7 @@
 import { type Logger, silentLogger } from 'millrace';
 import { type KafkaOptions, validateBootstrap, validateKafkaOptions } from '../client/config.ts';
 import { loadKafkaClient } from '../client/loadClient.ts';
-import { configureConsume, connect, disconnect, routeClientEvents } from '../client/native.ts';
+import { configureConsume, connect, disconnect, newClient, routeClientEvents } from '../client/native.ts';
 import { type CommitMarker, DEFAULT_CONTROL_TOPIC, markerKey, readAllMarkers } from './commitMarkers.ts';
 
 export interface ReadKafkaSinkCommitsOptions {
@@ -28,16 +28,21 @@ export async function readKafkaSinkCommits(options: ReadKafkaSinkCommitsOptions)
   const timeoutMs = options.timeoutMs ?? 30_000;
   const Kafka = await loadKafkaClient();
   const env = { bootstrap, kafkaOptions, log: options.log ?? silentLogger, owner: { reader: where } };
-  const consumer = new Kafka.KafkaConsumer(
-    {
-      'bootstrap.servers': bootstrap,
-      'group.id': 'millrace-commit-reader',
-      'enable.auto.commit': false,
-      'enable.partition.eof': false,
-      'isolation.level': 'read_committed',
-      ...kafkaOptions,
-    },
-    {},
+  const consumer = newClient(
+    () =>
+      new Kafka.KafkaConsumer(
+        {
+          'bootstrap.servers': bootstrap,
+          'group.id': 'millrace-commit-reader',
+          'enable.auto.commit': false,
+          'enable.partition.eof': false,
+          'isolation.level': 'read_committed',
+          ...kafkaOptions,
+        },
+        {},
+      ),
+    where,
+    env,
   );
   routeClientEvents(consumer, env);
   await connect(consumer, timeoutMs, env, `${where}: connecting`);

@@ -11,8 +11,10 @@
  *        ▼
  *   offsets/N written by the engine
  *        ▼
- *   getBatch(start, end)       assign + seek a consumer to start, read to end (rangeReader.ts),
- *                              decode (rows.ts). The same offsets give the same records on a
+ *   getBatchChunks(start, end) assign + seek a consumer to start, read to end (rangeReader.ts),
+ *   (or getBatch: the same,    decode (rows.ts), release the rows in an order fixed by offsets
+ *    collected)                (batchOrder.ts); summary(): malformed count, lag metrics.
+ *                              The same offsets give the same rows in the same order on a
  *                              replay — unless Kafka deleted them meanwhile (failOnDataLoss).
  *
  * The first batch starts from `startingOffsets`, resolved once and written to the source's
@@ -22,6 +24,7 @@
 import type { KafkaConsumer } from '@confluentinc/kafka-javascript';
 import * as path from 'node:path';
 import type {
+  ChunkedBatch,
   ConnectorContext,
   MillraceError,
   Offset,
@@ -56,11 +59,13 @@ import {
   connect,
   disconnect,
   listTopics,
+  newClient,
   queryWatermarks,
   routeClientEvents,
 } from '../client/native.ts';
 import { type PartitionRange, readRanges } from '../client/rangeReader.ts';
 import { readFileIfExists, writeFileAtomic } from '../util/atomicFile.ts';
+import { BatchOrder, type Lane } from './batchOrder.ts';
 import {
   type OffsetMap,
   type StartingOffsets,
@@ -117,8 +122,9 @@ export interface KafkaSourceOptions<F extends KafkaFormat = 'bytes', H extends b
   /** Default 'read_committed': transactional producers' aborted and open records are not read. */
   readonly isolationLevel?: 'read_committed' | 'read_uncommitted';
   /**
-   * Stream each batch through the query in chunks instead of returning it whole: less memory
-   * for big batches, but the engine then shows no per-batch source metrics (lag, malformed).
+   * Stream each batch through the query in chunks of at most maxRecordsPerPoll rows (default
+   * true): a big batch never sits in memory whole. false: every batch is read whole first
+   * (getBatch). Same rows, same order, same metrics either way.
    */
   readonly chunked?: boolean;
   /** Records per consume call (a chunk). Default 10,000. */
@@ -245,12 +251,12 @@ export class KafkaSource<R> implements Source<R> {
   readonly name: string;
   readonly schema: Schema<R>;
   readonly replayable = true;
-  /** Present only with `chunked: true` (see the option). */
+  /** Absent with `chunked: false` (see the option). */
   readonly getBatchChunks?: (
     start: Offset | null,
     end: Offset,
     info: { readonly batchId: number },
-  ) => AsyncIterable<R[]>;
+  ) => ChunkedBatch<R>;
 
   private readonly bootstrap: string;
   private readonly subscription: Subscription;
@@ -331,13 +337,14 @@ export class KafkaSource<R> implements Source<R> {
       );
     }
     this.schema = this.decoder.schema;
-    const chunked = optionalBoolean(where, 'chunked', o.chunked) ?? false;
+    const chunked = optionalBoolean(where, 'chunked', o.chunked) ?? true;
     this.maxRecordsPerPoll = positiveInt(where, 'maxRecordsPerPoll', o.maxRecordsPerPoll) ?? 10_000;
     this.requestTimeoutMs = positiveInt(where, 'requestTimeoutMs', o.requestTimeoutMs, 100) ?? 30_000;
     this.discoveryMs =
       positiveInt(where, 'partitionDiscoveryIntervalMs', o.partitionDiscoveryIntervalMs, 0) ?? 1_000;
     if (chunked) {
-      this.getBatchChunks = (start, end, info) => this.readBatch(start, end, info.batchId, newStats());
+      this.getBatchChunks = (start, end, info) =>
+        this.batchChunks(start, end, info.batchId, this.maxRecordsPerPoll);
     }
   }
 
@@ -376,8 +383,9 @@ export class KafkaSource<R> implements Source<R> {
     });
     // Two clients: one reads batches; the other asks for metadata and watermarks, so those
     // answers never queue behind the reader's long-polling fetches on a broker connection.
-    const consumer = new Kafka.KafkaConsumer(config('reader'), {});
-    const meta = new Kafka.KafkaConsumer(config('offsets'), {});
+    const where = `kafkaSource "${this.name}"`;
+    const consumer = newClient(() => new Kafka.KafkaConsumer(config('reader'), {}), where, this.env);
+    const meta = newClient(() => new Kafka.KafkaConsumer(config('offsets'), {}), where, this.env);
     routeClientEvents(consumer, this.env);
     routeClientEvents(meta, this.env);
     try {
@@ -558,33 +566,45 @@ export class KafkaSource<R> implements Source<R> {
     end: Offset,
     info: { readonly batchId: number },
   ): Promise<SourceBatch<R>> {
-    const stats = newStats();
-    // Records of different partitions arrive interleaved in no fixed order; grouping them by
-    // partition (in offset order within each) makes a replay return the rows in the same order.
-    const byPartition = new Map<string, R[]>();
-    for await (const chunk of this.readBatch(start, end, info.batchId, stats, byPartition)) void chunk;
+    const batch = this.batchChunks(start, end, info.batchId, Infinity);
     const rows: R[] = [];
-    for (const part of [...byPartition.keys()].sort()) {
-      const list = byPartition.get(part)!;
-      for (let i = 0; i < list.length; i++) rows.push(list[i]!);
-    }
-    const metrics: Record<string, number> = { recordsRead: stats.records, partitionsRead: stats.partitions };
-    if (stats.lag) Object.assign(metrics, stats.lag);
-    if (this.decoder.mode !== null) metrics.malformedRecords = stats.malformed;
+    for await (const chunk of batch) for (let i = 0; i < chunk.length; i++) rows.push(chunk[i]!);
+    return { rows, ...batch.summary() };
+  }
+
+  /**
+   * The rows of [start, end) in chunks of at most `chunkRows`, in the order batchOrder.ts
+   * fixes (the same for getBatch, getBatchChunks and a replay); `summary()` gives the
+   * malformed count and metrics once the chunks are consumed.
+   */
+  private batchChunks(
+    start: Offset | null,
+    end: Offset,
+    batchId: number,
+    chunkRows: number,
+  ): ChunkedBatch<R> & { summary(): Omit<SourceBatch<R>, 'rows'> } {
+    const stats = newStats();
     return {
-      rows,
-      malformedRows: this.decoder.mode === 'dropMalformed' ? stats.malformed : 0,
-      metrics,
+      [Symbol.asyncIterator]: () => this.readBatch(start, end, batchId, stats, chunkRows),
+      summary: () => {
+        const metrics: Record<string, number> = {
+          recordsRead: stats.records,
+          partitionsRead: stats.partitions,
+        };
+        if (stats.lag) Object.assign(metrics, stats.lag);
+        if (this.decoder.mode !== null) metrics.malformedRecords = stats.malformed;
+        return { malformedRows: this.decoder.mode === 'dropMalformed' ? stats.malformed : 0, metrics };
+      },
     };
   }
 
-  /** The rows of [start, end), decoded, chunk by chunk; fills `stats` on the way. */
+  /** The rows of [start, end), decoded, chunk by chunk in batch order; fills `stats` on the way. */
   private async *readBatch(
     start: Offset | null,
     end: Offset,
     batchId: number,
     stats: BatchStats,
-    byPartition?: Map<string, R[]>,
+    chunkRows: number,
   ): AsyncGenerator<R[]> {
     const { consumer } = this.require();
     const from = start === null ? await this.initialOffsets() : this.parseOffset(start, 'start');
@@ -597,40 +617,47 @@ export class KafkaSource<R> implements Source<R> {
     const latest = this.latestAvailable ?? new Map([...wms].map(([k, w]) => [k, w.high]));
     stats.lag = lag(latest, until);
     const decoder = this.decoder;
+    const order = new BatchOrder<R>(plan.ranges, this.maxRecordsPerPoll);
+    let ready: R[] = [];
     for await (const messages of readRanges(consumer, plan.ranges, {
       maxMessages: this.maxRecordsPerPoll,
       pollTimeoutMs: 200,
       stallTimeoutMs: this.requestTimeoutMs,
       onStall: (pending) => this.stalled(pending, batchId),
       onError: (e) => this.readError(e, batchId),
+      onReached: (topic, partition, offset) => order.reachedAt(topic, partition, offset),
     })) {
-      let rows: R[] = [];
       let malformed = 0;
-      if (byPartition) {
-        // Records come in runs of one partition: look the list up once per run.
-        let lastTopic = '';
-        let lastPartition = -1;
-        let list: R[] = rows;
-        for (let i = 0; i < messages.length; i++) {
-          const m = messages[i]!;
-          if (m.partition !== lastPartition || m.topic !== lastTopic) {
-            lastTopic = m.topic;
-            lastPartition = m.partition;
-            const k = `${m.topic}:${String(m.partition).padStart(10, '0')}`;
-            let l = byPartition.get(k);
-            if (!l) byPartition.set(k, (l = []));
-            list = l;
-          }
-          if (decoder.decode(m, list)) malformed++;
+      // Records come in runs of one partition: look its lane up once per run.
+      let lane: Lane<R> | undefined;
+      for (let i = 0; i < messages.length; i++) {
+        const m = messages[i]!;
+        if (lane === undefined || m.partition !== lane.partition || m.topic !== lane.topic) {
+          lane = order.lane(m.topic, m.partition)!;
         }
-        rows = [];
-      } else {
-        for (let i = 0; i < messages.length; i++) if (decoder.decode(messages[i]!, rows)) malformed++;
+        const rows = lane.rows;
+        const before = rows.length;
+        if (decoder.decode(m, rows)) malformed++;
+        for (let j = before; j < rows.length; j++) lane.offsets.push(m.offset);
+        if (m.offset >= lane.reached) lane.reached = m.offset + 1;
       }
       stats.records += messages.length;
       stats.malformed += malformed;
-      yield rows;
+      order.release(ready);
+      if (ready.length > 0) {
+        yield* slices(ready, chunkRows);
+        ready = [];
+      }
     }
+    // Every partition is read to its end now: what is left is released.
+    order.release(ready);
+    if (!order.done) {
+      throw internalError(
+        `kafkaSource "${this.name}": batch ${batchId} was read to its end offsets, but ${order.waiting} row(s) were not released`,
+        { source: this.name, batch: batchId },
+      );
+    }
+    if (ready.length > 0) yield* slices(ready, chunkRows);
   }
 
   /** A read made no progress: lost data (the log moved past us) or an unreachable cluster. */
@@ -716,4 +743,13 @@ interface BatchStats {
 
 function newStats(): BatchStats {
   return { records: 0, malformed: 0, partitions: 0, lag: null };
+}
+
+/** `rows` as chunks of at most `size` rows. */
+function* slices<R>(rows: R[], size: number): Generator<R[]> {
+  if (rows.length <= size) {
+    yield rows;
+    return;
+  }
+  for (let i = 0; i < rows.length; i += size) yield rows.slice(i, i + size);
 }
