@@ -84,22 +84,23 @@ describe('bounded progress history (20 queries × 10,000 batches)', () => {
     await timed('/api/v1/queries');
     await timed('/api/v1/queries/query-1/progress?limit=10');
     await timed('/api/v1/queries/query-1');
+    // Bounds with room for a machine busy with the rest of the suite (quiet: ~1 ms and ~10 ms).
     const list = await timed('/api/v1/queries');
     expect(list.body.queries).toHaveLength(QUERIES);
-    expect(list.ms).toBeLessThan(50);
+    expect(list.ms).toBeLessThan(100);
     const newest = await timed('/api/v1/queries/query-7/progress?limit=1000');
     expect(newest.body.entries).toHaveLength(1000);
     expect(newest.body.entries.at(-1).batchId).toBe(BATCHES - 1);
-    expect(newest.ms).toBeLessThan(50);
+    expect(newest.ms).toBeLessThan(250);
     const middle = await timed('/api/v1/queries/query-7/progress?since=5000&limit=1000');
     expect(middle.body.entries[0].batchId).toBe(5001);
     expect(middle.body.hasMore).toBe(true);
-    expect(middle.ms).toBeLessThan(50);
+    expect(middle.ms).toBeLessThan(250);
     const detail = await timed('/api/v1/queries/query-7');
-    expect(detail.ms).toBeLessThan(50);
+    expect(detail.ms).toBeLessThan(100);
     const metrics = performance.now();
     await app.inject({ method: 'GET', url: '/metrics' });
-    expect(performance.now() - metrics).toBeLessThan(100);
+    expect(performance.now() - metrics).toBeLessThan(500);
   });
 
   it('does not grow when more batches arrive (old ones are dropped)', () => {
