@@ -1,26 +1,37 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: `unit` runs in seconds (pure logic, in-process queries);
-// `slow` holds crash tests and anything that spawns processes or sleeps.
+// Three projects: `unit` — the engine, in seconds (pure logic, in-process queries); `integration`
+// — connectors against real services, the service, examples, benchmark checks; `slow` — crash
+// tests, browser tests, conformance runs with large batches: anything that spawns processes or waits.
 export default defineConfig({
   test: {
     projects: [
       {
         test: {
           name: 'unit',
-          include: [
-            'packages/*/test/**/*.test.ts',
-            'packages/*/src/**/*.test.ts',
-            'examples/**/*.test.ts',
-            'bench/**/*.test.ts',
-          ],
-          exclude: ['**/*.slow.test.ts', '**/node_modules/**'],
+          include: ['packages/millrace/test/**/*.test.ts', 'packages/millrace/src/**/*.test.ts'],
+          exclude: ['**/*.slow.test.ts', '**/node_modules/**', 'packages/millrace/test/conformance/**'],
           typecheck: {
             enabled: true,
             include: ['packages/*/test/**/*.test-d.ts'],
             tsconfig: './tsconfig.json',
           },
           testTimeout: 20_000,
+        },
+      },
+      {
+        // Connector packages, the service, examples and benchmark checks: real services
+        // (PostgreSQL, Kafka's mock cluster, HTTP), each file in seconds.
+        test: {
+          name: 'integration',
+          include: [
+            'packages/{log,kafka,postgres,server}/test/**/*.test.ts',
+            'packages/millrace/test/conformance/**/*.test.ts',
+            'examples/**/*.test.ts',
+            'bench/**/*.test.ts',
+          ],
+          exclude: ['**/*.slow.test.ts', '**/node_modules/**'],
+          testTimeout: 30_000,
         },
       },
       {
