@@ -116,6 +116,9 @@ export async function runAgent(o: AgentOptions): Promise<AgentResult> {
   let lastTime: number | null = null;
   let generating = true;
   let fatal: unknown = null;
+  /** Samples at the front of the queue that the sender is publishing now (never dropped). */
+  let inFlight = 0;
+  let lastDropWarning = -Infinity;
   let wake: (() => void) | null = null;
   const notify = () => {
     wake?.();
@@ -131,17 +134,23 @@ export async function runAgent(o: AgentOptions): Promise<AgentResult> {
         continue;
       }
       const batch = queue.slice(0, SEND_BATCH);
+      inFlight = batch.length;
+      let failure: unknown = null;
       try {
         await o.publisher.publish(batch);
         queue.splice(0, batch.length);
         published += batch.length;
       } catch (e) {
-        const retryable = e instanceof MillraceError ? e.retryable : true;
+        failure = e;
+      }
+      inFlight = 0;
+      if (failure !== null) {
+        const retryable = failure instanceof MillraceError ? failure.retryable : true;
         if (!retryable || !generating || o.signal?.aborted) {
-          fatal = e;
+          fatal = failure;
           return;
         }
-        say(`warning: ${(e as Error).message}; keeping ${queue.length} samples and trying again`);
+        say(`warning: ${(failure as Error).message}; keeping ${queue.length} samples and trying again`);
         await abortable(1_000, o.signal);
       }
     }
@@ -174,10 +183,14 @@ export async function runAgent(o: AgentOptions): Promise<AgentResult> {
       lastTime = time;
       queue.push(...rows);
       if (queue.length > maxQueued) {
-        const n = queue.length - maxQueued;
-        queue.splice(0, n);
+        // The oldest samples that are not being sent right now.
+        const n = Math.min(queue.length - maxQueued, queue.length - inFlight);
+        queue.splice(inFlight, n);
         dropped += n;
-        say(`warning: ${o.publisher.target} is not keeping up; dropped the ${n} oldest samples`);
+        if (Date.now() - lastDropWarning >= 10_000) {
+          lastDropWarning = Date.now();
+          say(`warning: ${o.publisher.target} is not keeping up; ${dropped} oldest samples dropped so far`);
+        }
       }
       notify();
     }

@@ -35,7 +35,7 @@ export interface Endpoints {
 export async function startEndpoints(o: EndpointsOptions): Promise<Endpoints> {
   const host = o.host ?? '127.0.0.1';
   // maxParamLength: topic names may have up to 249 characters (see the log's README).
-  const app = fastify({ forceCloseConnections: 'idle', maxParamLength: 512 });
+  const app = fastify({ forceCloseConnections: 'idle', routerOptions: { maxParamLength: 512 } });
   if (o.log) await app.register(ingestPlugin, { log: o.log });
   await app.register(collectdPlugin, {
     publisher: o.publisher,

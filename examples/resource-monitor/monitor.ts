@@ -20,11 +20,13 @@ import * as path from 'node:path';
 import {
   Trigger,
   avg,
-  consoleSink,
+  foreachBatchSink,
+  formatTable,
   count,
   max,
   round,
   window,
+  type Row,
   type Sink,
   type Stream,
   type StreamingQuery,
@@ -33,6 +35,7 @@ import { logSink, logSource, type Log } from '@millrace/log';
 import { kafkaSink, kafkaSource } from '@millrace/kafka';
 import { webhook, type PipelineContext } from '@millrace/server';
 import { metricSchema, type HostStats, type MetricSample } from './metrics.ts';
+import { numberOption, optionError } from './options.ts';
 
 export type MonitorInput =
   { readonly kind: 'log'; readonly log: Log } | { readonly kind: 'kafka'; readonly bootstrapServers: string };
@@ -91,7 +94,7 @@ export function hostStats(metrics: Stream<MetricSample>, w: WindowSpec): Stream<
       cpuPeak: max($.cpu),
       memAvg: avg($.mem),
       memPeak: max($.mem),
-    })) as unknown as Stream<HostStats>;
+    }));
 }
 
 /** The same rows rounded to one decimal and with the window's end as a column, for people. */
@@ -119,29 +122,42 @@ export async function startResourceMonitor(
     slideMs: o.slideMs ?? DEFAULTS.slideMs,
     watermarkMs: o.watermarkMs ?? DEFAULTS.watermarkMs,
   };
-  const threshold = o.cpuThreshold ?? DEFAULTS.cpuThreshold;
+  for (const [name, ms] of Object.entries(w)) numberOption(name, ms, { min: 1, integer: true });
+  if (w.slideMs > w.windowMs || w.windowMs % w.slideMs !== 0) {
+    throw optionError('slideMs', `must divide windowMs (${w.windowMs}) evenly, got ${w.slideMs}`);
+  }
+  const threshold = numberOption('cpuThreshold', o.cpuThreshold ?? DEFAULTS.cpuThreshold, {
+    min: 0,
+    max: 100,
+  });
+  numberOption('alertForMs', o.alertForMs ?? DEFAULTS.alertForMs, { min: 0 });
   const trigger = o.trigger ?? Trigger.processingTime('1 second');
   const input = o.input;
 
   // Each query reads the topic with its own source (offsets live in its own checkpoint).
   const stats = (): Stream<HostStats> => {
-    const source =
+    const format = { json: metricSchema, mode: 'dropMalformed' } as const;
+    const metrics: Stream<MetricSample> =
       input.kind === 'log'
-        ? logSource({
-            log: input.log,
-            name: 'metrics',
-            topics: metricsTopic,
-            startingOffsets: 'earliest',
-            format: { json: metricSchema, mode: 'dropMalformed' },
-          })
-        : kafkaSource({
-            name: 'metrics',
-            bootstrapServers: input.bootstrapServers,
-            subscribe: metricsTopic,
-            startingOffsets: 'earliest',
-            format: { json: metricSchema, mode: 'dropMalformed' },
-          });
-    return hostStats(ctx.session.readStream(source) as unknown as Stream<MetricSample>, w);
+        ? ctx.session.readStream(
+            logSource({
+              log: input.log,
+              name: 'metrics',
+              topics: metricsTopic,
+              startingOffsets: 'earliest',
+              format,
+            }),
+          )
+        : ctx.session.readStream(
+            kafkaSource({
+              name: 'metrics',
+              bootstrapServers: input.bootstrapServers,
+              subscribe: metricsTopic,
+              startingOffsets: 'earliest',
+              format,
+            }),
+          );
+    return hostStats(metrics, w);
   };
   const statsSink: Sink =
     input.kind === 'log'
@@ -192,15 +208,21 @@ export async function startResourceMonitor(
     }),
   );
   if (o.console !== false) {
+    // Like consoleSink, but silent for the batches that close no window (most of them).
+    const display = forDisplay(stats());
+    const out = typeof o.console === 'function' ? o.console : (text: string) => process.stdout.write(text);
+    const print = (rows: readonly Row[], batchId: number) => {
+      if (rows.length === 0) return;
+      const sorted = [...rows].sort(
+        (a, b) =>
+          (a.windowEnd as number) - (b.windowEnd as number) || String(a.host).localeCompare(String(b.host)),
+      );
+      out(
+        `closed windows (batch ${batchId}):\n${formatTable(sorted, display.schema, { numRows: 100, truncate: false })}\n`,
+      );
+    };
     queries.push(
-      await ctx.start(forDisplay(stats()), {
-        ...common('console'),
-        sink: consoleSink({
-          numRows: 50,
-          truncate: false,
-          ...(typeof o.console === 'function' ? { out: o.console } : {}),
-        }),
-      }),
+      await ctx.start(display, { ...common('console'), sink: foreachBatchSink(print, { name: 'console' }) }),
     );
   }
 
@@ -213,7 +235,10 @@ export async function startResourceMonitor(
     eventTime: 'window.end',
     for: o.alertForMs ?? DEFAULTS.alertForMs,
     severity: 'critical',
-    summary: `host {host}: CPU averaged {cpuAvg}% over the window ending {window.end|time} (above ${threshold}%)`,
+    // The exact average is in the event's value; the peak is a sample's own two-decimal value.
+    summary:
+      `host {host}: CPU average above ${threshold}% in every ${w.windowMs / 1000}-s window for ` +
+      `${(o.alertForMs ?? DEFAULTS.alertForMs) / 1000} s (window ending {window.end|time}, peak {cpuPeak}%)`,
     notify: o.webhookUrl ? [webhook({ url: o.webhookUrl, format: o.slack ? 'slack' : 'json' })] : [],
   });
   return queries;

@@ -54,7 +54,11 @@ export function numberOption(
 ): number {
   const n = typeof value === 'number' ? value : value.trim() === '' ? NaN : Number(value);
   if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
-    const range = `${integer ? 'an integer' : 'a number'}${min > -Infinity ? ` ≥ ${min}` : ''}${max < Infinity ? ` ≤ ${max}` : ''}`;
+    const kind = integer ? 'an integer' : 'a number';
+    const range =
+      min > -Infinity && max < Infinity
+        ? `${kind} from ${min} to ${max}`
+        : `${kind}${min > -Infinity ? ` ≥ ${min}` : ''}${max < Infinity ? ` ≤ ${max}` : ''}`;
     throw optionError(option, `expected ${range}, got "${value}"`);
   }
   return n;

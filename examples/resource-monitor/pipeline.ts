@@ -159,11 +159,14 @@ export async function runResourceMonitor(ctx: PipelineContext, o: PipelineOption
       : kafkaPublisher({ bootstrapServers: o.kafka!, topic: o.metricsTopic });
 
   let endpoints: Endpoints | undefined;
+  let agents: Promise<unknown> = Promise.resolve();
   const closers: (() => Promise<void>)[] = [];
   const queries: StreamingQuery[] = [];
-  // On shutdown: stop taking input at once; close the log once every query has stopped.
+  // On shutdown: stop taking input at once (the agents see the same signal and send what they
+  // have queued); close the log once the agents and every query have stopped.
   const shutdown = async () => {
     await endpoints?.close().catch(() => undefined);
+    await agents;
     await Promise.all(queries.map((q) => q.awaitTermination().catch(() => undefined)));
     for (const c of closers.reverse()) await c().catch(() => undefined);
     await log?.close().catch(() => undefined);
@@ -199,7 +202,7 @@ export async function runResourceMonitor(ctx: PipelineContext, o: PipelineOption
   if (o.agents > 0) {
     const agentPublisher = await publisher();
     closers.push(() => agentPublisher.close());
-    void runAgent({
+    agents = runAgent({
       ...o.agent,
       hosts: o.agents,
       publisher: agentPublisher,
@@ -208,7 +211,7 @@ export async function runResourceMonitor(ctx: PipelineContext, o: PipelineOption
     }).then(
       (r) => ctx.log.info('in-process agents finished', { samples: r.samples, published: r.published }),
       (e: Error) => ctx.log.error('in-process agents failed', { error: e.message }),
-    );
+    ); // never rejects
   }
 
   ctx.log.info('resource monitor ready', {

@@ -3,8 +3,8 @@
  *
  *   OsSampler      this machine: CPU utilisation from the change of os.cpus() times between two
  *                  samples, memory from os.totalmem()/os.freemem()
- *   simulate()     --hosts N: host i reports this machine's reading plus its own fixed offset and
- *                  noise, both seeded functions of (seed, host, time), so N agents differ
+ *   simulate()     --hosts N: host i reports this machine's reading scaled and shifted by its own
+ *                  factors, plus noise — seeded functions of (seed, host, time), so N agents differ
  *   fakeSample()   --fake: a seeded function of (seed, host, time) alone — no OS reading, so a
  *                  test can compute the same samples independently
  *
@@ -116,9 +116,10 @@ export class OsSampler {
 }
 
 /**
- * Host `host`'s sample from this machine's reading (--hosts N without --fake): a fixed offset
- * per host (CPU −10…+20 %, memory −10…+10 %) plus ±3 % noise per sample. One host alone
- * reports the reading as is.
+ * Host `host`'s sample from this machine's reading (--hosts N without --fake): the reading scaled
+ * by a fixed factor per host (CPU ×0.6–1.4, memory ×0.7–1.3) plus, for CPU, a fixed 0–15 % and
+ * ±3 % noise per sample — so hosts differ and none sits at 0 % on an idle machine. One host
+ * alone reports the reading as is.
  */
 export function simulate(
   reading: OsReading,
@@ -137,9 +138,11 @@ export function simulate(
       ? null
       : round2(
           clampPercent(
-            reading.cpu - 10 + 30 * unit(seed, host, 'offset') + 6 * (unit(seed, host, time, 'n') - 0.5),
+            reading.cpu * (0.6 + 0.8 * unit(seed, host, 'cpu-scale')) +
+              15 * unit(seed, host, 'cpu-offset') +
+              6 * (unit(seed, host, time, 'n') - 0.5),
           ),
         );
-  const mem = round2(clampPercent(reading.mem - 10 + 20 * unit(seed, host, 'mem-offset')));
+  const mem = round2(clampPercent(reading.mem * (0.7 + 0.6 * unit(seed, host, 'mem-scale'))));
   return { host, time, cpu, mem, source: 'agent-sim' };
 }

@@ -156,3 +156,4 @@ export {
 } from './state/index.ts';
 export { GroupedStream, type AggType } from './api/GroupedStream.ts';
 export { AggColumn } from './api/AggColumn.ts';
+export { parseDuration } from './util/durations.ts';

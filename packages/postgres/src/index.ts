@@ -7,3 +7,4 @@ export type { PostgresSinkOptions, PostgresSinkMode } from './options.ts';
 export { quoteIdent } from './identifiers.ts';
 export { redactConnectionString } from './connection.ts';
 export { ddlType as postgresTypeOf } from './columns.ts';
+export { postgresTable, type PostgresTableOptions } from './PostgresTable.ts';

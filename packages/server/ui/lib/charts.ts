@@ -72,7 +72,9 @@ export class TimeChart {
     this.summary = h('p', { class: 'visually-hidden' });
     this.el = h(
       'figure',
-      { class: 'chart', 'data-points': 0 },
+      // data-points: x values given; data-points-drawn: non-null values of the plot's series
+      // at its last draw (what a test can check the canvas shows).
+      { class: 'chart', 'data-points': 0, 'data-points-drawn': 0 },
       h('figcaption', null, o.title, o.note ? h('span', { class: 'note' }, ` — ${o.note}`) : null),
       this.plotEl,
       this.summary,
@@ -102,6 +104,9 @@ export class TimeChart {
         dash: s.dash,
         fill: stacked && s.stack !== false ? alpha(s.color, 0.35) : undefined,
         spanGaps: true,
+        // uPlot hides the dots once points are dense, and a line needs two points: a series
+        // with a single value (in view) would draw nothing, so that value gets its dot.
+        points: { filter: lonePoint },
         value: (_u, v, _si, idx) => {
           const r = idx === null || idx === undefined ? v : (raw()[i]?.[idx] ?? null);
           return r === null || r === undefined ? '—' : fmt(r);
@@ -122,6 +127,7 @@ export class TimeChart {
         series,
         bands,
         legend: { live: true },
+        hooks: { draw: [(u) => (this.el.dataset.pointsDrawn = String(valuesDrawn(u)))] },
         cursor: this.o.syncKey ? { sync: { key: this.o.syncKey } } : {},
         scales: {
           // One time alone: a minute either side (uPlot would span years).
@@ -200,4 +206,28 @@ export class TimeChart {
 
 function fmtOrDash(v: number | null | undefined, fmt: (v: number) => string): string {
   return v === null || v === undefined ? '—' : fmt(v);
+}
+
+/** points.filter: with the dots hidden (dense data), still dot a series' only value in view. */
+function lonePoint(u: uPlot, si: number, show: boolean): number[] | null {
+  if (show) return null;
+  const ys = u.data[si] ?? [];
+  const [i0, i1] = u.series[0]?.idxs ?? [0, ys.length - 1];
+  let only = -1;
+  for (let i = i0; i <= i1; i++) {
+    if (ys[i] === null || ys[i] === undefined) continue;
+    if (only >= 0) return null; // two values: spanGaps joins them with a line
+    only = i;
+  }
+  return only >= 0 ? [only] : null;
+}
+
+/** Non-null values of the shown series (the x series excluded). */
+function valuesDrawn(u: uPlot): number {
+  let n = 0;
+  for (let si = 1; si < u.series.length; si++) {
+    if (!u.series[si]!.show) continue;
+    for (const v of u.data[si] ?? []) if (v !== null && v !== undefined) n++;
+  }
+  return n;
 }

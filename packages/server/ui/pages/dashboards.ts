@@ -249,7 +249,9 @@ class DashboardView {
 
   private paintSeries(): void {
     const series = this.seriesOrder.slice(0, MAX_SERIES);
-    const sig = `${series.join('\u0000')}|${this.info.y.join(',')}`;
+    // JSON, not a join: a dashboard without `series` has the one series '' and a join of
+    // [''] equals the join of [] (no rows yet), so the charts built empty were never rebuilt.
+    const sig = JSON.stringify([series, this.info.y]);
     if (sig !== this.chartSeries) {
       this.chartSeries = sig;
       for (const c of this.charts.values()) c.destroy();

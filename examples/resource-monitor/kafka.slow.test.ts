@@ -1,0 +1,194 @@
+/**
+ * The Kafka variant, against librdkafka's mock cluster (kcat; DESIGN.md §7):
+ *
+ *   agent.ts --kafka <bootstrap>  ──▶ topic metrics ──▶ pipeline --kafka ──▶ topic resource-stats
+ *   POST /collectd (Kafka mode) ──────────▲                  (Kafka transactions, exactly once)
+ *
+ * Order matters for an exact comparison: the agent publishes everything before the pipeline
+ * starts (so its first batch reads all of it, and no sample arrives after the watermark passed
+ * it); collectd samples for a later minute come after, and close the windows that follow.
+ */
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, expect, it } from 'vitest';
+import { MillraceService, createPipelineContext } from '@millrace/server';
+import { readTopic, startMockCluster, uniqueTopic } from '../../packages/kafka/test/mockCluster.ts';
+import type { MetricSample } from './metrics.ts';
+import { DEFAULTS } from './monitor.ts';
+import { parsePipelineArgs, runResourceMonitor } from './pipeline.ts';
+import { fakeSample, hostIds } from './sampler.ts';
+import {
+  byHostAndStart,
+  cleanupDirs,
+  expectedStats,
+  fromRecord,
+  tempDir,
+  waitFor,
+  type StatsRecord,
+} from './test-helpers.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+  cleanupDirs();
+});
+
+it('agents → Kafka → pipeline --kafka → resource-stats in Kafka, plus collectd in Kafka mode', async () => {
+  const mock = await startMockCluster({ debug: false });
+  cleanups.push(() => mock.stop());
+  const metrics = uniqueTopic('metrics');
+  const stats = uniqueTopic('resource-stats');
+
+  // 1. Two minutes of fake samples for two hosts, produced by the agent's command line.
+  const startMs = Date.UTC(2026, 0, 1, 6, 0, 0);
+  const agent = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'examples/resource-monitor/agent.ts',
+      '--kafka',
+      mock.bootstrap,
+      '--topic',
+      metrics,
+      '--fake',
+      '--hosts',
+      '2',
+      '--host',
+      'k',
+      '--seed',
+      '9',
+      '--start',
+      String(startMs),
+      '--speedup',
+      '0',
+      '--seconds',
+      '120',
+      '--quiet',
+    ],
+    { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let agentErr = '';
+  agent.stderr!.on('data', (d: Buffer) => (agentErr += d.toString()));
+  const code = await new Promise<number | null>((r) => agent.once('exit', (c) => r(c)));
+  expect(code, agentErr).toBe(0);
+  const generated: MetricSample[] = [];
+  for (let k = 0; k < 120; k++)
+    for (const h of hostIds('k', 2)) generated.push(fakeSample(9, h, startMs + k * 1000));
+  const inKafka = (await readTopic(mock.bootstrap, metrics)).map((r) => JSON.parse(r.value!) as MetricSample);
+  const key = (s: MetricSample) => `${s.host}|${s.time}`;
+  expect(inKafka.map(key).sort()).toEqual(generated.map(key).sort());
+
+  // 2. The pipeline, reading and writing Kafka.
+  const dir = tempDir();
+  const service = new MillraceService({
+    logLevel: 'warn',
+    defaultMetrics: false,
+    logDestination: { write: () => {} },
+  });
+  const controller = new AbortController();
+  const ctx = createPipelineContext(service, {
+    session: service.createSession(),
+    args: [],
+    signal: controller.signal,
+  });
+  const monitor = await runResourceMonitor(
+    ctx,
+    parsePipelineArgs([
+      '--dir',
+      dir,
+      '--kafka',
+      mock.bootstrap,
+      '--metrics-topic',
+      metrics,
+      '--stats-topic',
+      stats,
+      '--ingest-port',
+      '0',
+      '--quiet',
+      '--trigger',
+      '200ms',
+    ]),
+  );
+  cleanups.push(async () => {
+    controller.abort();
+    await service.stopAll();
+    await service.close({ flushMs: 0 });
+    await Promise.all(monitor.queries.map((q) => q.awaitTermination().catch(() => undefined)));
+  });
+  expect(monitor.log).toBeNull();
+  const written = async () =>
+    (await readTopic(mock.bootstrap, stats))
+      .map((r) => fromRecord(JSON.parse(r.value!) as StatsRecord))
+      .sort(byHostAndStart);
+  const first = expectedStats(generated, DEFAULTS);
+  await waitFor(
+    async () => (await written()).length >= first.length,
+    'the first closed windows in Kafka',
+    60_000,
+  );
+
+  // 3. collectd samples (Kafka mode: POST /collectd produces to the metrics topic) from 110 s to 130 s.
+  const collectd: MetricSample[] = [];
+  const body = [];
+  for (let s = 110; s <= 130; s++) {
+    const time = (startMs + s * 1000) / 1000;
+    const idle = 50 + (s % 7);
+    const used = 40 + (s % 3);
+    body.push(
+      {
+        values: [idle],
+        dstypes: ['gauge'],
+        dsnames: ['value'],
+        time,
+        interval: 1,
+        host: 'cd',
+        plugin: 'cpu',
+        plugin_instance: '',
+        type: 'percent',
+        type_instance: 'idle',
+      },
+      {
+        values: [used],
+        dstypes: ['gauge'],
+        dsnames: ['value'],
+        time,
+        interval: 1,
+        host: 'cd',
+        plugin: 'memory',
+        plugin_instance: '',
+        type: 'percent',
+        type_instance: 'used',
+      },
+    );
+    collectd.push({ host: 'cd', time: time * 1000, cpu: 100 - idle, mem: null, source: 'collectd' });
+    collectd.push({ host: 'cd', time: time * 1000, cpu: null, mem: used, source: 'collectd' });
+  }
+  const res = await fetch(`${monitor.ingestUrl}/collectd`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  expect(res.status).toBe(200);
+  expect(await res.json()).toEqual({ samples: 42, skipped: 0, ignored: {} });
+
+  // Every closed window of the three hosts, exactly once (transactions), as computed directly.
+  const expected = expectedStats([...generated, ...collectd], DEFAULTS);
+  expect(expected.filter((s) => s.host === 'cd').map((s) => s.window.end - startMs)).toEqual([120_000]);
+  await waitFor(
+    async () => (await written()).length >= expected.length,
+    'the windows closed by collectd',
+    60_000,
+  );
+  await new Promise((r) => setTimeout(r, 1_000)); // nothing more may come
+  const got = await written();
+  expect(got.map((s) => [s.host, s.window.start, s.samples, s.cpuPeak, s.memPeak])).toEqual(
+    expected.map((s) => [s.host, s.window.start, s.samples, s.cpuPeak, s.memPeak]),
+  );
+  for (let i = 0; i < expected.length; i++) {
+    expect(Math.abs(got[i]!.cpuAvg! - expected[i]!.cpuAvg!)).toBeLessThan(1e-9);
+    expect(Math.abs((got[i]!.memAvg ?? 0) - (expected[i]!.memAvg ?? 0))).toBeLessThan(1e-9);
+  }
+}, 180_000);
