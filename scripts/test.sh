@@ -23,5 +23,6 @@ npx prettier --check . >/dev/null || { npx prettier --check .; exit 1; }
 npx vitest run --project unit --reporter=default --reporter=json --outputFile.json="$out/unit.json"
 npx vitest run --project integration --reporter=default --reporter=json --outputFile.json="$out/integration.json"
 bash packages/server/test/browser/ensure-chromium.sh   # Chromium for the browser tests
+bash examples/resource-monitor/scripts/ensure-collectd.sh   # collectd for the collectd input test
 npx vitest run --project slow --reporter=default --reporter=json --outputFile.json="$out/slow.json"
 npx tsx scripts/summarize-tests.ts "$out/unit.json" "$out/integration.json" "$out/slow.json"
