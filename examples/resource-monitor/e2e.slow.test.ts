@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
 import { openLog } from '@millrace/log';
+import { launchBrowser, screenshot } from '../../packages/server/test/browser/browser.ts';
 import type { MetricSample } from './metrics.ts';
 import { DEFAULTS } from './monitor.ts';
 import { fakeSample, hostIds } from './sampler.ts';
@@ -268,6 +269,28 @@ it('run.ts: the one command starts the service with simulated agents, shows the 
   const page = await fetch(`${ui}/`);
   expect(page.status).toBe(200);
   expect(await page.text()).toContain('<html');
+  // The dashboards in real Chromium: every host's CPU as a line, and the hosts table (screenshot kept).
+  const browser = await launchBrowser();
+  try {
+    const tab = await browser.newPage();
+    await tab.goto(`${ui}/dashboards`);
+    for (const name of ['cpu-per-host', 'hosts']) {
+      await expect
+        .poll(async () => Number(await tab.locator(`[data-dashboard="${name}"]`).getAttribute('data-size')), {
+          timeout: 30_000,
+        })
+        .toBeGreaterThan(0);
+    }
+    await screenshot(tab, 'resource-monitor-dashboards');
+    await tab.goto(`${ui}/alerts`);
+    await expect
+      .poll(() => tab.locator('#alert-rules tbody tr').first().textContent(), { timeout: 10_000 })
+      .toContain('hot-host');
+    await screenshot(tab, 'resource-monitor-alerts');
+    expect(browser.problems).toEqual([]);
+  } finally {
+    await browser.close();
+  }
   expect(run.stdout).toMatch(/closed windows \(batch \d+\):\n\+----/);
   run.child.kill('SIGINT');
   expect(await run.exited).toBe(0);
