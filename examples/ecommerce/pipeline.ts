@@ -18,6 +18,8 @@
  *   --database-url <url>       write the reports to PostgreSQL (default: $DATABASE_URL, else files)
  *   --conversion-below <rate>  alert when a window's payments per view fall below this (default 0.06)
  *   --no-generator             only serve ingest and run the queries (post your own events)
+ *   --kafka <bootstrap>        use Kafka instead of the embedded log: the generator writes topic
+ *                              shop-events (a transactional query), the queries read it
  *
  * Restarts continue where they stopped: event time follows the wall clock from the first run
  * (kept in <out>/base-time), the generator resumes after the last block the log acknowledged, and
@@ -26,11 +28,19 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Trigger, fileSink, type Sink } from 'millrace';
+import { Trigger, fileSink, type Sink, type Stream } from 'millrace';
 import { definePipeline } from '@millrace/server';
 import { logSource, openLog, startIngestServer } from '@millrace/log';
 import { postgresSink } from '@millrace/postgres';
-import { DEFAULT_SHOP, type ShopConfig, generateBlock, maxOutOfOrderMs, sessionsFor } from './generator.ts';
+import {
+  DEFAULT_SHOP,
+  type ShopConfig,
+  type ShopEvent,
+  generateBlock,
+  maxOutOfOrderMs,
+  sessionsFor,
+} from './generator.ts';
+import { kafkaGenerator, kafkaShopEvents } from './kafka.ts';
 import { scaledQueries, shopQueries } from './queries.ts';
 import { shopEventSchema } from './shopSource.ts';
 import { teeSink } from './teeSink.ts';
@@ -48,6 +58,7 @@ export default definePipeline(async (ctx) => {
       'database-url': { type: 'string' },
       'conversion-below': { type: 'string', default: '0.06' },
       'no-generator': { type: 'boolean', default: false },
+      kafka: { type: 'string' },
     },
   });
   const rate = Number(a.rate);
@@ -79,17 +90,47 @@ export default definePipeline(async (ctx) => {
   if (q.watermarkMs < maxOutOfOrderMs(cfg))
     throw new Error('internal: the watermark delay is shorter than the disorder');
 
-  // The embedded log and its HTTP ingest.
-  const log = await openLog({ dir: path.join(out, 'log') });
-  const ingest = await startIngestServer({ log, port: Number(a['ingest-port']) });
-  ctx.signal.addEventListener('abort', () => void ingest.close());
-  ctx.log.info('ingest listening', { url: ingest.url, topic: TOPIC });
+  // One source object per query: a source belongs to the query that opened it (its offsets and
+  // files live in that query's checkpoint).
+  let eventsFor: (query: string) => Stream<ShopEvent>;
+  let ingestUrl: string | undefined;
+  if (a.kafka) {
+    // Kafka: the generator is a query of its own (exactly once into the topic).
+    if (!a['no-generator']) {
+      const gen = kafkaGenerator(ctx.session, {
+        bootstrapServers: a.kafka,
+        topic: TOPIC,
+        config: cfg,
+        realTime: true,
+        transactional: false,
+        checkpointLocation: path.join(out, 'checkpoints', 'shop-generator'),
+      });
+      await ctx.start(gen.stream, gen.write);
+    }
+    const bootstrap = a.kafka;
+    eventsFor = () => kafkaShopEvents(ctx.session, bootstrap, TOPIC);
+  } else {
+    // The embedded log and its HTTP ingest.
+    const log = await openLog({ dir: path.join(out, 'log') });
+    const ingest = await startIngestServer({ log, port: Number(a['ingest-port']) });
+    ctx.signal.addEventListener('abort', () => void ingest.close());
+    ctx.log.info('ingest listening', { url: ingest.url, topic: TOPIC });
+    ingestUrl = ingest.url;
+    eventsFor = (query) =>
+      ctx.session.readStream(
+        logSource({
+          name: `shop-events-${query}`,
+          log,
+          topics: TOPIC,
+          startingOffsets: 'earliest',
+          format: { json: shopEventSchema },
+        }),
+      ) as unknown as Stream<ShopEvent>;
+  }
 
   // The queries read the topic; each writes a report (PostgreSQL or files) and a dashboard.
-  const events = ctx.session.readStream(
-    logSource({ log, topics: TOPIC, startingOffsets: 'earliest', format: { json: shopEventSchema } }),
-  );
-  const queries = shopQueries(events as never, q);
+  const queryOf = <K extends keyof ReturnType<typeof shopQueries>>(name: string, key: K) =>
+    shopQueries(eventsFor(name), q)[key];
   const report = (name: string, key?: string[]): Sink =>
     databaseUrl
       ? postgresSink({
@@ -112,7 +153,7 @@ export default definePipeline(async (ctx) => {
 
   await start(
     'event-counts',
-    queries.eventCounts,
+    queryOf('event-counts', 'eventCounts'),
     ctx.dashboards.sink({
       name: 'event-counts',
       title: 'Events per type (10 s windows, every 5 s)',
@@ -125,7 +166,7 @@ export default definePipeline(async (ctx) => {
   );
   await start(
     'funnel',
-    queries.funnel,
+    queryOf('funnel', 'funnel'),
     ctx.dashboards.sink({
       name: 'funnel',
       title: 'Conversion funnel per 10 s window',
@@ -137,7 +178,7 @@ export default definePipeline(async (ctx) => {
   );
   await start(
     'top-products',
-    queries.topProducts,
+    queryOf('top-products', 'topProducts'),
     ctx.dashboards.sink({
       name: 'top-products',
       title: 'Top products per window',
@@ -147,7 +188,7 @@ export default definePipeline(async (ctx) => {
   );
   await start(
     'sessions',
-    queries.sessions,
+    queryOf('sessions', 'sessions'),
     ctx.dashboards.sink({ name: 'sessions', title: 'Latest finished sessions', kind: 'table', maxRows: 50 }),
   );
   ctx.alerts.rule({
@@ -161,9 +202,9 @@ export default definePipeline(async (ctx) => {
     summary: `conversion {conversionRate} in the window ending {windowEnd|time} is below ${threshold}`,
   });
 
-  if (!a['no-generator']) void runGenerator(cfg, ingest.url, out, ctx.signal, ctx.log);
+  if (!a['no-generator'] && ingestUrl) void runGenerator(cfg, ingestUrl, out, ctx.signal, ctx.log);
   process.stderr.write(
-    `\ne-commerce demo: ${rate} events/s of generated shop traffic → ${ingest.url}/topics/${TOPIC}\n` +
+    `\ne-commerce demo: ${rate} events/s of generated shop traffic → ${ingestUrl ? `${ingestUrl}/topics/${TOPIC}` : `Kafka ${a.kafka} topic ${TOPIC}`}\n` +
       `  web UI and dashboards: http://127.0.0.1:4040   (API: /api/v1, metrics: /metrics)\n` +
       `  reports: ${databaseUrl ? 'PostgreSQL tables shop_event_counts, shop_funnel, shop_top_products, shop_sessions' : path.join(out, 'reports')}\n` +
       `  Ctrl-C stops cleanly; running again resumes.\n\n`,
