@@ -18,8 +18,11 @@
  *   --database-url <url>       write the reports to PostgreSQL (default: $DATABASE_URL, else files)
  *   --conversion-below <rate>  alert when a window's payments per view fall below this (default 0.06)
  *   --no-generator             only serve ingest and run the queries (post your own events)
- *   --kafka <bootstrap>        use Kafka instead of the embedded log: the generator writes topic
- *                              shop-events (a transactional query), the queries read it
+ *   --kafka <bootstrap>        use Kafka instead of the embedded log: the generator (a query of its
+ *                              own) writes topic shop-events, the queries read it. The generator's sink
+ *                              is at-least-once here: librdkafka's mock cluster fails read_committed
+ *                              readers while transactions are open (the Kafka test of this example
+ *                              writes transactionally, then reads)
  *
  * Restarts continue where they stopped: event time follows the wall clock from the first run
  * (kept in <out>/base-time), the generator resumes after the last block the log acknowledged, and
