@@ -208,7 +208,8 @@ export default definePipeline(async (ctx) => {
   if (!a['no-generator'] && ingestUrl) void runGenerator(cfg, ingestUrl, out, ctx.signal, ctx.log);
   process.stderr.write(
     `\ne-commerce demo: ${rate} events/s of generated shop traffic → ${ingestUrl ? `${ingestUrl}/topics/${TOPIC}` : `Kafka ${a.kafka} topic ${TOPIC}`}\n` +
-      `  web UI and dashboards: http://127.0.0.1:4040   (API: /api/v1, metrics: /metrics)\n` +
+      `  web UI and dashboards: the service's address — http://127.0.0.1:4040 unless you gave millrace run --port\n` +
+      `  (API: /api/v1, metrics: /metrics)\n` +
       `  reports: ${databaseUrl ? 'PostgreSQL tables shop_event_counts, shop_funnel, shop_top_products, shop_sessions' : path.join(out, 'reports')}\n` +
       `  Ctrl-C stops cleanly; running again resumes.\n\n`,
   );
