@@ -157,3 +157,5 @@ export {
 export { GroupedStream, type AggType } from './api/GroupedStream.ts';
 export { AggColumn } from './api/AggColumn.ts';
 export { parseDuration } from './util/durations.ts';
+/** Durable small files for connectors' state directories (temp → fsync → rename → dir fsync). */
+export { writeFileAtomic, readFileIfExists } from './util/fs.ts';

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import { type OutputMode, type Schema, type SinkContext, silentLogger, systemClock } from 'millrace';
 import pg from 'pg';
+import { expect } from 'vitest';
 
 export const DB_URL = process.env.MILLRACE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -152,4 +153,44 @@ export class TcpProxy {
     });
     upstream.on('close', close);
   }
+}
+
+/** The batch id the sink recorded in its progress table (-1: none yet, or no table yet). */
+export async function recordedBatch(admin: pg.Pool, sinkName: string): Promise<number> {
+  const exists = (await admin.query(`SELECT to_regclass('millrace_sink_batches') AS r`)).rows[0].r;
+  if (!exists) return -1;
+  const r = await admin.query(`SELECT batch_id::int AS b FROM millrace_sink_batches WHERE sink = $1`, [
+    sinkName,
+  ]);
+  expect(r.rows.length, 'one progress row per (query, sink)').toBeLessThanOrEqual(1);
+  return r.rows[0]?.b ?? -1;
+}
+
+/**
+ * After a kill: the batch PostgreSQL recorded lies between the checkpoint's last commit and its
+ * last planned batch (the sink commits before commits/N, never beyond offsets/N). Returns where the
+ * kill landed, for the test's tally.
+ */
+export function sinkPhaseAfterKill(
+  recorded: number,
+  cp: {
+    readonly lastCommitted: number | null;
+    readonly uncommitted: number | null;
+    readonly offsets: readonly number[];
+  },
+  started: boolean,
+  where: string,
+): string {
+  const lastOffsets = cp.offsets.at(-1) ?? -1;
+  expect(
+    recorded,
+    `${where}: PostgreSQL has batch ${recorded}, the checkpoint's last commit is ${cp.lastCommitted}`,
+  ).toBeGreaterThanOrEqual(cp.lastCommitted ?? -1);
+  expect(
+    recorded,
+    `${where}: PostgreSQL has batch ${recorded} beyond the last planned batch ${lastOffsets}`,
+  ).toBeLessThanOrEqual(lastOffsets);
+  if (!started) return 'startup';
+  if (cp.uncommitted === null) return 'between batches';
+  return recorded === cp.uncommitted ? 'PG committed N, no commits/N' : 'batch N in flight, not in PG';
 }

@@ -33,6 +33,7 @@ import type {
   Source,
   SourceBatch,
 } from 'millrace';
+import { readFileIfExists, writeFileAtomic } from 'millrace';
 import {
   type KafkaOptions,
   checkTopicName,
@@ -64,7 +65,6 @@ import {
   routeClientEvents,
 } from '../client/native.ts';
 import { type PartitionRange, readRanges } from '../client/rangeReader.ts';
-import { readFileIfExists, writeFileAtomic } from '../util/atomicFile.ts';
 import { BatchOrder, type Lane } from './batchOrder.ts';
 import {
   type OffsetMap,
@@ -403,7 +403,7 @@ export class KafkaSource<R> implements Source<R> {
     this.target = undefined;
     this.partitionCache = undefined;
     const saved = await readFileIfExists(this.initialFile());
-    if (saved !== null) this.initial = this.parseInitialFile(saved);
+    if (saved !== undefined) this.initial = this.parseInitialFile(saved);
   }
 
   private require(): { consumer: KafkaConsumer; meta: KafkaConsumer; env: ClientEnv; ctx: ConnectorContext } {

@@ -139,74 +139,42 @@ function withHeaders(base: Schema<any>, includeHeaders: boolean, name: string): 
   return includeHeaders ? new Schema([...base.fields, headerField(name)]) : base;
 }
 
-export function bytesDecoder(includeHeaders: boolean): RowDecoder<any> {
+/** Spark's Kafka row (key, value, topic, partition, offset, timestamp[, headers]) with key and value converted. */
+function metadataDecoder(
+  base: Schema<any>,
+  includeHeaders: boolean,
+  key: (m: Message) => unknown,
+  value: (m: Message) => unknown,
+): RowDecoder<any> {
   return {
-    schema: withHeaders(kafkaBytesSchema, includeHeaders, 'headers'),
+    schema: withHeaders(base, includeHeaders, 'headers'),
     mode: null,
-    decode: includeHeaders
-      ? (m, out) => {
-          const ts = timestampOf(m);
-          out.push({
-            key: keyBytes(m),
-            value: m.value,
-            topic: m.topic,
-            partition: m.partition,
-            offset: m.offset,
-            timestamp: ts,
-            timestampType: ts >= 0 ? 0 : -1,
-            headers: headersOf(m),
-          });
-          return false;
-        }
-      : (m, out) => {
-          const ts = timestampOf(m);
-          out.push({
-            key: keyBytes(m),
-            value: m.value,
-            topic: m.topic,
-            partition: m.partition,
-            offset: m.offset,
-            timestamp: ts,
-            timestampType: ts >= 0 ? 0 : -1,
-          });
-          return false;
-        },
+    decode: (m, out) => {
+      const ts = timestampOf(m);
+      const row: Record<string, unknown> = {
+        key: key(m),
+        value: value(m),
+        topic: m.topic,
+        partition: m.partition,
+        offset: m.offset,
+        timestamp: ts,
+        timestampType: ts >= 0 ? 0 : -1,
+      };
+      if (includeHeaders) row.headers = headersOf(m);
+      out.push(row);
+      return false;
+    },
   };
 }
 
+export function bytesDecoder(includeHeaders: boolean): RowDecoder<any> {
+  return metadataDecoder(kafkaBytesSchema, includeHeaders, keyBytes, (m) => m.value);
+}
+
 export function stringDecoder(includeHeaders: boolean): RowDecoder<any> {
-  return {
-    schema: withHeaders(kafkaStringSchema, includeHeaders, 'headers'),
-    mode: null,
-    decode: includeHeaders
-      ? (m, out) => {
-          const ts = timestampOf(m);
-          out.push({
-            key: keyText(m),
-            value: m.value === null ? null : m.value.toString('utf8'),
-            topic: m.topic,
-            partition: m.partition,
-            offset: m.offset,
-            timestamp: ts,
-            timestampType: ts >= 0 ? 0 : -1,
-            headers: headersOf(m),
-          });
-          return false;
-        }
-      : (m, out) => {
-          const ts = timestampOf(m);
-          out.push({
-            key: keyText(m),
-            value: m.value === null ? null : m.value.toString('utf8'),
-            topic: m.topic,
-            partition: m.partition,
-            offset: m.offset,
-            timestamp: ts,
-            timestampType: ts >= 0 ? 0 : -1,
-          });
-          return false;
-        },
-  };
+  return metadataDecoder(kafkaStringSchema, includeHeaders, keyText, (m) =>
+    m.value === null ? null : m.value.toString('utf8'),
+  );
 }
 
 export function jsonDecoder(

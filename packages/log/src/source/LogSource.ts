@@ -24,6 +24,8 @@
 import * as path from 'node:path';
 import {
   MillraceError,
+  readFileIfExists,
+  writeFileAtomic,
   type ConnectorContext,
   type Offset,
   type ReadLimit,
@@ -35,7 +37,6 @@ import {
 import { check, externalError, internalError, optionError, quote, userError } from '../errors.ts';
 import { Log, openLog, validateTopicName, type LogOptions, type TopicInfo } from '../log/Log.ts';
 import { RecordView } from '../log/recordFormat.ts';
-import { readFileIfExists, writeFileAtomic } from '../util/atomicFile.ts';
 import {
   getOffset,
   parseOffsets,

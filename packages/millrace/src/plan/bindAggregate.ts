@@ -5,7 +5,8 @@ import { internalError } from '../errors/index.ts';
 import { type Expr, exprToString } from '../expr/Expr.ts';
 import { argInfos, resolveExpr } from '../expr/resolve.ts';
 import type { AggExpr } from '../operators/aggregates/AggExpr.ts';
-import type { AggregateSpec, BoundAgg } from '../operators/aggregate/StreamingAggregate.ts';
+import type { AggregateSpec } from '../operators/aggregate/StreamingAggregate.ts';
+import type { AggregateFunction } from '../operators/aggregates/AggregateFunction.ts';
 import type { Row, Schema } from '../schema/index.ts';
 import { eventTimeKeyOf, isWindowCall } from './eventTime.ts';
 import { type PlanOf, aggregateDefOf } from './logical.ts';
@@ -44,11 +45,9 @@ export function bindAggregate(p: PlanOf<'aggregate'>, operatorId: string): Aggre
     };
   }
 
-  const aggs: BoundAgg[] = p.aggs.map(({ name, agg }) => {
-    const where = `agg "${name}"`;
-    const fn = aggregateDefOf(agg).bind(argInfos(agg.args, schema, where), { distinct: agg.distinct });
-    return { fn };
-  });
+  const aggs = p.aggs.map(({ name, agg }) =>
+    aggregateDefOf(agg).bind(argInfos(agg.args, schema, `agg "${name}"`), { distinct: agg.distinct }),
+  );
   const accumulate = compileAccumulate(p, aggs, schema);
 
   return {
@@ -79,7 +78,7 @@ export function bindAggregate(p: PlanOf<'aggregate'>, operatorId: string): Aggre
  */
 function compileAccumulate(
   p: PlanOf<'aggregate'>,
-  aggs: readonly BoundAgg[],
+  aggs: readonly AggregateFunction<any>[],
   schema: Schema,
 ): (bufs: unknown[], row: Row) => void {
   const b = new CodeBuilder();
@@ -103,7 +102,7 @@ function compileAccumulate(
     const argLines = b.capture(() => {
       args = agg.args.map((a) => genExpr(a, scope, b));
     });
-    const update = b.constant(aggs[i]!.fn.update);
+    const update = b.constant(aggs[i]!.update);
     const stmt = `${argLines.join('\n')}\nbufs[${i}] = ${update}(${[`bufs[${i}]`, ...args].join(', ')});`;
     body.push(cond === undefined ? `{\n${stmt}\n}` : `if (${cond} === true) {\n${stmt}\n}`);
   });

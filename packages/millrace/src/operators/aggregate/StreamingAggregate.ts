@@ -52,13 +52,10 @@ export interface AggregateSpec {
       }
     | { readonly kind: 'column'; readonly keyIndex: number; readonly time: (row: Row) => unknown }
     | null;
-  readonly aggs: readonly BoundAgg[];
+  /** The bound aggregate functions, in output order. */
+  readonly aggs: readonly AggregateFunction<any>[];
   /** Folds a row into a group's buffers for every aggregate (generated; see bindAggregate). */
   readonly accumulate: (bufs: unknown[], row: Row) => void;
-}
-
-export interface BoundAgg {
-  readonly fn: AggregateFunction<any>;
 }
 
 /** A group as kept in the store: key values (window slot holds [start, end]), buffers. */
@@ -103,7 +100,7 @@ export class StreamingAggregate implements StatefulOperator {
       if (g === undefined) {
         // Changed in place and put back below (the store undoes it if the batch does not commit).
         const stored = store.getForUpdate(key) as Group | undefined;
-        g = stored !== undefined ? stored : [keys(), aggs.map((a) => a.fn.init())];
+        g = stored !== undefined ? stored : [keys(), aggs.map((a) => a.init())];
         touched.set(key, g);
       }
       return g;
@@ -202,7 +199,7 @@ export class StreamingAggregate implements StatefulOperator {
           ? { start: (v as number[])[0], end: (v as number[])[1] }
           : v;
     }
-    for (let i = 0; i < aggNames.length; i++) row[aggNames[i]!] = aggs[i]!.fn.finish(bufs[i]);
+    for (let i = 0; i < aggNames.length; i++) row[aggNames[i]!] = aggs[i]!.finish(bufs[i]);
     return row;
   }
 }

@@ -159,24 +159,21 @@ export class StreamJoin implements StatefulOperator {
           continue;
         }
         let matched: 0 | 1 = 0;
-        const theirs =
-          buffers[other].get(key) ??
-          (store.get(`${other}|${key}`) !== undefined ? buffer(other, key) : undefined);
-        if (theirs !== undefined) {
-          for (const e of theirs.list) {
-            const [l, r] = side === 'l' ? [row, e[0]] : [e[0], row];
-            if (spec.residual !== null && !spec.residual(spec.joinedRow(l, r))) continue;
-            matched = 1;
-            if (semi) {
-              if (side === 'l') break; // emitted once, below
-              if (e[1] === 0) out.push(spec.outputRow(l, null));
-            } else {
-              out.push(spec.outputRow(l, r));
-            }
-            if (e[1] === 0) {
-              e[1] = 1;
-              theirs.dirty = true;
-            }
+        // One store read per key and batch (an empty buffer when the other side has none: never dirty, never written).
+        const theirs = buffer(other, key);
+        for (const e of theirs.list) {
+          const [l, r] = side === 'l' ? [row, e[0]] : [e[0], row];
+          if (spec.residual !== null && !spec.residual(spec.joinedRow(l, r))) continue;
+          matched = 1;
+          if (semi) {
+            if (side === 'l') break; // emitted once, below
+            if (e[1] === 0) out.push(spec.outputRow(l, null));
+          } else {
+            out.push(spec.outputRow(l, r));
+          }
+          if (e[1] === 0) {
+            e[1] = 1;
+            theirs.dirty = true;
           }
         }
         if (semi && side === 'l' && matched === 1) {

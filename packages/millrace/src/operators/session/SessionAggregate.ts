@@ -52,7 +52,7 @@ import type { OutputMode } from '../../connectors/contracts.ts';
 import type { Row } from '../../schema/index.ts';
 import type { StateStore } from '../../state/StateStore.ts';
 import { parseDuration } from '../../util/durations.ts';
-import type { BoundAgg } from '../aggregate/StreamingAggregate.ts';
+import type { AggregateFunction } from '../aggregates/AggregateFunction.ts';
 import { padTime } from '../../util/timeKeys.ts';
 import type { StatefulBatchContext, StatefulBatchMetrics, StatefulOperator } from '../StatefulOperator.ts';
 import { StateRowCount } from '../stateRowCount.ts';
@@ -75,7 +75,7 @@ export interface SessionSpec {
   readonly gap: (row: Row) => unknown;
   /** The time is a watermarked column: late rows are dropped and closed sessions evicted. */
   readonly watermarked: boolean;
-  readonly aggs: readonly BoundAgg[];
+  readonly aggs: readonly AggregateFunction<any>[];
   /** Folds a row into a session's buffers for every aggregate (generated; see bindAggregate). */
   readonly accumulate: (bufs: unknown[], row: Row) => void;
 }
@@ -185,7 +185,7 @@ export class SessionAggregate implements StatefulOperator {
       while (j < s.length && s[j]!.start <= end) j++;
       let target: LiveSession;
       if (j === lo) {
-        target = { start: t, end, bufs: aggs.map((a) => a.fn.init()), changed: true, fromStore: false };
+        target = { start: t, end, bufs: aggs.map((a) => a.init()), changed: true, fromStore: false };
         s.splice(lo, 0, target);
       } else {
         // Sessions lo … j-1 touch [t, end]: they become one.
@@ -195,7 +195,7 @@ export class SessionAggregate implements StatefulOperator {
         for (let k = lo + 1; k < j; k++) {
           const other = s[k]!;
           for (let a = 0; a < aggs.length; a++)
-            target.bufs[a] = aggs[a]!.fn.merge(target.bufs[a], other.bufs[a]);
+            target.bufs[a] = aggs[a]!.merge(target.bufs[a], other.bufs[a]);
           merged++;
           if (other.fromStore) {
             if (target.fromStore) removedByMerge++;
@@ -316,7 +316,7 @@ export class SessionAggregate implements StatefulOperator {
     const row: Row = {};
     for (let i = 0; i < keyNames.length; i++)
       row[keyNames[i]!] = i === sessionIndex ? { start, end } : keys[i];
-    for (let i = 0; i < aggNames.length; i++) row[aggNames[i]!] = aggs[i]!.fn.finish(bufs[i]);
+    for (let i = 0; i < aggNames.length; i++) row[aggNames[i]!] = aggs[i]!.finish(bufs[i]);
     return row;
   }
 }
