@@ -336,14 +336,14 @@ export class MicroBatchExecution {
     const store = await this.openStore(op, run);
     const metrics = newStatefulMetrics();
     run.stores.set(op, { store, metrics, committed: false });
+    const delay = this.plan.watermarkDelays.get(op) ?? 0;
     yield* op.run(
       input,
       {
         batchId: run.batchId,
-        watermarkMs: run.watermarkMs,
-        lateEventsWatermarkMs: this.plan.downstreamOperators.has(op)
-          ? run.previousWatermarkMs
-          : run.watermarkMs,
+        watermarkMs: run.watermarkMs - delay,
+        lateEventsWatermarkMs:
+          (this.plan.downstreamOperators.has(op) ? run.previousWatermarkMs : run.watermarkMs) - delay,
         batchTimestampMs: run.timestampMs,
         outputMode: this.options.outputMode,
         store,
@@ -420,9 +420,15 @@ export class MicroBatchExecution {
   private needsNoDataBatch(): boolean {
     if (this.options.trigger.kind === 'once') return false;
     const wm = this.watermark.current;
-    return this.plan.statefulOperators.some((op) =>
-      op.needsNoDataBatch(wm, this.lastBatchWatermarkMs, this.options.outputMode, this.options.clock.now()),
-    );
+    return this.plan.statefulOperators.some((op) => {
+      const delay = this.plan.watermarkDelays.get(op) ?? 0;
+      return op.needsNoDataBatch(
+        wm - delay,
+        this.lastBatchWatermarkMs - delay,
+        this.options.outputMode,
+        this.options.clock.now(),
+      );
+    });
   }
 
   private newRun(batchId: number, start: Offsets, end: Offsets, triggerStartMs: number): BatchRun {

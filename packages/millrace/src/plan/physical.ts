@@ -64,6 +64,13 @@ export interface PhysicalQuery {
   readonly statefulOperators: readonly StatefulOperator[];
   /** Stateful operators that read the output of another stateful operator (chained, append mode). */
   readonly downstreamOperators: ReadonlySet<StatefulOperator>;
+  /**
+   * How far behind the query's watermark each stateful operator's input watermark is (ms; absent: 0).
+   * A stream–stream join with a time range emits rows whose event times trail the watermark by up
+   * to the range, so what reads its output sees the watermark that much later (Spark 3.5's
+   * watermark propagation: a join's output watermark is the minimum of its sides' state watermarks).
+   */
+  readonly watermarkDelays: ReadonlyMap<StatefulOperator, number>;
   /** What `current_timestamp()` reads; the executor sets it to each batch's timestamp. */
   readonly batchTime: BatchTime;
   readonly sources: readonly Source<any>[];
@@ -201,6 +208,7 @@ export function planPhysical(logical: LogicalPlan): PhysicalQuery {
     watermarks,
     statefulOperators,
     downstreamOperators: downstreamOf(root),
+    watermarkDelays: watermarkDelaysOf(root),
     batchTime,
     lookupTables,
   };
@@ -230,4 +238,45 @@ function downstreamOf(node: PhysicalPlan, out = new Set<StatefulOperator>()): Se
     downstreamOf(node.right, out);
   } else if (node.kind !== 'scan') downstreamOf(node.input, out);
   return out;
+}
+
+/**
+ * The input watermark delay of every stateful operator under `root`:
+ *
+ *   source ── wm ──► aggregate / dedup / keyed ── wm ──► …         (output watermark = input)
+ *   source ── wm ──► join, left ∈ [right − lower, right + upper] ── wm − max(lower, upper, 0) ──► …
+ *
+ * A join's left rows still in state have `time > wm − lower`, its right rows `time > wm − upper`
+ * (see operators/join/StreamJoin.ts), so no output row is older than the smaller of the two: the
+ * output watermark. A side that is never evicted gives no bound (Spark ignores it too). A union
+ * reads the slowest of its inputs.
+ */
+function watermarkDelaysOf(root: PhysicalPlan): Map<StatefulOperator, number> {
+  const delays = new Map<StatefulOperator, number>();
+  const outputDelay = (node: PhysicalPlan): number => {
+    switch (node.kind) {
+      case 'scan':
+        return 0;
+      case 'union':
+        return Math.max(0, ...node.inputs.map(outputDelay));
+      case 'pipeline':
+        return outputDelay(node.input);
+      case 'stateful': {
+        const d = outputDelay(node.input);
+        if (d > 0) delays.set(node.operator, d);
+        return d;
+      }
+      case 'join': {
+        const d = Math.max(outputDelay(node.left), outputDelay(node.right));
+        if (d > 0) delays.set(node.operator, d);
+        const { left, right } = (node.operator as StreamJoin).spec;
+        const bounds = [left.evictBelowWatermarkBy, right.evictBelowWatermarkBy].filter(
+          (b): b is number => b !== undefined,
+        );
+        return d + Math.max(0, ...bounds);
+      }
+    }
+  };
+  outputDelay(root);
+  return delays;
 }

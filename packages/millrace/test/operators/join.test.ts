@@ -352,12 +352,39 @@ describe('joins compose with windows and aggregations (append mode)', () => {
       ])
       .advanceClock(tick, clock)
       .checkNewRows([])
-      .addData(imps, { ad: 3, impAt: s(30) })
-      .addData(clicks, { ad: 3, clickAt: s(30) })
-      .advanceClock(tick, clock)
+      .addData(imps, { ad: 3, impAt: s(45) })
+      .addData(clicks, { ad: 3, clickAt: s(45) })
+      .advanceClock(tick, clock) // watermark 35 s; the count's 35 − 20 (the join's range) = 15 s
       .advanceClock(tick, clock)
       .advanceClock(tick, clock)
       .checkNewRows([{ window: { start: s(0), end: s(10) }, clicks: 3 }])
+      .run();
+  });
+
+  it("join → aggregation: the aggregation's watermark trails the join's range, so a pair found late still counts", async () => {
+    // A click counts up to 20 s after its impression, so the join can still emit a pair whose
+    // impression is 20 s behind the watermark; the windowed count downstream reads the watermark
+    // 20 s later (Spark 3.5's propagated watermark) and neither drops the pair nor closes early.
+    const { clock, imps, clicks, joined } = adJoin('inner');
+    const perWindow = joined
+      .groupBy(($) => ({ window: window($.impAt, '10 seconds') }))
+      .agg({ clicks: count() });
+    await testStream(perWindow, { trigger })
+      .addData(imps, [
+        { ad: 1, impAt: s(1) },
+        { ad: 9, impAt: s(30) },
+      ])
+      .addData(clicks, { ad: 9, clickAt: s(30) })
+      .advanceClock(tick, clock) // watermark → 20 s
+      .advanceClock(tick, clock)
+      .addData(clicks, { ad: 1, clickAt: s(21) }) // not late for the join (21 > 20); joins impression 1 s
+      .advanceClock(tick, clock)
+      .checkNewRows([]) // [0, 10) stays open: the aggregation's watermark is 20 − 20 = 0
+      .addData(imps, { ad: 8, impAt: s(45) })
+      .addData(clicks, { ad: 8, clickAt: s(45) })
+      .advanceClock(tick, clock) // watermark → 35 s; the aggregation's → 15 s
+      .advanceClock(tick, clock)
+      .checkNewRows([{ window: { start: s(0), end: s(10) }, clicks: 1 }])
       .run();
   });
 
