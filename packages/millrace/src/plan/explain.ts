@@ -3,12 +3,13 @@ import { exprToString } from '../expr/Expr.ts';
 import { describeStep } from '../operators/pipeline.ts';
 import type { LogicalPlan, PlanKind, PlanOf } from './logical.ts';
 import { children } from './logical.ts';
-import { type PhysicalPlan, planPhysical } from './physical.ts';
+import { type PhysicalPlan, planPhysical, watermarkDelaysOf } from './physical.ts';
 import { optimize } from './optimizer.ts';
 import { typeToString } from '../schema/index.ts';
 import { aggToString } from './bindAggregate.ts';
 import { keyedKeyString, keyedOptionsString } from './keyedNode.ts';
 import { describeJoin } from './joinNode.ts';
+import type { StatefulOperator } from '../operators/StatefulOperator.ts';
 
 const logicalLine: { [K in PlanKind]: (p: PlanOf<K>) => string } = {
   source: (p) => `StreamingRelation ${p.source.name}: ${p.source.describe()} ${fieldsOf(p)}`,
@@ -48,6 +49,11 @@ export function explainLogical(p: LogicalPlan): string {
 }
 
 export function explainPhysical(p: PhysicalPlan): string {
+  const delays = watermarkDelaysOf(p);
+  const delayed = (n: { operator: StatefulOperator }) => {
+    const d = delays.get(n.operator);
+    return d === undefined ? '' : `, input watermark − ${d} ms (after a time-range join)`;
+  };
   return tree(
     p,
     (n) => {
@@ -60,7 +66,7 @@ export function explainPhysical(p: PhysicalPlan): string {
           return `*Pipeline (fused, compiled) [${n.steps.map(describeStep).join(' → ')}]`;
         case 'stateful':
         case 'join':
-          return n.describe;
+          return n.describe + delayed(n);
       }
     },
     (n) =>

@@ -320,12 +320,13 @@ export function analyzeJoinCondition(
   const leftKeys: Expr[] = [];
   const rightKeys: Expr[] = [];
   const residual: Expr[] = [];
-  let time: { left: string; right: string; lower: number; upper: number } | null = null;
+  // Bounds per pair of time columns; the pair that bounds state best is chosen below.
+  const pairs = new Map<string, { left: string; right: string; lower: number; upper: number }>();
   const bound = (l: string, r: string, kind: 'lower' | 'upper', v: number) => {
-    if (time !== null && (time.left !== l || time.right !== r)) return false; // one time pair only
-    time ??= { left: l, right: r, lower: Infinity, upper: Infinity };
+    const id = JSON.stringify([l, r]);
+    let time = pairs.get(id);
+    if (time === undefined) pairs.set(id, (time = { left: l, right: r, lower: Infinity, upper: Infinity }));
     time[kind] = Math.min(time[kind], v);
-    return true;
   };
   const isTime = (side: Schema, name: string) => {
     const f = side.field(name);
@@ -382,7 +383,16 @@ export function analyzeJoinCondition(
     if (op === '<' || op === '<=') bound(lt.column, rt.column, 'upper', d);
     else bound(lt.column, rt.column, 'lower', -d);
   }
-  const t = time as { left: string; right: string; lower: number; upper: number } | null;
+  // Several pairs (e.g. `b.t BETWEEN a.t AND a.t + 1 h AND b.t <= a.expires`): prefer the pair whose
+  // columns carry watermarks (it can evict), then the one with more finite bounds; the other
+  // pairs' conjuncts stay in the residual, which every candidate pair is checked against anyway.
+  const score = (p: { left: string; right: string; lower: number; upper: number }) =>
+    (watermarks?.left.has(p.left) ? 4 : 0) +
+    (watermarks?.right.has(p.right) ? 4 : 0) +
+    (Number.isFinite(p.lower) ? 1 : 0) +
+    (Number.isFinite(p.upper) ? 1 : 0);
+  let t: { left: string; right: string; lower: number; upper: number } | null = null;
+  for (const p of pairs.values()) if (t === null || score(p) > score(t)) t = p;
   const ref = (side: Schema, column: string, marked: Set<string> | undefined): TimeRef => ({
     column,
     windowEnd: isWindowStruct(side.require(column, where).type),
@@ -413,5 +423,8 @@ export function analyzeStreamJoin(p: PlanOf<'join'>): JoinAnalysis {
 }
 
 export function describeJoin(p: JoinShape): string {
-  return `${p.joinType}, ${p.usingColumns.length > 0 ? `using [${p.usingColumns.join(', ')}]` : exprToString(p.condition)}`;
+  if (p.usingColumns.length === 0) return `${p.joinType}, ${exprToString(p.condition)}`;
+  const using = `using [${p.usingColumns.join(', ')}]`;
+  const onlyUsing = exprToString(p.condition) === exprToString(usingCondition(p.usingColumns));
+  return `${p.joinType}, ${using}${onlyUsing ? '' : ` where ${exprToString(p.condition)}`}`;
 }

@@ -251,7 +251,7 @@ function downstreamOf(node: PhysicalPlan, out = new Set<StatefulOperator>()): Se
  * output watermark. A side that is never evicted gives no bound (Spark ignores it too). A union
  * reads the slowest of its inputs.
  */
-function watermarkDelaysOf(root: PhysicalPlan): Map<StatefulOperator, number> {
+export function watermarkDelaysOf(root: PhysicalPlan): Map<StatefulOperator, number> {
   const delays = new Map<StatefulOperator, number>();
   const outputDelay = (node: PhysicalPlan): number => {
     switch (node.kind) {

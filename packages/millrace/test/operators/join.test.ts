@@ -293,6 +293,27 @@ describe('stream–stream join checks at start()', () => {
     );
   });
 
+  it('bounds state by the watermarked pair of time columns when the condition relates several', () => {
+    // `clickAt <= expiresAt` (no watermark on expiresAt) comes first; the range on impAt, which has
+    // a watermark, is the one that can evict — and what reads the join sees the watermark 20 s late.
+    const session = createSession();
+    const imps = session
+      .readStream(memoryStream(schema({ ad: t.long, impAt: t.timestamp, expiresAt: t.timestamp })))
+      .withWatermark('impAt', '10 seconds');
+    const clicks = session.readStream(memoryStream(clickSchema)).withWatermark('clickAt', '10 seconds');
+    const joined = imps.join(clicks, {
+      on: ['ad'],
+      where: (l, r) =>
+        r.clickAt.le(l.expiresAt).and(r.clickAt.between(l.impAt, l.impAt.plus(interval('20 seconds')))),
+    });
+    const text = joined
+      .groupBy(($) => ({ window: window($.impAt, '10 seconds') }))
+      .agg({ n: count() })
+      .explain();
+    expect(text).toMatch(/left state: time <= watermark - 20000 ms, right state: time <= watermark - 0 ms/);
+    expect(text).toMatch(/StatefulAggregate .*input watermark − 20000 ms \(after a time-range join\)/);
+  });
+
   it('names clashing columns when they are not the join key', () => {
     const session = createSession();
     const a = session.readStream(memoryStream(impSchema));
