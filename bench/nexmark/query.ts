@@ -103,6 +103,8 @@ export interface EngineQueryConfig<O> {
    * per processing-time window, summed per bidder).
    */
   readonly foldFinal?: (rows: Iterable<O>) => Checksum;
+  /** Also hand every output row to this (to feed a second query, as q4 does). */
+  readonly tap?: (row: O) => void;
 }
 
 /**
@@ -139,28 +141,51 @@ export async function runEngineQueryOver<O>(
   hashRow: (row: O) => number,
   config: EngineQueryConfig<O> = {},
 ): Promise<RunResult> {
-  const { createSession, Trigger, noopSink } = await import('millrace');
+  const { createSession } = await import('millrace');
+  const session = createSession();
+  const inputs: Record<string, Stream<any>> = {};
+  for (const kind of kinds) {
+    inputs[kind] = session.readStream(
+      nexmarkSource({ kind, maxEvents: options.events, eventsPerTrigger: options.eventsPerTrigger }),
+    );
+  }
+  const batches = Math.ceil(options.events / options.eventsPerTrigger);
+  return runStreamQuery(name, build(inputs), batches, options.sink, hashRow, config);
+}
+
+/**
+ * Run any query with Trigger.availableNow to its end into a checksum (or noop) sink, and read
+ * its figures from the progress reports. `batchesWithData`: about how many batches read data.
+ */
+export async function runStreamQuery<O>(
+  name: string,
+  stream: Stream<O>,
+  batchesWithData: number,
+  sinkKind: RunOptions['sink'],
+  hashRow: (row: O) => number,
+  config: EngineQueryConfig<O> = {},
+): Promise<RunResult> {
+  const { Trigger, noopSink } = await import('millrace');
   const checkpointLocation = mkdtempSync(path.join(tmpdir(), `millrace-bench-${name}-`));
   const outputMode = config.outputMode ?? 'append';
+  const tap = config.tap;
   try {
-    const session = createSession();
-    const inputs: Record<string, Stream<any>> = {};
-    for (const kind of kinds) {
-      inputs[kind] = session.readStream(
-        nexmarkSource({ kind, maxEvents: options.events, eventsPerTrigger: options.eventsPerTrigger }),
-      );
-    }
     const checksum = new Checksum();
     const table = config.finalKey ? new FinalTable(config.finalKey, hashRow, config.foldFinal) : null;
     const sink =
-      options.sink === 'noop'
+      sinkKind === 'noop'
         ? noopSink()
         : table
           ? rowSink((row: O) => table.add(row))
-          : rowSink((row: O) => checksum.add(hashRow(row)));
+          : tap
+            ? rowSink((row: O) => {
+                checksum.add(hashRow(row));
+                tap(row);
+              })
+            : rowSink((row: O) => checksum.add(hashRow(row)));
     // Every batch (with data or not) must stay in recentProgress to be counted.
-    const batchesExpected = 2 * Math.ceil(options.events / options.eventsPerTrigger) + 10;
-    const query = await build(inputs)
+    const batchesExpected = 2 * batchesWithData + 10;
+    const query = await stream
       .writeStream({
         sink,
         queryName: name,
@@ -187,7 +212,7 @@ export async function runEngineQueryOver<O>(
     const stateRows = last ? last.stateOperators.reduce((n, op) => n + op.numRowsTotal, 0) : 0;
     let rowsOut = rowsEmitted;
     let sum: string | null = null;
-    if (options.sink === 'checksum') {
+    if (sinkKind === 'checksum') {
       const seen = table ? table.rowsSeen : checksum.rows;
       if (seen !== rowsEmitted) {
         throw new Error(`progress says ${rowsEmitted} output rows but the sink saw ${seen}`);

@@ -121,6 +121,7 @@ export {
   generateAuctions,
   generatePersons,
   nexmarkConfig,
+  maxAuctionLifeMs,
   type NexmarkConfig,
 } from './connectors/nexmark/index.ts';
 export {

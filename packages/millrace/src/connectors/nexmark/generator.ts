@@ -304,6 +304,11 @@ function resolve(config: NexmarkConfig): Resolved {
   };
 }
 
+/** The longest an auction stays open: `expires − dateTime` is at most this (ms). */
+export function maxAuctionLifeMs(config: NexmarkConfig = DEFAULT_NEXMARK_CONFIG): number {
+  return resolve(config).expiryRange;
+}
+
 let permGroup = -1;
 let permK = 0;
 let perm = new Int32Array(0);
