@@ -11,6 +11,7 @@ import type { OutputMode, Sink } from '../connectors/contracts.ts';
 import { MillraceError, internalError, userError } from '../errors/index.ts';
 import type { LogicalPlan } from '../plan/logical.ts';
 import { explainPlans } from '../plan/explain.ts';
+import { claimSources } from './sourceClaims.ts';
 import { type PhysicalPlan, planPhysical } from '../plan/physical.ts';
 import { checkOutputMode, checkSink, checkSourceNames } from '../plan/streamingChecks.ts';
 import { MicroBatchExecution } from '../execution/MicroBatchExecution.ts';
@@ -167,6 +168,7 @@ export class DataStreamWriter {
       },
     );
     query.attach(execution);
+    const releaseSources = claimSources(physical.sources, name);
     manager.register(query);
 
     const finished = execution.run().then(
@@ -181,6 +183,7 @@ export class DataStreamWriter {
             ),
     );
     void finished.then((failure) => {
+      releaseSources();
       if (temporary) rmSync(checkpointLocation!, { recursive: true, force: true });
       if (failure)
         this.session.log.error('query failed', { query: name, code: failure.code, error: failure.message });

@@ -461,6 +461,26 @@ describe('start() checks', () => {
     expect(e.code).toBe('CHECKPOINT_CORRUPT');
   });
 
+  it('one source object read by two running queries: SOURCE_IN_USE, free again once the first stops', async () => {
+    const session = createSession();
+    const src = memoryStream(V, { name: 'shared' });
+    const first = track(
+      await session.readStream(src).writeStream({ sink: memorySink(), queryName: 'first' }).start(),
+    );
+    const second = session.readStream(src).writeStream({ sink: memorySink(), queryName: 'second' });
+    const e = (await rejection(second.start())) as MillraceError;
+    expect(e.code).toBe('SOURCE_IN_USE');
+    expect(e.message).toMatch(
+      /source "shared" is already read by the running query "first"; .*create a second source for query "second"/,
+    );
+    expect(session.streams.active.map((q) => q.name)).toEqual(['first']);
+    // Another session in the process: the same object is still taken.
+    const elsewhere = createSession().readStream(src).writeStream({ sink: memorySink(), queryName: 'x' });
+    expect(((await rejection(elsewhere.start())) as MillraceError).code).toBe('SOURCE_IN_USE');
+    await first.stop();
+    track(await second.start());
+  });
+
   it('two different sources with one name: DUPLICATE_SOURCE_NAME', async () => {
     const session = createSession();
     const a = memoryStream(V, { name: 'dup' });
