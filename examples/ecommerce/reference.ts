@@ -2,9 +2,10 @@
  * The e-commerce answers computed directly from the generated events — plain loops, no engine —
  * for the tests to compare with the queries' output. It applies the same event-time rules as
  * Spark: batch i runs with watermark wm_i = max(event time of batches < i) − delay (0 for the
- * first); an event is dropped from a window whose end ≤ wm_i (from its session when t + gap ≤ wm_i);
- * results are emitted once the watermark passes their end, the last watermark being
- * max(event time) − delay.
+ * first); an event is dropped from a window whose end ≤ wm_{i−1}, the previous batch's watermark
+ * (Spark 3.4+; from its session when t + gap ≤ wm_{i−1}) — the test's batches run back to back
+ * (availableNow), with no batch without data in between; results are emitted once the watermark
+ * passes their end, the last watermark being max(event time) − delay.
  */
 import type { ShopEvent } from './generator.ts';
 import type { ShopQueryOptions, TopProduct } from './queries.ts';
@@ -52,26 +53,30 @@ export function referenceResults(
   const funnel = new Map<number, { events: ShopEvent[] }>();
   const products = new Map<string, { start: number; productId: number; orders: number; views: number }>();
 
+  let previousWm = 0;
   for (const batch of batches) {
+    // Lateness is judged by the watermark the previous batch ran with.
+    const late = previousWm;
+    previousWm = wm;
     for (const e of batch) {
       // Sliding windows of the event counts.
       for (let s = floorTo(e.ts, o.slideMs); s > e.ts - o.windowMs; s -= o.slideMs) {
         const end = s + o.windowMs;
-        if (end <= wm) continue;
+        if (end <= late) continue;
         const k = `${s}|${e.type}`;
         const c = counts.get(k) ?? { windowStart: s, windowEnd: end, type: e.type, events: 0 };
         c.events++;
         counts.set(k, c);
       }
       // Sessions: the row's own session [t, t + gap) must end after the watermark.
-      if (e.ts + o.sessionGapMs > wm) {
+      if (e.ts + o.sessionGapMs > late) {
         const rows = sessionRows.get(e.userId) ?? [];
         rows.push(e);
         sessionRows.set(e.userId, rows);
       }
       // Tumbling windows of the funnel and the product counts.
       const fs = floorTo(e.ts, o.funnelWindowMs);
-      if (fs + o.funnelWindowMs > wm) {
+      if (fs + o.funnelWindowMs > late) {
         const f = funnel.get(fs) ?? { events: [] };
         f.events.push(e);
         funnel.set(fs, f);

@@ -91,7 +91,7 @@ interface BatchRun {
   readonly end: Readonly<Offsets>;
   readonly timestampMs: number;
   readonly watermarkMs: number;
-  /** The watermark the previous batch ran with (lateness for chained stateful operators). */
+  /** The watermark the previous batch ran with: what decides lateness (Spark 3.4+). */
   readonly previousWatermarkMs: number;
   readonly triggerStartMs: number;
   readonly durations: Record<string, number>;
@@ -342,8 +342,7 @@ export class MicroBatchExecution {
       {
         batchId: run.batchId,
         watermarkMs: run.watermarkMs - delay,
-        lateEventsWatermarkMs:
-          (this.plan.downstreamOperators.has(op) ? run.previousWatermarkMs : run.watermarkMs) - delay,
+        lateEventsWatermarkMs: run.previousWatermarkMs - delay,
         batchTimestampMs: run.timestampMs,
         outputMode: this.options.outputMode,
         store,

@@ -13,10 +13,10 @@ export interface StatefulBatchContext {
   /** The watermark this batch runs with (computed after the previous batch): evicts and emits. */
   readonly watermarkMs: number;
   /**
-   * The watermark that decides which input rows are late. The same as watermarkMs for an
-   * operator that reads sources; for one downstream of another stateful operator it is the
-   * previous batch's watermark (Spark 3.5), so rows the upstream operator emits in this batch —
-   * final because the watermark passed them — are not dropped as late.
+   * The watermark that decides which input rows are late: the previous batch's, for every
+   * stateful operator (Spark 3.4+, `spark.sql.streaming.statefulOperator.allowMultiple`, the
+   * default). So rows an upstream operator emits in this batch — final because this batch's
+   * watermark passed them — are not dropped as late by the next operator.
    */
   readonly lateEventsWatermarkMs: number;
   /** The batch's timestamp (processing time; the same on a replay). */

@@ -62,8 +62,6 @@ export interface PhysicalQuery {
   readonly root: PhysicalPlan;
   /** Stateful operators, in plan order (their ids name their state). */
   readonly statefulOperators: readonly StatefulOperator[];
-  /** Stateful operators that read the output of another stateful operator (chained, append mode). */
-  readonly downstreamOperators: ReadonlySet<StatefulOperator>;
   /**
    * How far behind the query's watermark each stateful operator's input watermark is (ms; absent: 0).
    * A stream–stream join with a time range emits rows whose event times trail the watermark by up
@@ -207,37 +205,10 @@ export function planPhysical(logical: LogicalPlan): PhysicalQuery {
     sources,
     watermarks,
     statefulOperators,
-    downstreamOperators: downstreamOf(root),
     watermarkDelays: watermarkDelaysOf(root),
     batchTime,
     lookupTables,
   };
-}
-
-function containsStateful(node: PhysicalPlan): boolean {
-  switch (node.kind) {
-    case 'scan':
-      return false;
-    case 'stateful':
-    case 'join':
-      return true;
-    case 'union':
-      return node.inputs.some(containsStateful);
-    default:
-      return containsStateful(node.input);
-  }
-}
-
-function downstreamOf(node: PhysicalPlan, out = new Set<StatefulOperator>()): Set<StatefulOperator> {
-  if (node.kind === 'stateful' && containsStateful(node.input)) out.add(node.operator);
-  if (node.kind === 'join' && (containsStateful(node.left) || containsStateful(node.right)))
-    out.add(node.operator);
-  if (node.kind === 'union') for (const i of node.inputs) downstreamOf(i, out);
-  else if (node.kind === 'join') {
-    downstreamOf(node.left, out);
-    downstreamOf(node.right, out);
-  } else if (node.kind !== 'scan') downstreamOf(node.input, out);
-  return out;
 }
 
 /**
