@@ -27,20 +27,22 @@
  * Three variants: tumbling 10 s windows, sliding 10 s / 5 s windows, session
  * windows with a per-row gap of 2–5 s (sessionWindow($.t, $.g)).
  *
- * How the expected output is independent of the batching. In Spark semantics
- * a (row, window) pair is late when window.end <= the watermark of the batch
- * the row is in (for a session window: when t + gap <= it), and that
- * watermark (max event time of all earlier batches minus the delay) depends
- * on where batch boundaries fall — which depends on when files appear and
- * where the kills land. But files are read in a fixed order (their mtimes
- * increase with their index), a batch holds at most maxFilesPerTrigger = m
- * consecutive files, and a batch starting at file s runs with watermark
- * W(s) = max(0, max event time of files < s − delay). So the batch holding
- * file i runs with a watermark in [W(i−m+1), W(i)], whatever the batching.
- * The generator draws each row's event time and redraws it while any of its
- * windows (its session [t, t + g)) has an end in the ambiguous range
- * (W(i−m+1), W(i)]: every pair is then late under every batching
- * (end <= W(i−m+1)) or under none (end > W(i)). Rows are mostly a little out
+ * How the expected output is independent of the batching. In Spark 3.4+
+ * semantics a (row, window) pair is late when window.end <= the watermark of
+ * the batch before the one the row is in (for a session window: when
+ * t + gap <= it), and that watermark (max event time of all earlier batches
+ * minus the delay) depends on where batch boundaries fall — which depends on
+ * when files appear and where the kills land. But files are read in a fixed
+ * order (their mtimes increase with their index), a batch holds at most
+ * maxFilesPerTrigger = m consecutive files, and a batch starting at file s
+ * runs with watermark W(s) = max(0, max event time of files < s − delay); the
+ * batch before it (with data: it started at a file ≥ s − m; or without data:
+ * it ran with W(s)) ran with a watermark in [W(s−m), W(s)]. So the rows of
+ * file i are judged by a watermark in [W(i−2m+1), W(i)], whatever the
+ * batching. The generator draws each row's event time and redraws it while
+ * any of its windows (its session [t, t + g)) has an end in the ambiguous
+ * range (W(i−2m+1), W(i)]: every pair is then late under every batching
+ * (end <= W(i−2m+1)) or under none (end > W(i)). Rows are mostly a little out
  * of order (file i spans [B_i − 7 s, B_i + 2 s], B_i = T0 + 2 s·i, delay 8 s);
  * about one in seven is a straggler 8–45 s behind, which is late for some or
  * all of its windows, or still on time for a window that ends late enough.
@@ -157,8 +159,8 @@ abstract class InputModel {
    */
   addFile(kind: FileKind, rows = this.rowsPerFile): InputRow[] {
     const i = this.files.length;
-    // The range of watermarks the batch holding file i can run with.
-    const lo = this.watermarkAt(Math.max(0, i - MAX_FILES + 1));
+    // The range of watermarks that can judge the lateness of file i's rows (see the header).
+    const lo = this.watermarkAt(Math.max(0, i - 2 * MAX_FILES + 1));
     const hi = this.watermarkAt(i);
     const base = T0 + i * STEP_MS;
     const out: InputRow[] = [];
