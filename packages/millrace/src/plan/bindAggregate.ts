@@ -1,13 +1,13 @@
 /** Binds a logical aggregation to the operator's spec: compiled keys, arguments, filters and functions. */
-import { CodeBuilder, compileExpr, genExpr } from '../expr/codegen.ts';
+import { CodeBuilder, compileExpr, genExpr, propAccess } from '../expr/codegen.ts';
 import { eventTimeOf, isWindowStruct } from '../expr/functions/window.ts';
 import { internalError } from '../errors/index.ts';
 import { type Expr, exprToString } from '../expr/Expr.ts';
 import { argInfos, resolveExpr } from '../expr/resolve.ts';
 import type { AggExpr } from '../operators/aggregates/AggExpr.ts';
-import type { AggregateSpec } from '../operators/aggregate/StreamingAggregate.ts';
+import type { AggregateSpec, GroupFinder } from '../operators/aggregate/StreamingAggregate.ts';
 import type { AggregateFunction } from '../operators/aggregates/AggregateFunction.ts';
-import type { Row, Schema } from '../schema/index.ts';
+import type { DataType, Row, Schema } from '../schema/index.ts';
 import { eventTimeKeyOf, isWindowCall } from './eventTime.ts';
 import { type PlanOf, aggregateDefOf } from './logical.ts';
 
@@ -20,10 +20,8 @@ export function bindAggregate(p: PlanOf<'aggregate'>, operatorId: string): Aggre
     i === windowIndex ? null : compileExpr(k.expr, schema, `groupBy key ${k.name}`),
   );
   const keyValues = (row: Row) => keyFns.map((f) => (f === null ? undefined : f(row)));
-  const keyString = compileKeyString(
-    p.keys.filter((_, i) => i !== windowIndex).map((k) => k.expr),
-    schema,
-  );
+  const plainKeys = p.keys.filter((_, i) => i !== windowIndex).map((k) => k.expr);
+  const keyString = compileKeyString(plainKeys, schema);
 
   let eventTime: AggregateSpec['eventTime'] = null;
   if (windowIndex >= 0) {
@@ -48,7 +46,7 @@ export function bindAggregate(p: PlanOf<'aggregate'>, operatorId: string): Aggre
   const aggs = p.aggs.map(({ name, agg }) =>
     aggregateDefOf(agg).bind(argInfos(agg.args, schema, `agg "${name}"`), { distinct: agg.distinct }),
   );
-  const accumulate = compileAccumulate(p, aggs, schema);
+  const accumulate = compileAccumulate(p, aggs, schema, 0);
 
   return {
     operatorId,
@@ -59,6 +57,8 @@ export function bindAggregate(p: PlanOf<'aggregate'>, operatorId: string): Aggre
     eventTime,
     aggs,
     accumulate,
+    findGroup: compileFindGroup(plainKeys, schema),
+    accumulateGroup: compileAccumulate(p, aggs, schema, p.keys.length),
   };
 }
 
@@ -80,6 +80,7 @@ function compileAccumulate(
   p: PlanOf<'aggregate'>,
   aggs: readonly AggregateFunction<any>[],
   schema: Schema,
+  offset: number,
 ): (bufs: unknown[], row: Row) => void {
   const b = new CodeBuilder();
   const filterVars = new Map<string, string>();
@@ -103,10 +104,143 @@ function compileAccumulate(
       args = agg.args.map((a) => genExpr(a, scope, b));
     });
     const update = b.constant(aggs[i]!.update);
-    const stmt = `${argLines.join('\n')}\nbufs[${i}] = ${update}(${[`bufs[${i}]`, ...args].join(', ')});`;
+    const slot = `bufs[${offset + i}]`;
+    const stmt = `${argLines.join('\n')}\n${slot} = ${update}(${[slot, ...args].join(', ')});`;
     body.push(cond === undefined ? `{\n${stmt}\n}` : `if (${cond} === true) {\n${stmt}\n}`);
   });
   return b.build(['bufs', 'r'], body.join('\n'), 'accumulate');
+}
+
+/** Key types whose values are Map keys as they are. */
+const PLAIN_KINDS = new Set(['string', 'long', 'double', 'boolean', 'timestamp', 'date']);
+/**
+ * Struct fields of these types are Map keys field by field (a window column). Not double: the JSON
+ * text of a struct writes NaN and ±Infinity as null, so grouping by it puts them in one group.
+ */
+const FIELD_KINDS = new Set(['string', 'long', 'boolean', 'timestamp', 'date']);
+
+/**
+ * One generated function finding a row's group of this batch by its key parts, and making it
+ * with `maker.make(row, keyText)` the first time. The first part is looked up in a Map (the
+ * slot's); each further part in a node holding its first value inline, and a Map once a second
+ * value comes (in most groupings a further key has one or a few values per value of the first,
+ * and a Map per value would take far more memory):
+ *
+ *   function findGroup(m0, r, maker) {
+ *     const v0 = r.channel, v1 = day(r.dateTime);
+ *     const x0 = m0.get(v0);
+ *     if (x0 === undefined) { const g = maker.make(r, text(v0) + ',' + text(v1)); m0.set(v0, { k: v1, c: g, m: null }); return g; }
+ *     let x1;
+ *     if (x0.m === null) {
+ *       if (x0.k === v1 || (x0.k !== x0.k && v1 !== v1)) x1 = x0.c;     // SameValueZero, as Map keys
+ *       else { x0.m = new Map([[x0.k, x0.c]]); }
+ *     } else x1 = x0.m.get(v1);
+ *     if (x1 === undefined) { const g = maker.make(…); x0.m.set(v1, g); return g; }
+ *     return x1;
+ *   }
+ *
+ * No text is built per row, only per new group: the group's store key text, made from the same
+ * parts (so two rows share a group exactly when they share a key text). A part is a scalar value
+ * as it is, a field of a struct of scalars (a window column), or else the value's JSON text.
+ */
+function compileFindGroup(keys: readonly Expr[], schema: Schema): GroupFinder {
+  const b = new CodeBuilder();
+  const parts: string[] = [];
+  for (const k of keys) {
+    const info = resolveExpr(k, schema, 'groupBy');
+    const v = genExpr(k, { schema, row: 'r', where: 'groupBy' }, b);
+    parts.push(...keyParts(v, info.type, b));
+  }
+  if (parts.length === 0) parts.push('0');
+  const n = parts.length;
+  const text = b.constant(partText);
+  const keyText = parts.map((_, i) => `${text}(v${i})`).join(" + ',' + ");
+  /** Make the group, and the nodes of parts `from`…n-1 above it; returns the outermost. */
+  const make = (from: number): string[] => {
+    const lines = [`const g = maker.make(r, ${keyText});`, 'let c = g;'];
+    for (let j = n - 1; j >= from; j--) lines.push(`c = { k: v${j}, c, m: null };`);
+    return lines;
+  };
+  const body: string[] = parts.map((part, i) => `const v${i} = ${part};`);
+  body.push(`const x0 = m0.get(v0);`);
+  body.push(`if (x0 === undefined) {`, ...make(1), `m0.set(v0, c);`, `return g;`, `}`);
+  for (let i = 1; i < n; i++) {
+    const x = `x${i - 1}`;
+    body.push(
+      `let x${i};`,
+      `if (${x}.m === null) {`,
+      `if (${x}.k === v${i} || (${x}.k !== ${x}.k && v${i} !== v${i})) x${i} = ${x}.c;`,
+      `else ${x}.m = new Map([[${x}.k, ${x}.c]]);`,
+      `} else x${i} = ${x}.m.get(v${i});`,
+      `if (x${i} === undefined) {`,
+      ...make(i + 1),
+      `${x}.m.set(v${i}, c);`,
+      `return g;`,
+      `}`,
+    );
+  }
+  body.push(`return x${n - 1};`);
+  return b.build(['m0', 'r', 'maker'], `${b.lines.join('\n')}\n${body.join('\n')}`, 'findGroup');
+}
+
+/** The Map-key parts of one key value (see compileFindGroup): emits them into variables, returns their names. */
+function keyParts(v: string, type: DataType, b: CodeBuilder): string[] {
+  const t = b.fresh('t');
+  b.emit(`const ${t} = ${v};`);
+  // A value of another type than declared (an object would be a new Map key per row) goes by its JSON text.
+  const json = b.constant(jsonPart);
+  const scalar = (expr: string): string => {
+    const p = b.fresh('p');
+    b.emit(`let ${p} = ${expr};`);
+    b.emit(`if (typeof ${p} === 'object' && ${p} !== null) ${p} = ${json}(${p});`);
+    return p;
+  };
+  if (PLAIN_KINDS.has(type.kind)) return [scalar(t)];
+  if (
+    type.kind === 'struct' &&
+    type.fields.length > 0 &&
+    type.fields.every((f) => FIELD_KINDS.has(f.type.kind))
+  ) {
+    // A null or missing struct differs from one with null fields: its first part is a marker (and
+    // anything else than an object, by its JSON text).
+    const marker = `${t} === null ? ${b.constant(NULL_STRUCT)} : ${b.constant(UNDEFINED_STRUCT)}`;
+    const isStruct = `typeof ${t} === 'object' && ${t} !== null && !Array.isArray(${t})`;
+    const notStruct = `${t} == null ? ${marker} : ${json}(${t})`;
+    return type.fields.map((f, i) =>
+      scalar(`${isStruct} ? ${propAccess(t, f.name)} : ${i === 0 ? notStruct : '0'}`),
+    );
+  }
+  const p = b.fresh('p');
+  b.emit(`const ${p} = JSON.stringify(${t});`);
+  return [p];
+}
+
+const NULL_STRUCT = Symbol('null struct');
+const UNDEFINED_STRUCT = Symbol('undefined struct');
+
+/** An object where a scalar was expected, as a Map key: its JSON text, marked (no plain string starts so). */
+function jsonPart(v: unknown): string {
+  return `\u0001${JSON.stringify(v)}`;
+}
+
+/**
+ * A key part's text, for store keys: different parts give different text (strings are quoted;
+ * no other text has a comma or a quote, so joined parts stay apart). -0 and 0 are one part (Map
+ * keys are equal by SameValueZero), and one text.
+ */
+function partText(v: unknown): string {
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(v);
+    case 'symbol':
+      return v === NULL_STRUCT ? '~null' : '~undefined';
+    case 'bigint':
+      return `${v}n`;
+    case 'object':
+      return v === null ? 'null' : `~${JSON.stringify(v)}`;
+    default:
+      return String(v);
+  }
 }
 
 /**

@@ -31,7 +31,7 @@ describeStateStoreConformance(
       const file = path.join(dir, '2.delta');
       await writeFile(
         file,
-        Buffer.concat([Buffer.from('v1\n'), Buffer.from([0xc1, 0xff, 0x00, 0x13, 0x37])]),
+        Buffer.concat([Buffer.from('v2\n'), Buffer.from([0xc1, 0xff, 0x00, 0x13, 0x37])]),
       );
     },
   },
@@ -93,7 +93,7 @@ describe('memory state store', () => {
       '7.delta',
     ]);
     const text = await readFile(path.join(dir, '1.delta'));
-    expect(text.subarray(0, 3).toString()).toBe('v1\n');
+    expect(text.subarray(0, 3).toString()).toBe('v2\n');
   });
 
   it('snapshotMinIntervalMs: at most one snapshot per interval, whatever the batch rate', async () => {
@@ -144,6 +144,72 @@ describe('memory state store', () => {
     expect((await open(p, 3)).get('last')).toBe(3);
   });
 
+  it('an aborted batch that changed more than adding keys is undone by reloading the version', async () => {
+    const p = provider();
+    await commitUpTo(p, 0, 3);
+    const changes: ((s: StateStore) => unknown)[] = [
+      (s) => s.delete('k1'),
+      (s) => s.put('k2', 'changed'),
+      (s) => s.getForUpdate('last'),
+    ];
+    for (const change of changes) {
+      const s = await open(p, 3);
+      s.put('added', 1);
+      change(s);
+      s.abort();
+      const again = await open(p, 3);
+      expect(again.metrics().custom.cacheHit).toBe(0);
+      expect(Object.fromEntries(again.range())).toEqual({ k1: 1, k2: 2, k3: 3, last: 3 });
+      again.abort();
+    }
+  });
+
+  it('a delta replays the batch in order: deleted and put again, put and deleted, put many times', async () => {
+    let p = provider();
+    await commitUpTo(p, 0, 1); // k1, last
+    const s = await open(p, 1);
+    s.delete('k1');
+    s.put('k1', 'back');
+    s.put('gone', 1);
+    s.delete('gone');
+    for (let i = 0; i < 1000; i++) s.put('hot', { i });
+    s.delete('last');
+    s.put('last', 'again');
+    s.delete('last');
+    expect(await s.commit()).toBe(2);
+    // Puts the Map no longer holds are left out of the delta when keys were put again that often.
+    expect(s.metrics().custom.keysWritten).toBe(2);
+    expect(s.metrics().custom.bytesWritten).toBeLessThan(200);
+    p = provider();
+    const back = await open(p, 2);
+    expect(back.metrics().custom).toMatchObject({ cacheHit: 0, deltasLoaded: 2 });
+    expect(Object.fromEntries(back.range())).toEqual({ hot: { i: 999 }, k1: 'back' });
+    expect(back.metrics().numKeys).toBe(2);
+  });
+
+  it('a store superseded during its commit leaves the version it was opened at to the newer store', async () => {
+    for (const inPlace of [false, true]) {
+      const p = provider();
+      await commitUpTo(p, 0, 2);
+      const first = await open(p, 2);
+      first.put('first', 1);
+      if (inPlace) first.getForUpdate('k1');
+      first.delete('k2');
+      const committing = first.commit();
+      const second = await open(p, 2);
+      expect(await committing).toBe(3);
+      expect(Object.fromEntries(second.range())).toEqual({ k1: 1, k2: 2, last: 2 });
+      second.put('second', 2);
+      expect(await second.commit()).toBe(3);
+      expect(Object.fromEntries((await open(provider(), 3)).range())).toEqual({
+        k1: 1,
+        k2: 2,
+        last: 2,
+        second: 2,
+      });
+    }
+  });
+
   it('names the missing delta of a broken chain', async () => {
     let p = provider(5);
     await commitUpTo(p, 0, 8);
@@ -165,15 +231,15 @@ describe('memory state store', () => {
     const good = await readFile(f);
     const cases: [Buffer, string, RegExp][] = [
       [good.subarray(0, good.length - 3), 'CHECKPOINT_CORRUPT', /cannot be decoded/],
-      [good.subarray(0, 2), 'CHECKPOINT_CORRUPT', /does not start with "v1"/],
-      [Buffer.from('hello world'), 'CHECKPOINT_CORRUPT', /does not start with "v1"/],
+      [good.subarray(0, 2), 'CHECKPOINT_CORRUPT', /does not start with "v2"/],
+      [Buffer.from('hello world'), 'CHECKPOINT_CORRUPT', /does not start with "v2"/],
       [
-        Buffer.concat([Buffer.from('v1\n'), Buffer.from([0x93, 0xa5])]),
+        Buffer.concat([Buffer.from('v2\n'), Buffer.from([0x93, 0xa5])]),
         'CHECKPOINT_CORRUPT',
         /cannot be decoded/,
       ],
       [
-        Buffer.concat([Buffer.from('v1\n'), Buffer.from([0x2a])]),
+        Buffer.concat([Buffer.from('v2\n'), Buffer.from([0x2a])]),
         'CHECKPOINT_CORRUPT',
         /does not hold the delta of version 2/,
       ],

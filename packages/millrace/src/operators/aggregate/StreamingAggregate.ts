@@ -1,23 +1,29 @@
 /**
  * Streaming aggregation (Spark's StateStoreRestore/Save pair, in one operator).
  *
- *   input chunks ──► key + window(s) per row ──► late? (end ≤ watermark) ──► drop, count
+ *   input chunks ──► window(s) per row ──► late? (end ≤ watermark) ──► drop, count
  *                                  │
  *                                  ▼
- *        batch buffer Map<key, {keys, window, bufs}>  ◄── first touch: state store get (cloned)
- *                                  │  update(bufs, args) per row
+ *        this batch's groups: a slot per window (or event time), then found by key values
+ *          (a group's first touch: its store key text built, looked up in the store
+ *           unless the slot's window has no group there yet; else a new group)
+ *                                  │  accumulate(group, row) per row
  *                                  ▼  end of input
- *        put every touched group into the store (version N → N+1 at commit)
- *                                  │
- *         complete: emit every group in the store
- *         update:   emit the groups touched this batch, then evict groups with end ≤ watermark
- *         append:   emit and evict groups with end ≤ watermark (they can no longer change)
+ *         complete: put every touched group, emit every group in the store
+ *         update:   emit the groups touched this batch, evict groups with end ≤ watermark, put the rest
+ *         append:   emit and evict groups with end ≤ watermark (they can no longer change), put the rest
+ *
+ * A group is one flat array, in the store as in memory: the key values (a window key as its
+ * start), then the aggregates' buffers. One object per group keeps state encoding cheap (the
+ * store's msgpack tracks every object it writes, for shared references).
  *
  * How state stays bounded: store keys start with the zero-padded event-time
  * end of the group (the window end, or the time column), so the groups the
  * watermark has passed are one range scan `[-∞, pad(watermark + 1))` away and
  * are deleted in update and append modes. Complete mode keeps everything
- * (its output is the whole table), as Spark does.
+ * (its output is the whole table), as Spark does. The scan runs before this
+ * batch's groups are put when none of them is expired (always, for an operator
+ * reading a source: its late rows were dropped), so it sees committed keys only.
  *
  * The watermarks used are the batch's (computed after earlier batches and kept in
  * the offsets log), so a replayed batch decides lateness and eviction exactly as
@@ -31,6 +37,17 @@ import type { StateStore } from '../../state/StateStore.ts';
 import type { AggregateFunction } from '../aggregates/AggregateFunction.ts';
 import { lastWindowStart, type WindowSpec } from '../../expr/windows.ts';
 
+/** A group: key values (a window key as its start), then one buffer per aggregate. */
+export type Group = unknown[];
+
+/** Makes the group of a row seen for the first time in a batch (see GroupFinder); `keyText`: its key values' text. */
+export interface GroupMaker {
+  make(row: Row, keyText: string): Group;
+}
+
+/** Finds a row's group among a slot's (`groups`: keyed by the first key value), or makes it with `maker`. */
+export type GroupFinder = (groups: Map<unknown, unknown>, row: Row, maker: GroupMaker) => Group;
+
 /** Everything the operator needs, bound at planning time. */
 export interface AggregateSpec {
   readonly operatorId: string;
@@ -39,7 +56,7 @@ export interface AggregateSpec {
   readonly aggNames: readonly string[];
   /** Values of the non-window keys, in key order (window key slot: undefined); called once per new group. */
   readonly keyValues: (row: Row) => unknown[];
-  /** The text of a row's non-window keys, for state lookups; called per row. */
+  /** The text of a row's non-window keys (the session aggregate's group key; this operator's is findGroup's). */
   readonly keyString: (row: Row) => string;
   /** The event-time key, if any: a window over a time expression, or a time column key. */
   readonly eventTime:
@@ -54,12 +71,26 @@ export interface AggregateSpec {
     | null;
   /** The bound aggregate functions, in output order. */
   readonly aggs: readonly AggregateFunction<any>[];
-  /** Folds a row into a group's buffers for every aggregate (generated; see bindAggregate). */
+  /** Folds a row into an array of buffers (one per aggregate) for every aggregate (generated; see bindAggregate). */
   readonly accumulate: (bufs: unknown[], row: Row) => void;
+  /** The same for a Group (the buffers after the key values). */
+  readonly accumulateGroup: (group: Group, row: Row) => void;
+  /** Finds a row's group by its non-window key values (generated; see bindAggregate). */
+  readonly findGroup: GroupFinder;
 }
 
-/** A group as kept in the store: key values (window slot holds [start, end]), buffers. */
-type Group = [keys: unknown[], bufs: unknown[]];
+/** This batch's groups of one window or event time (or of the whole batch, without event time). */
+interface Slot {
+  readonly groups: Map<unknown, unknown>;
+  /** The store key prefix of the slot's groups: `${padTime(end)}|`, or '' without event time. */
+  readonly prefix: string;
+  /** The window start (window key), else 0. */
+  readonly start: number;
+  /** The event-time end of the slot's groups (Infinity without event time). */
+  readonly end: number;
+  /** Whether the store may hold groups of the slot (else a new group is not looked up there). */
+  readonly inStore: boolean;
+}
 
 export class StreamingAggregate implements StatefulOperator {
   constructor(readonly spec: AggregateSpec) {}
@@ -85,121 +116,169 @@ export class StreamingAggregate implements StatefulOperator {
   ): AsyncIterable<Row[]> {
     const { spec } = this;
     const { store } = ctx;
-    const touched = new Map<string, Group>();
-    // This batch's window groups by window start, then key text (the same objects as in `touched`).
-    const byWindow = new Map<number, Map<string, Group>>();
     const watermarked = this.hasWatermarkedTime();
     const wm = ctx.watermarkMs;
     const lateWm = ctx.lateEventsWatermarkMs;
     const et = spec.eventTime;
-    const aggs = spec.aggs;
+    const { aggs, findGroup, accumulateGroup } = spec;
 
-    /** The group of `key`, from this batch, else from the store, else new with `keys()`. */
-    const groupFor = (key: string, keys: () => unknown[]): Group => {
-      let g = touched.get(key);
-      if (g === undefined) {
+    // The groups touched this batch and their store keys, in first-touch order.
+    const touchedKeys: string[] = [];
+    const touched: Group[] = [];
+    // The lowest event-time end among them (eviction can run before the puts while it is above the watermark).
+    let minEnd = Infinity;
+    // The slot of the row being folded in (findGroup may call maker.make).
+    let slot: Slot;
+    const maker: GroupMaker = {
+      make(row: Row, keyText: string): Group {
+        const key = slot.prefix + keyText;
         // Changed in place and put back below (the store undoes it if the batch does not commit).
-        const stored = store.getForUpdate(key) as Group | undefined;
-        g = stored !== undefined ? stored : [keys(), aggs.map((a) => a.init())];
-        touched.set(key, g);
-      }
-      return g;
+        let g = slot.inStore ? (store.getForUpdate(key) as Group | undefined) : undefined;
+        if (g === undefined) {
+          g = spec.keyValues(row);
+          if (et?.kind === 'window') g[et.keyIndex] = slot.start;
+          for (let i = 0; i < aggs.length; i++) g.push(aggs[i]!.init());
+        }
+        touchedKeys.push(key);
+        touched.push(g);
+        if (slot.end < minEnd) minEnd = slot.end;
+        return g;
+      },
     };
-    const fold = spec.accumulate;
-    const accumulate = (g: Group, row: Row) => fold(g[1], row);
+    /**
+     * A slot for the groups ending at `end`. With a watermark, one look in the store tells whether any
+     * is there already (most windows are new in a batch: their groups need no lookup). Without, the
+     * store's keys are never scanned: a memory store does not keep them sorted for it.
+     */
+    const newSlot = (start: number, end: number): Slot => {
+      const prefix = `${padTime(end)}|`;
+      let inStore = !watermarked;
+      if (watermarked) {
+        for (const _ of store.range({ prefix })) {
+          inStore = true;
+          break;
+        }
+      }
+      return { groups: new Map(), prefix, start, end, inStore };
+    };
 
-    for await (const chunk of input) {
-      for (let r = 0; r < chunk.length; r++) {
-        const row = chunk[r]!;
-        const keyText = spec.keyString(row);
-        if (et === null) {
-          accumulate(
-            groupFor(keyText, () => spec.keyValues(row)),
-            row,
-          );
-        } else if (et.kind === 'column') {
+    if (et === null) {
+      slot = { groups: new Map(), prefix: '', start: 0, end: Infinity, inStore: true };
+      for await (const chunk of input) {
+        for (let r = 0; r < chunk.length; r++) {
+          const row = chunk[r]!;
+          accumulateGroup(findGroup(slot.groups, row, maker), row);
+        }
+      }
+    } else if (et.kind === 'column') {
+      // Per event time, then key values (the time column is one of the keys).
+      const byTime = new Map<number, Slot>();
+      for await (const chunk of input) {
+        for (let r = 0; r < chunk.length; r++) {
+          const row = chunk[r]!;
           const t = et.time(row) as number | null;
           if (t === null || t === undefined) continue;
           if (watermarked && t <= lateWm) {
             metrics.numRowsDroppedByWatermark++;
             continue;
           }
-          accumulate(
-            groupFor(`${padTime(t)}|${keyText}`, () => spec.keyValues(row)),
-            row,
-          );
-        } else {
+          let s = byTime.get(t);
+          if (s === undefined) byTime.set(t, (s = newSlot(0, t)));
+          slot = s;
+          accumulateGroup(findGroup(s.groups, row, maker), row);
+        }
+      }
+    } else {
+      // Hot loop (a row is in size/slide windows): groups are found by the key values in a slot per
+      // window. Consecutive rows mostly fall in the same windows: their slots are kept between rows
+      // (the windows of a time are those of its last window start when the size is a multiple of the slide).
+      const byWindow = new Map<number, Slot>();
+      const { sizeMs, slideMs } = et.spec;
+      const sameWindowsPerStart = sizeMs % slideMs === 0;
+      let rowSlots: Slot[] = [];
+      let rowFirstStart = NaN;
+      for await (const chunk of input) {
+        for (let r = 0; r < chunk.length; r++) {
+          const row = chunk[r]!;
           // Spark drops rows whose window time is null (TimeWindowing adds IsNotNull).
           const t = et.time(row) as number | null;
           if (t === null || t === undefined) continue;
-          // Hot loop (a row is in size/slide windows): no closures, and groups are found by the
-          // short key text in a per-window map; the full store key is built once per group.
-          const { sizeMs } = et.spec;
-          for (let start = lastWindowStart(t, et.spec); start > t - sizeMs; start -= et.spec.slideMs) {
-            const end = start + sizeMs;
-            if (watermarked && end <= lateWm) {
+          const first = lastWindowStart(t, et.spec);
+          if (first !== rowFirstStart || !sameWindowsPerStart) {
+            rowFirstStart = first;
+            rowSlots = [];
+            for (let start = first; start > t - sizeMs; start -= slideMs) {
+              let s = byWindow.get(start);
+              if (s === undefined) byWindow.set(start, (s = newSlot(start, start + sizeMs)));
+              rowSlots.push(s);
+            }
+          }
+          for (let i = 0; i < rowSlots.length; i++) {
+            const s = rowSlots[i]!;
+            if (watermarked && s.end <= lateWm) {
               metrics.numRowsDroppedByWatermark++;
               continue;
             }
-            let groups = byWindow.get(start);
-            if (groups === undefined) byWindow.set(start, (groups = new Map()));
-            let g = groups.get(keyText);
-            if (g === undefined) {
-              g = groupFor(`${padTime(end)}|${padTime(start)}|${keyText}`, () => {
-                const k = spec.keyValues(row);
-                k[et.keyIndex] = [start, end];
-                return k;
-              });
-              groups.set(keyText, g);
-            }
-            accumulate(g, row);
+            slot = s;
+            accumulateGroup(findGroup(s.groups, row, maker), row);
           }
         }
       }
     }
-
-    for (const [key, g] of touched) store.put(key, g);
-    metrics.numRowsUpdated = touched.size;
+    metrics.numRowsUpdated = touched.length;
 
     const out: Row[] = [];
     const expiredEnd = watermarked ? padTime(wm + 1) : null;
-    switch (ctx.outputMode) {
-      case 'complete':
-        for (const [, g] of store.range()) out.push(this.toRow(g as Group));
-        break;
-      case 'update':
-        for (const [key, g] of touched) if (expiredEnd === null || key >= expiredEnd) out.push(this.toRow(g));
-        if (expiredEnd !== null) metrics.numRowsRemoved = this.evict(store, expiredEnd, null);
-        break;
-      case 'append':
-        if (expiredEnd !== null) metrics.numRowsRemoved = this.evict(store, expiredEnd, out);
-        break;
+    const mode = ctx.outputMode;
+    if (expiredEnd !== null && mode !== 'complete') {
+      const emit = mode === 'append' ? out : null;
+      if (minEnd > wm) {
+        // No touched group is expired: evict what the store holds, then put them.
+        metrics.numRowsRemoved = this.evict(store, expiredEnd, emit);
+        if (mode === 'update') for (const g of touched) out.push(this.toRow(g));
+        for (let i = 0; i < touched.length; i++) store.put(touchedKeys[i]!, touched[i]);
+      } else {
+        // Some touched group is expired (a downstream operator's rows arrive up to the previous
+        // watermark): put them all, then evict, in key order.
+        for (let i = 0; i < touched.length; i++) store.put(touchedKeys[i]!, touched[i]);
+        if (mode === 'update') {
+          for (let i = 0; i < touched.length; i++)
+            if (touchedKeys[i]! >= expiredEnd) out.push(this.toRow(touched[i]!));
+        }
+        metrics.numRowsRemoved = this.evict(store, expiredEnd, emit);
+      }
+    } else {
+      for (let i = 0; i < touched.length; i++) store.put(touchedKeys[i]!, touched[i]);
+      if (mode === 'complete') for (const [, g] of store.range()) out.push(this.toRow(g as Group));
+      else if (mode === 'update') for (const g of touched) out.push(this.toRow(g));
     }
     if (out.length > 0) yield out;
   }
 
   /** Delete groups whose event time is ≤ watermark (keys below `end`), emitting them into `out` if given. */
   private evict(store: StateStore, end: string, out: Row[] | null): number {
-    const expired = [...store.range({ end })];
-    for (const [key, g] of expired) {
-      if (out) out.push(this.toRow(g as Group));
+    let n = 0;
+    for (const [key, g] of store.range({ end })) {
+      if (out !== null) out.push(this.toRow(g as Group));
       store.delete(key);
+      n++;
     }
-    return expired.length;
+    return n;
   }
 
   private toRow(g: Group): Row {
     const { keyNames, aggNames, aggs, eventTime } = this.spec;
     const row: Row = {};
-    const [keys, bufs] = g;
-    for (let i = 0; i < keyNames.length; i++) {
-      const v = keys[i];
+    const n = keyNames.length;
+    const windowIndex = eventTime?.kind === 'window' ? eventTime.keyIndex : -1;
+    for (let i = 0; i < n; i++) {
+      const v = g[i];
       row[keyNames[i]!] =
-        eventTime?.kind === 'window' && i === eventTime.keyIndex
-          ? { start: (v as number[])[0], end: (v as number[])[1] }
+        i === windowIndex
+          ? { start: v, end: (v as number) + (eventTime as { spec: WindowSpec }).spec.sizeMs }
           : v;
     }
-    for (let i = 0; i < aggNames.length; i++) row[aggNames[i]!] = aggs[i]!.finish(bufs[i]);
+    for (let i = 0; i < aggNames.length; i++) row[aggNames[i]!] = aggs[i]!.finish(g[n + i]);
     return row;
   }
 }

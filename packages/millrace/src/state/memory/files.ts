@@ -1,8 +1,9 @@
 /**
  * The memory store's files, one per version, in `<stateDir>/<operatorId>/<partition>/`:
  *
- *   <V>.delta      v1\n + msgpack ['delta', V, Map<key, value> puts, key[] deletes]
- *   <V>.snapshot   v1\n + msgpack ['snapshot', V, Map<key, value> all entries]
+ *   <V>.delta      v2\n + msgpack ['delta', V, [key, value, key, value, …]]: the version's puts and
+ *                  deletes in order (value undefined: deleted; stored values never are)
+ *   <V>.snapshot   v2\n + msgpack ['snapshot', V, Map<key, value> all entries]
  *
  * Bodies use msgpackr with `structuredClone` so Map, Set, Uint8Array, Date
  * and shared references round-trip. Files are written atomically, so a torn
@@ -14,7 +15,7 @@ import { Packr } from 'msgpackr';
 import { userError, type ErrorContext } from '../../errors/index.ts';
 import { stateCorrupt } from '../common.ts';
 
-export const FORMAT_LINE = 'v1';
+export const FORMAT_LINE = 'v2';
 const HEADER = Buffer.from(`${FORMAT_LINE}\n`, 'latin1');
 
 /** The msgpackr options every state value goes through (also used by the LMDB store). */
@@ -75,23 +76,17 @@ export function encodeFile(packr: Packr, body: unknown): Buffer {
   return Buffer.concat([HEADER, packed], HEADER.length + packed.length);
 }
 
-export function encodeDelta(
-  packr: Packr,
-  version: number,
-  puts: Map<string, unknown>,
-  deletes: string[],
-): Buffer {
-  return encodeFile(packr, ['delta', version, puts, deletes]);
+/** `ops`: keys and values interleaved, in order (undefined: the key was deleted). */
+export function encodeDelta(packr: Packr, version: number, ops: readonly unknown[]): Buffer {
+  return encodeFile(packr, ['delta', version, ops]);
 }
 
 export function encodeSnapshot(packr: Packr, version: number, entries: Map<string, unknown>): Buffer {
   return encodeFile(packr, ['snapshot', version, entries]);
 }
 
-export interface DeltaBody {
-  readonly puts: Map<string, unknown>;
-  readonly deletes: readonly string[];
-}
+/** A delta's puts and deletes in order: key, value (undefined: deleted), key, value… */
+export type DeltaOps = readonly unknown[];
 
 /** Read and check one file; `expect` is its version and kind (from its name). */
 export async function readStateFile(
@@ -100,7 +95,7 @@ export async function readStateFile(
   version: number,
   kind: 'delta',
   context: ErrorContext,
-): Promise<DeltaBody>;
+): Promise<DeltaOps>;
 export async function readStateFile(
   packr: Packr,
   dir: string,
@@ -114,7 +109,7 @@ export async function readStateFile(
   version: number,
   kind: StateFileKind,
   context: ErrorContext,
-): Promise<DeltaBody | Map<string, unknown>> {
+): Promise<DeltaOps | Map<string, unknown>> {
   const file = path.join(dir, fileName(version, kind));
   const ctx = { ...context, file };
   let buf: Buffer;
@@ -157,8 +152,8 @@ export async function readStateFile(
     Array.isArray(b) &&
     b[0] === kind &&
     b[1] === version &&
-    b[2] instanceof Map &&
-    (kind === 'snapshot' ? b.length === 3 : b.length === 4 && Array.isArray(b[3]));
+    b.length === 3 &&
+    (kind === 'snapshot' ? b[2] instanceof Map : Array.isArray(b[2]) && b[2].length % 2 === 0);
   if (!ok) {
     throw stateCorrupt(
       `state file ${file} does not hold the ${kind} of version ${version}; it is damaged`,
@@ -166,5 +161,5 @@ export async function readStateFile(
     );
   }
   if (kind === 'snapshot') return b[2] as Map<string, unknown>;
-  return { puts: b[2] as Map<string, unknown>, deletes: b[3] as string[] };
+  return b[2] as DeltaOps;
 }
