@@ -360,7 +360,18 @@ export async function badRecordsQuery<R>(t: SourceTest<R>): Promise<void> {
         `expected the ${first.length} records before the bad ones (up to ${mixedFrom}, with the good unit after them) ` +
         `in the sink, got ${before.length} row(s)`,
     );
-    t.checkDelivered(before, 'rows delivered before the malformed record', { count: before.length });
+    // All of the first records, then any records of the good unit — with several partitions a batch
+    // ends at a prefix of each partition, not of the whole unit — each once, none from the mixed unit.
+    const ids = before.map((r) => t.fixture.index(r));
+    const seen = new Set(ids);
+    check(
+      seen.size === ids.length && ids.every((i) => i >= 0 && i < mixedFrom),
+      () =>
+        `rows delivered before the malformed record: expected distinct records below ${mixedFrom}, got ${show(ids.slice(0, 20))}…`,
+    );
+    for (let i = 0; i < first.length; i++) {
+      check(seen.has(i), () => `rows delivered before the malformed record: record ${i} is missing`);
+    }
     // A restart meets the same record again: it is neither skipped nor lost silently.
     const again = asMillraceError(
       await withTimeout(
