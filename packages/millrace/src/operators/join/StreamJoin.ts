@@ -159,23 +159,27 @@ export class StreamJoin implements StatefulOperator {
           continue;
         }
         let matched: 0 | 1 = 0;
-        // One store read per key and batch (an empty buffer when the other side has none: never dirty, never written).
-        const theirs = buffer(other, key);
-        for (const e of theirs.list) {
-          const [l, r] = side === 'l' ? [row, e[0]] : [e[0], row];
-          if (spec.residual !== null && !spec.residual(spec.joinedRow(l, r))) continue;
-          matched = 1;
-          if (semi) {
-            if (side === 'l') break; // emitted once, below
-            if (e[1] === 0) out.push(spec.outputRow(l, null));
-          } else {
-            out.push(spec.outputRow(l, r));
+        // One store read per key and batch for a key the other side has. A key it lacks costs a
+        // lookup per row and no buffer (most keys of a q7-like join: one row per key, and the
+        // other side's row comes later).
+        const theirs =
+          buffers[other].get(key) ?? (store.get(`${other}|${key}`) === undefined ? null : buffer(other, key));
+        if (theirs !== null)
+          for (const e of theirs.list) {
+            const [l, r] = side === 'l' ? [row, e[0]] : [e[0], row];
+            if (spec.residual !== null && !spec.residual(spec.joinedRow(l, r))) continue;
+            matched = 1;
+            if (semi) {
+              if (side === 'l') break; // emitted once, below
+              if (e[1] === 0) out.push(spec.outputRow(l, null));
+            } else {
+              out.push(spec.outputRow(l, r));
+            }
+            if (e[1] === 0) {
+              e[1] = 1;
+              theirs.dirty = true;
+            }
           }
-          if (e[1] === 0) {
-            e[1] = 1;
-            theirs.dirty = true;
-          }
-        }
         if (semi && side === 'l' && matched === 1) {
           out.push(spec.outputRow(row, null)); // matched on arrival: emitted, never buffered
         } else {
