@@ -1,7 +1,8 @@
 /**
  * Streaming aggregation semantics, from Spark's documented behaviour:
  * - a batch uses the watermark computed after the previous batch (max event time - delay);
- * - a (row, window) pair is late when window.end <= watermark: dropped and counted;
+ * - a (row, window) pair is late when window.end <= the previous batch's watermark (Spark 3.4+):
+ *   dropped and counted;
  * - append emits a window once the watermark passes its end, then forgets it;
  * - update emits the groups changed in a batch, and forgets windows the watermark passed;
  * - complete emits the whole table every batch and forgets nothing;
@@ -27,7 +28,7 @@ import {
   timestampSeconds,
   window,
 } from '../../src/index.ts';
-import { testStream } from '../../src/testing/index.ts';
+import { ManualClock, testStream } from '../../src/testing/index.ts';
 import { cleanupDirs, tempDir } from '../execution/helpers.ts';
 
 const session = createSession();
@@ -127,6 +128,34 @@ describe('windowed aggregation with a watermark', () => {
       ])
       .assert('all three windows kept', stateRows(3))
       .assert('the late row was dropped', dropped(1))
+      .run();
+  });
+
+  it('update: after a watermark jump, a row behind only the new watermark updates its window, which is then evicted', async () => {
+    // Two data batches back to back (a processing-time trigger on a manual clock: data is there at
+    // the tick, so no batch without data runs between them).
+    const clock = new ManualClock(0);
+    const input = memoryStream(schema({ s: t.long }));
+    const counts = createSession({ clock })
+      .readStream(input)
+      .withColumn('eventTime', ($) => timestampSeconds($.s))
+      .withWatermark('eventTime', '10 seconds')
+      .groupBy(($) => ({ window: window($.eventTime, '5 seconds') }))
+      .agg({ count: count() })
+      .select(($) => ({ start: $.window.getField('start'), count: $.count }));
+    const at = (sec: number) => sec * 1000;
+    await testStream(counts, { outputMode: 'update', trigger: Trigger.processingTime(100) })
+      .addData(input, { s: 10 })
+      .advanceClock(100, clock)
+      .checkNewRows([{ start: at(10), count: 1 }])
+      .addData(input, { s: 30 }) // runs with watermark 0; 20 after it
+      .advanceClock(100, clock)
+      .checkNewRows([{ start: at(30), count: 1 }])
+      .addData(input, { s: 12 }) // runs with 20 (evicts [10,15)); late only at or below 0: counted
+      .advanceClock(100, clock)
+      .checkNewRows([{ start: at(10), count: 2 }])
+      .assert('[10,15) evicted after the update; [30,35) remains', stateRows(1))
+      .assert('nothing dropped', dropped(0))
       .run();
   });
 

@@ -22,8 +22,10 @@
  * watermark has passed are one range scan `[-∞, pad(watermark + 1))` away and
  * are deleted in update and append modes. Complete mode keeps everything
  * (its output is the whole table), as Spark does. The scan runs before this
- * batch's groups are put when none of them is expired (always, for an operator
- * reading a source: its late rows were dropped), so it sees committed keys only.
+ * batch's groups are put when none of them is expired (the usual case); lateness
+ * is judged by the previous batch's watermark, so after a jump a touched group
+ * can be expired already — then the groups are put first and the scan evicts
+ * (and in append mode emits) them with the rest.
  *
  * The watermarks used are the batch's (computed after earlier batches and kept in
  * the offsets log), so a replayed batch decides lateness and eviction exactly as
@@ -238,13 +240,11 @@ export class StreamingAggregate implements StatefulOperator {
         if (mode === 'update') for (const g of touched) out.push(this.toRow(g));
         for (let i = 0; i < touched.length; i++) store.put(touchedKeys[i]!, touched[i]);
       } else {
-        // Some touched group is expired (a downstream operator's rows arrive up to the previous
-        // watermark): put them all, then evict, in key order.
+        // Some touched group is expired (rows are late only behind the previous batch's watermark):
+        // put them all, then evict, in key order. Update mode emits every updated group first, the
+        // expired ones too (Spark's StateStoreSaveExec: put and emit each, then remove by watermark).
         for (let i = 0; i < touched.length; i++) store.put(touchedKeys[i]!, touched[i]);
-        if (mode === 'update') {
-          for (let i = 0; i < touched.length; i++)
-            if (touchedKeys[i]! >= expiredEnd) out.push(this.toRow(touched[i]!));
-        }
+        if (mode === 'update') for (const g of touched) out.push(this.toRow(g));
         metrics.numRowsRemoved = this.evict(store, expiredEnd, emit);
       }
     } else {
