@@ -16,17 +16,10 @@
  * auctions count (dateTime ≤ watermark − maxLife at the end), and the baseline does the same.
  */
 import type { Stream } from 'millrace';
-import {
-  type NexmarkQuery,
-  type RunResult,
-  forEachGenerated,
-  runEngineQueryOver,
-  runStreamQuery,
-} from '../query.ts';
+import { type NexmarkQuery, type RunResult, runEngineQueryOver, runStreamQuery } from '../query.ts';
 import { Checksum, ROW_SEED, hashNum } from '../checksum.ts';
 import { maxAuctionLifeMs } from '../../../packages/millrace/src/connectors/nexmark/index.ts';
-
-const DELAY_MS = 4_000;
+import { bidsWhileOpen, forEachBidWhileOpen } from '../auctionBids.ts';
 
 type Final = { id: number; category: number; dateTime: number; final: number };
 type Out = { category: number; average: number };
@@ -43,32 +36,16 @@ const q4: NexmarkQuery = {
   defaultEventsPerTrigger: 500_000,
   note: 'two queries: the join and per-auction max (append), then per-category averages over its output (complete); figures cover both',
   baseline({ events, baselineChunk }) {
-    const auctions = new Map<number, Final>();
-    const expires = new Map<number, number>();
-    let maxAuction = -Infinity;
-    forEachGenerated('auction', events, baselineChunk, (as) => {
-      for (const a of as) {
-        maxAuction = Math.max(maxAuction, a.dateTime);
-        auctions.set(a.id, { id: a.id, category: a.category, dateTime: a.dateTime, final: -1 });
-        expires.set(a.id, a.expires);
-      }
+    const finals = new Map<number, number>();
+    const { auctions, closedUpTo } = forEachBidWhileOpen(events, baselineChunk, (a, b) => {
+      if (b.price > (finals.get(a.id) ?? -1)) finals.set(a.id, b.price);
     });
-    let maxBid = -Infinity;
-    forEachGenerated('bid', events, baselineChunk, (bids) => {
-      for (let i = 0; i < bids.length; i++) {
-        const b = bids[i]!;
-        if (b.dateTime > maxBid) maxBid = b.dateTime;
-        const a = auctions.get(b.auction);
-        if (a === undefined || b.dateTime < a.dateTime || b.dateTime > expires.get(a.id)!) continue;
-        if (b.price > a.final) a.final = b.price;
-      }
-    });
-    const watermark = Math.min(maxAuction, maxBid) - DELAY_MS - maxAuctionLifeMs();
     const perCategory = new Map<number, { sum: number; n: number }>();
-    for (const a of auctions.values()) {
-      if (a.final < 0 || a.dateTime > watermark) continue;
+    for (const [id, final] of finals) {
+      const a = auctions.get(id)!;
+      if (a.dateTime > closedUpTo) continue;
       const c = perCategory.get(a.category) ?? { sum: 0, n: 0 };
-      c.sum += a.final;
+      c.sum += final;
       c.n++;
       perCategory.set(a.category, c);
     }
@@ -88,24 +65,10 @@ const q4: NexmarkQuery = {
       'q4-finals',
       ['auction', 'bid'],
       options,
-      ({ auction, bid }) => {
-        const auctions = auction!
-          .withWatermark('dateTime', DELAY_MS)
-          .select('id', 'category', 'dateTime', 'expires');
-        const bids = bid!
-          .select(($) => ({ auction: $.auction, price: $.price, bidTime: $.dateTime }))
-          .withWatermark('bidTime', DELAY_MS);
-        return auctions
-          .join(bids, {
-            on: (a, b) =>
-              a.id
-                .eq(b.auction)
-                .and(b.bidTime.between(a.dateTime, a.dateTime.plus(maxLife)))
-                .and(b.bidTime.le(a.expires)),
-          })
+      ({ auction, bid }) =>
+        bidsWhileOpen(auction!, bid!, maxLife)
           .groupBy('id', 'category', 'dateTime')
-          .agg(($) => ({ final: max($.price) })) as unknown as Stream<Final>;
-      },
+          .agg(($) => ({ final: max($.price) })) as unknown as Stream<Final>,
       hashFinal,
       { tap: (row) => finals.push(row) },
     );

@@ -14,11 +14,10 @@
  * Auctions still open when the stream ends (dateTime > watermark − maxLife) are not emitted, and
  * auctions without a bid are not either (an inner join); the baseline leaves both out.
  */
-import { type NexmarkQuery, forEachGenerated, runEngineQueryOver } from '../query.ts';
+import { type NexmarkQuery, runEngineQueryOver } from '../query.ts';
 import { Checksum, ROW_SEED, hashNum } from '../checksum.ts';
 import { maxAuctionLifeMs } from '../../../packages/millrace/src/connectors/nexmark/index.ts';
-
-const DELAY_MS = 4_000;
+import { bidsWhileOpen, forEachBidWhileOpen } from '../auctionBids.ts';
 
 type Winner = { price: number; bidder: number; bidTime: number };
 type Out = {
@@ -64,40 +63,19 @@ const q9: NexmarkQuery = {
   defaultEvents: 2_000_000,
   defaultEventsPerTrigger: 500_000,
   baseline({ events, baselineChunk }) {
-    type Open = { a: Out; any: boolean };
-    const auctions = new Map<number, Open>();
-    let maxAuction = -Infinity;
-    forEachGenerated('auction', events, baselineChunk, (as) => {
-      for (const a of as) {
-        maxAuction = Math.max(maxAuction, a.dateTime);
-        auctions.set(a.id, {
-          a: {
-            id: a.id,
-            seller: a.seller,
-            category: a.category,
-            dateTime: a.dateTime,
-            expires: a.expires,
-            winner: { price: -1, bidder: 0, bidTime: 0 },
-          },
-          any: false,
-        });
-      }
+    const winners = new Map<number, Winner>();
+    const { auctions, closedUpTo } = forEachBidWhileOpen(events, baselineChunk, (a, b) => {
+      let w = winners.get(a.id);
+      if (w === undefined) winners.set(a.id, (w = { price: -1, bidder: 0, bidTime: 0 }));
+      offer(w, b.price, b.bidder, b.dateTime);
     });
-    let maxBid = -Infinity;
-    forEachGenerated('bid', events, baselineChunk, (bids) => {
-      for (let i = 0; i < bids.length; i++) {
-        const b = bids[i]!;
-        if (b.dateTime > maxBid) maxBid = b.dateTime;
-        const open = auctions.get(b.auction);
-        if (open === undefined || b.dateTime < open.a.dateTime || b.dateTime > open.a.expires) continue;
-        open.any = true;
-        offer(open.a.winner, b.price, b.bidder, b.dateTime);
-      }
-    });
-    // The engine emits an auction once its (delayed) watermark reaches the auction's dateTime.
-    const watermark = Math.min(maxAuction, maxBid) - DELAY_MS - maxAuctionLifeMs();
     const sum = new Checksum();
-    for (const { a, any } of auctions.values()) if (any && a.dateTime <= watermark) sum.add(hashRow(a));
+    for (const [id, winner] of winners) {
+      const a = auctions.get(id)!;
+      if (a.dateTime > closedUpTo) continue;
+      const { seller, category, dateTime, expires } = a;
+      sum.add(hashRow({ id, seller, category, dateTime, expires, winner }));
+    }
     return { rowsOut: sum.rows, checksum: sum.value() };
   },
   async engine(options) {
@@ -115,24 +93,10 @@ const q9: NexmarkQuery = {
       'q9',
       ['auction', 'bid'],
       options,
-      ({ auction, bid }) => {
-        const auctions = auction!
-          .withWatermark('dateTime', DELAY_MS)
-          .select('id', 'seller', 'category', 'dateTime', 'expires');
-        const bids = bid!
-          .select(($) => ({ auction: $.auction, bidder: $.bidder, price: $.price, bidTime: $.dateTime }))
-          .withWatermark('bidTime', DELAY_MS);
-        return auctions
-          .join(bids, {
-            on: (a, b) =>
-              a.id
-                .eq(b.auction)
-                .and(b.bidTime.between(a.dateTime, a.dateTime.plus(maxLife)))
-                .and(b.bidTime.le(a.expires)),
-          })
+      ({ auction, bid }) =>
+        bidsWhileOpen(auction!, bid!, maxLife)
           .groupBy('id', 'seller', 'category', 'dateTime', 'expires')
-          .agg(($) => ({ winner: winning($.price, $.bidder, $.bidTime) }));
-      },
+          .agg(($) => ({ winner: winning($.price, $.bidder, $.bidTime) })),
       (r) => hashRow(r as Out),
     );
   },
