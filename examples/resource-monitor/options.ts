@@ -2,7 +2,7 @@
  * Reading command-line values (agent.ts, pipeline.ts, run.ts): durations, numbers, hot
  * spells. Every bad value is a MillraceError that names the option and shows an example.
  */
-import { MillraceError } from 'millrace';
+import { MillraceError, parseDuration } from 'millrace';
 
 export function optionError(option: string, message: string): MillraceError {
   return new MillraceError('INVALID_OPTION', `${option}: ${message}`, {
@@ -11,31 +11,18 @@ export function optionError(option: string, message: string): MillraceError {
   });
 }
 
-const UNITS: Record<string, number> = {
-  ms: 1,
-  s: 1000,
-  sec: 1000,
-  second: 1000,
-  seconds: 1000,
-  m: 60_000,
-  min: 60_000,
-  minute: 60_000,
-  minutes: 60_000,
-  h: 3_600_000,
-  hour: 3_600_000,
-  hours: 3_600_000,
-};
-
 /** "10 seconds", "1 minute", "250ms", "30s" or a plain number of milliseconds → ms (> 0). */
 export function durationMs(option: string, value: string | number): number {
-  if (typeof value === 'number' || /^\s*\d+(\.\d+)?\s*$/.test(value)) {
-    const n = Number(value);
-    if (Number.isFinite(n) && n > 0) return Math.round(n);
-  } else {
-    const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]+)\s*$/.exec(value);
-    const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
-    if (m && unit !== undefined && Number(m[1]) > 0) return Math.round(Number(m[1]) * unit);
+  let ms: number | undefined;
+  try {
+    ms = parseDuration(
+      typeof value === 'string' && /^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) : value,
+      option,
+    );
+  } catch {
+    ms = undefined; // reported below, as an option error
   }
+  if (ms !== undefined && ms > 0) return Math.round(ms);
   throw optionError(
     option,
     `cannot read "${value}" as a positive duration; write e.g. "10 seconds", "1 minute", "500ms"`,
