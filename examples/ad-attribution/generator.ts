@@ -15,6 +15,7 @@
  * block m holds the events arriving in minute m, in arrival order. A source's offset is a block
  * number, so a batch is "the next k minutes of traffic".
  */
+import { prng } from 'millrace/testing';
 export interface Impression {
   impressionId: string;
   adId: number;
@@ -93,18 +94,6 @@ export interface Traffic {
   readonly blocks: readonly { readonly impressions: Impression[]; readonly clicks: Click[] }[];
   /** The ids of the events given extra lateness (late or not depends on the watermark). */
   readonly delayed: ReadonlySet<string>;
-}
-
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function generateTraffic(cfg: TrafficConfig = DEFAULT_TRAFFIC): Traffic {

@@ -17,6 +17,7 @@
  * session event on time, and only the stragglers late (`lateByMs`, an hour by default, is past a 30-minute session gap too).
  * All durations scale with `timeScale` (1 = real shop timings; the demo runs at 1/60).
  */
+import { prng } from 'millrace/testing';
 export type ShopEventType = 'view' | 'cart' | 'order' | 'pay';
 
 export interface ShopEvent {
@@ -78,18 +79,6 @@ const MAX_VIEWS = 8;
 export function maxOutOfOrderMs(cfg: ShopConfig): number {
   const steps = 2 * MAX_VIEWS + 1; // views and cart adds, then order → pay
   return cfg.blockMs + (steps * cfg.thinkMs[1] + cfg.disorderMs) * cfg.timeScale;
-}
-
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A product's price in cents: fixed per product. */

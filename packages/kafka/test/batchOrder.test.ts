@@ -4,23 +4,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { BatchOrder } from '../src/source/batchOrder.ts';
+import { prng } from 'millrace/testing';
 
 interface Rec {
   readonly topic: string;
   readonly partition: number;
   readonly offset: number;
-}
-
-/** mulberry32 */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const ranges = [

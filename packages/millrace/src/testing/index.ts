@@ -7,3 +7,4 @@ export {
   type FailureExpectation,
 } from './testStream.ts';
 export { ManualClock } from '../util/clock.ts';
+export { prng } from './prng.ts';

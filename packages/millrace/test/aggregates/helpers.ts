@@ -21,16 +21,7 @@ export { BINARY, BOOLEAN, DATE, DOUBLE, LONG, NULL_TYPE, STRING, TIMESTAMP };
 export const packr = new Packr({ structuredClone: true });
 export const roundTrip = <T>(v: T): T => packr.unpack(packr.pack(v)) as T;
 
-/** A small seeded PRNG (mulberry32): floats in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed | 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../../src/testing/prng.ts';
 
 /** A column argument. */
 export const col = (type: DataType, nullable = true): AggArgInfo => ({ type, nullable });

@@ -25,17 +25,7 @@ export const CRASH_DIR = path.dirname(fileURLToPath(import.meta.url));
 // ---------------------------------------------------------------------------
 // Seeded randomness
 
-/** mulberry32: a small, fast, seedable PRNG; returns floats in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../../src/testing/prng.ts';
 
 /** The seed of a test: `CRASH_SEED` from the environment, else the given default. */
 export function seedFromEnv(fallback: number): number {

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MillraceError } from '../../src/errors/index.ts';
 import type { StateStore, StateStoreProvider } from '../../src/state/index.ts';
+import { prng } from '../../src/testing/prng.ts';
 
 export interface ConformanceOptions {
   /** Damage the newest committed version's data in a partition directory (a torn or garbled file). */
@@ -20,17 +21,7 @@ export interface ConformanceOptions {
 
 const OP = 'agg';
 
-/** Seeded PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng };
 
 /** Expect `fn` to throw (or reject with) a MillraceError with `code`, and return it. */
 export async function expectCode(fn: () => unknown, code: string): Promise<MillraceError> {

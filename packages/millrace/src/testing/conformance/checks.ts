@@ -194,6 +194,11 @@ export interface DeliveryExpectation {
   readonly count?: number;
   /** At least this many records, forming a prefix [0, k) (generated input). */
   readonly atLeast?: number;
+  /**
+   * With `count`: records in [count, upTo) may be there too, each at most once (a batch can end
+   * inside a unit that is not appended atomically, at a different record in each partition).
+   */
+  readonly upTo?: number;
 }
 
 /**
@@ -217,7 +222,8 @@ export function checkExactlyOnce(
   const count = expect.count ?? distinct;
   const missing: number[] = [];
   for (let i = 0; i < count; i++) if (!seen.has(i)) missing.push(i);
-  const extra = [...seen.keys()].filter((i) => i >= count).sort((a, b) => a - b);
+  const limit = Math.max(count, expect.upTo ?? count);
+  const extra = [...seen.keys()].filter((i) => i >= limit).sort((a, b) => a - b);
   const problems: string[] = [];
   if (missing.length > 0) problems.push(`lost ${missing.length} record(s): ${ranges(missing)}`);
   if (dups.length > 0) {
@@ -232,7 +238,10 @@ export function checkExactlyOnce(
     problems.push(`only ${distinct} distinct record(s), expected at least ${expect.atLeast}`);
   }
   if (problems.length > 0) {
-    const expected = expect.count !== undefined ? `records 0-${count - 1}` : 'a gap-free prefix 0, 1, 2, …';
+    const expected =
+      expect.count === undefined
+        ? 'a gap-free prefix 0, 1, 2, …'
+        : `records 0-${count - 1}${limit > count ? ` (and any of ${count}-${limit - 1})` : ''}`;
     fail(`${what}: expected ${expected} exactly once, got ${indices.length} row(s); ${problems.join('; ')}`);
   }
 }

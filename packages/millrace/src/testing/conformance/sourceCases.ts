@@ -352,26 +352,12 @@ export async function badRecordsQuery<R>(t: SourceTest<R>): Promise<void> {
     t.checkSecrets(textOf(me), 'the error');
     // Committed before the failure: the first records and maybe some or all of the good unit
     // before the mixed one (a batch may end inside it where appends are not atomic, as Kafka's
-    // record-by-record produce), nothing of the failing batch.
+    // record-by-record produce, at a different record in each partition), nothing of the failing batch.
     const before = memory.allRows();
-    check(
-      before.length >= first.length && before.length <= mixedFrom,
-      () =>
-        `expected the ${first.length} records before the bad ones (up to ${mixedFrom}, with the good unit after them) ` +
-        `in the sink, got ${before.length} row(s)`,
-    );
-    // All of the first records, then any records of the good unit — with several partitions a batch
-    // ends at a prefix of each partition, not of the whole unit — each once, none from the mixed unit.
-    const ids = before.map((r) => t.fixture.index(r));
-    const seen = new Set(ids);
-    check(
-      seen.size === ids.length && ids.every((i) => i >= 0 && i < mixedFrom),
-      () =>
-        `rows delivered before the malformed record: expected distinct records below ${mixedFrom}, got ${show(ids.slice(0, 20))}…`,
-    );
-    for (let i = 0; i < first.length; i++) {
-      check(seen.has(i), () => `rows delivered before the malformed record: record ${i} is missing`);
-    }
+    t.checkDelivered(before, 'rows delivered before the malformed record', {
+      count: first.length,
+      upTo: mixedFrom,
+    });
     // A restart meets the same record again: it is neither skipped nor lost silently.
     const again = asMillraceError(
       await withTimeout(

@@ -17,6 +17,7 @@ import {
   checkOffsetIsJson,
   checkOrder,
   checkRowsMatchSchema,
+  type DeliveryExpectation,
   checkSameRows,
   fail,
   sameOffset,
@@ -302,7 +303,7 @@ export class SourceTest<R> {
    * prefix of at least `atLeast` records (generated input), in the declared order, with the
    * expected contents and the source's schema.
    */
-  checkDelivered(rows: readonly R[], what: string, expect: { count?: number; atLeast?: number }): void {
+  checkDelivered(rows: readonly R[], what: string, expect: DeliveryExpectation): void {
     const schema = this.schema;
     const good = rows.filter((r) => !this.isMalformed(r));
     checkRowsMatchSchema(good as Row[], schema, what);
@@ -312,7 +313,11 @@ export class SourceTest<R> {
     } catch (e) {
       fail(`${what}: fixture.index(row) threw ${(e as Error).message}`);
     }
-    checkExactlyOnce(indices, this.appendable ? { count: expect.count } : { atLeast: expect.atLeast }, what);
+    checkExactlyOnce(
+      indices,
+      this.appendable ? { count: expect.count, upTo: expect.upTo } : { atLeast: expect.atLeast },
+      what,
+    );
     if (this.harness.order !== 'none') {
       const partitions =
         this.harness.order === 'perPartition'
