@@ -47,7 +47,7 @@ export type PhysicalPlan =
       readonly kind: 'join';
       readonly left: PhysicalPlan;
       readonly right: PhysicalPlan;
-      readonly operator: StatefulOperator;
+      readonly operator: StreamJoin;
       readonly describe: string;
       readonly schema: Schema;
     };
@@ -240,7 +240,7 @@ export function watermarkDelaysOf(root: PhysicalPlan): Map<StatefulOperator, num
       case 'join': {
         const d = Math.max(outputDelay(node.left), outputDelay(node.right));
         if (d > 0) delays.set(node.operator, d);
-        const { left, right } = (node.operator as StreamJoin).spec;
+        const { left, right } = node.operator.spec;
         const bounds = [left.evictBelowWatermarkBy, right.evictBelowWatermarkBy].filter(
           (b): b is number => b !== undefined,
         );

@@ -116,11 +116,13 @@ export class StreamJoin implements StatefulOperator {
     let added = 0;
     let out: Row[] = [];
 
-    const buffer = (s: Side, key: string): Buffer => {
+    /** The buffer of `key` on side `s`, loaded once per batch; a key not stored gets one only if `create`. */
+    const loadBuffer = (s: Side, key: string, create: boolean): Buffer | null => {
       let b = buffers[s].get(key);
       if (b === undefined) {
         // Changed in place and put back at the end (the store undoes it if the batch fails).
         const stored = store.getForUpdate(`${s}|${key}`) as Entry[] | undefined;
+        if (stored === undefined && !create) return null;
         const indexed = sideSpec(s).evictBelowWatermarkBy !== undefined;
         b = {
           list: stored ?? [],
@@ -132,6 +134,7 @@ export class StreamJoin implements StatefulOperator {
       }
       return b;
     };
+    const buffer = (s: Side, key: string): Buffer => loadBuffer(s, key, true)!;
 
     const lateWm = ctx.lateEventsWatermarkMs;
     let side: Side = 'l';
@@ -162,8 +165,7 @@ export class StreamJoin implements StatefulOperator {
         // One store read per key and batch for a key the other side has. A key it lacks costs a
         // lookup per row and no buffer (most keys of a q7-like join: one row per key, and the
         // other side's row comes later).
-        const theirs =
-          buffers[other].get(key) ?? (store.get(`${other}|${key}`) === undefined ? null : buffer(other, key));
+        const theirs = loadBuffer(other, key, false);
         if (theirs !== null)
           for (const e of theirs.list) {
             const [l, r] = side === 'l' ? [row, e[0]] : [e[0], row];
