@@ -405,21 +405,36 @@ export class PhaseTally {
  * A sink, unchanged, that prints `SINK_BEGIN N` before and `SINK_DONE N` after
  * writing batch N (for a file sink: after its manifest, before commits/N).
  * A child's stdout is a pipe, written synchronously on Linux, so a marker is
- * out before the next protocol step starts.
+ * out before the next protocol step starts. With `stallAtWrite: k`, the k-th
+ * write of this process then prints `STALL N` and blocks the whole process
+ * (Atomics.wait: no timer, no I/O runs) for 10 s, so a kill sent on seeing the
+ * marker lands right after the sink committed and before commits/N.
  */
-export function tracedSink(sink: Sink, out: (line: string) => void): Sink {
+export function tracedSink(
+  sink: Sink,
+  out: (line: string) => void,
+  options: { stallAtWrite?: number } = {},
+): Sink {
+  let writes = 0;
+  const traced = async <T>(batchId: number, write: () => Promise<T>): Promise<T> => {
+    out(`SINK_BEGIN ${batchId}`);
+    const r = await write();
+    out(`SINK_DONE ${batchId}`);
+    if (options.stallAtWrite !== undefined && ++writes === options.stallAtWrite) {
+      out(`STALL ${batchId}`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10_000);
+    }
+    return r;
+  };
+  const chunks = sink.addBatchChunks?.bind(sink);
   return {
     name: sink.name,
     guarantee: sink.guarantee,
     ...(sink.supportedOutputModes ? { supportedOutputModes: sink.supportedOutputModes } : {}),
     describe: () => sink.describe(),
     open: (ctx) => sink.open(ctx),
-    addBatch: async (rows, info) => {
-      out(`SINK_BEGIN ${info.batchId}`);
-      const r = await sink.addBatch(rows, info);
-      out(`SINK_DONE ${info.batchId}`);
-      return r;
-    },
+    addBatch: (rows, info) => traced(info.batchId, () => sink.addBatch(rows, info)),
+    ...(chunks ? { addBatchChunks: (c, info) => traced(info.batchId, () => chunks(c, info)) } : {}),
     close: () => sink.close(),
   };
 }

@@ -22,9 +22,9 @@
  *   DONE                        SIGTERM: the query stopped, the server and the log closed
  */
 import fastify from 'fastify';
-import { type Sink, count, createSession, schema, sum, t, window } from 'millrace';
+import { count, createSession, schema, sum, t, window } from 'millrace';
 import { ingestPlugin, logSource, openLog } from '@millrace/log';
-import { prng } from '../../../millrace/test/crash/harness.ts';
+import { prng, tracedSink } from '../../../millrace/test/crash/harness.ts';
 import { postgresSink } from '../../src/index.ts';
 
 const env = (name: string): string => {
@@ -60,27 +60,7 @@ const inner = postgresSink({
   createTable: true,
   initialBackoffMs: 20,
 });
-let writes = 0;
-const traced = async <T>(batchId: number, write: () => Promise<T>): Promise<T> => {
-  out(`SINK_BEGIN ${batchId}`);
-  const r = await write();
-  out(`SINK_DONE ${batchId}`);
-  if (stallAt !== undefined && ++writes === stallAt) {
-    out(`STALL ${batchId}`);
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10_000);
-  }
-  return r;
-};
-const sink: Sink = {
-  name: inner.name,
-  guarantee: inner.guarantee,
-  supportedOutputModes: inner.supportedOutputModes,
-  describe: () => inner.describe(),
-  open: (ctx) => inner.open(ctx),
-  addBatch: (rows, info) => traced(info.batchId, () => inner.addBatch(rows, info)),
-  addBatchChunks: (chunks, info) => traced(info.batchId, () => inner.addBatchChunks(chunks, info)),
-  close: () => inner.close(),
-};
+const sink = tracedSink(inner, out, { stallAtWrite: stallAt });
 
 const outSchema = schema({ window_start: t.timestamp, k: t.string, c: t.long, s: t.long });
 const counts = createSession()

@@ -20,18 +20,8 @@
  *   BATCH N <watermark ms|-> <rows out>   after each committed batch
  *   DONE                      the query ended without error
  */
-import {
-  type Sink,
-  Trigger,
-  count,
-  createSession,
-  max,
-  nexmarkSource,
-  schema,
-  sum,
-  t,
-  window,
-} from 'millrace';
+import { Trigger, count, createSession, max, nexmarkSource, schema, sum, t, window } from 'millrace';
+import { tracedSink } from '../../../millrace/test/crash/harness.ts';
 import { postgresSink } from '../../src/index.ts';
 
 const env = (name: string): string => {
@@ -55,27 +45,7 @@ const inner = postgresSink({
   batchSize: 300,
   initialBackoffMs: 20,
 });
-let writes = 0;
-const traced = async <T>(batchId: number, write: () => Promise<T>): Promise<T> => {
-  out(`SINK_BEGIN ${batchId}`);
-  const r = await write();
-  out(`SINK_DONE ${batchId}`);
-  if (stallAt !== undefined && ++writes === stallAt) {
-    out(`STALL ${batchId}`);
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10_000);
-  }
-  return r;
-};
-const sink: Sink = {
-  name: inner.name,
-  guarantee: inner.guarantee,
-  supportedOutputModes: inner.supportedOutputModes,
-  describe: () => inner.describe(),
-  open: (ctx) => inner.open(ctx),
-  addBatch: (rows, info) => traced(info.batchId, () => inner.addBatch(rows, info)),
-  addBatchChunks: (chunks, info) => traced(info.batchId, () => inner.addBatchChunks(chunks, info)),
-  close: () => inner.close(),
-};
+const sink = tracedSink(inner, out, { stallAtWrite: stallAt });
 
 const session = createSession();
 session.streams.addListener({
