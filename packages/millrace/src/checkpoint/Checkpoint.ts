@@ -2,6 +2,7 @@
  * Thin I/O over a query's checkpoint directory:
  *
  *   <dir>/metadata            query id and name (written once)
+ *   <dir>/layout              state partitions and each stateful operator's key/value fields (layout.ts)
  *   <dir>/offsets/<N>         write-ahead: batch N's end offsets, watermark, timestamp — before N runs
  *   <dir>/commits/<N>         batch N is done: sink written, state committed
  *   <dir>/sources/<name>/     each source's own files (file lists, write-ahead logs, start times)
@@ -28,6 +29,7 @@ import {
   encodeOffsets,
 } from './format.ts';
 import type { CheckpointState } from './recovery.ts';
+import { type StateLayout, decodeLayout, encodeLayout } from './layout.ts';
 
 /** Checkpoint directories held by queries of this process (a second query on one is an error). */
 const heldHere = new Set<string>();
@@ -89,6 +91,24 @@ export class Checkpoint {
       batches: await cp.listIds('offsets'),
       commits: await cp.listIds('commits'),
     };
+  }
+
+  /**
+   * The state layout recorded in a checkpoint directory, without locking it (undefined: none yet).
+   * Read before planning, to learn the partition count the checkpoint was created with.
+   */
+  static async readLayoutAt(dir: string): Promise<StateLayout | undefined> {
+    const file = path.join(path.resolve(dir), 'layout');
+    const text = await readIfExists(file);
+    return text === undefined ? undefined : decodeLayout(text, file);
+  }
+
+  async readLayout(): Promise<StateLayout | undefined> {
+    return Checkpoint.readLayoutAt(this.dir);
+  }
+
+  async writeLayout(layout: StateLayout): Promise<void> {
+    await writeFileAtomic(path.join(this.dir, 'layout'), encodeLayout(layout));
   }
 
   async release(): Promise<void> {

@@ -5,6 +5,7 @@
  *   metadata     v1 | {"id","name","createdAt"}
  *   offsets/N    v1 | {"batchWatermarkMs","batchTimestampMs","watermarks":{slot:ms}} | {"<source name>": offset, …}
  *   commits/N    v1 | {"nextBatchWatermarkMs","watermarks":{slot:ms}}
+ *   layout       v1 | {"numPartitions"} | [{"id","kind","keySchema","valueSchema"}, …]   (layout.ts)
  */
 import { userError } from '../errors/index.ts';
 import type { Offset } from '../connectors/contracts.ts';

@@ -1,3 +1,4 @@
 export * from './Checkpoint.ts';
 export * from './format.ts';
 export * from './recovery.ts';
+export * from './layout.ts';
