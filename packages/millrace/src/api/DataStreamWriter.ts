@@ -15,10 +15,11 @@ import { claimSources } from './sourceClaims.ts';
 import { type PhysicalPlan, planPhysical } from '../plan/physical.ts';
 import { checkOutputMode, checkSink, checkSourceNames } from '../plan/streamingChecks.ts';
 import { MicroBatchExecution } from '../execution/MicroBatchExecution.ts';
+import { Checkpoint } from '../checkpoint/index.ts';
 import { StreamingQuery } from '../execution/StreamingQuery.ts';
 import { type Trigger, describeTrigger } from '../execution/trigger.ts';
 import type { WatermarkPolicy } from '../execution/watermark.ts';
-import type { Session } from './Session.ts';
+import { type Session, checkPartitions } from './Session.ts';
 import type { StateStoreProvider } from '../state/StateStore.ts';
 import { memoryStateStore } from '../state/index.ts';
 
@@ -44,6 +45,13 @@ export interface WriteStreamOptions {
   readonly idlePollMs?: number;
   /** Where stateful operators keep state: `memoryStateStore()` (default) or `lmdbStateStore()` for state larger than memory. */
   readonly stateStore?: StateStoreProvider;
+  /**
+   * State partitions: each stateful operator's rows are split by key into this many partitions,
+   * each with its own state (Spark's `spark.sql.shuffle.partitions`). Fixed when the checkpoint is
+   * created; a restart without this option uses the checkpoint's number, one with another number
+   * is refused. Default: the session's `shufflePartitions` (1).
+   */
+  readonly partitions?: number;
 }
 
 let unnamed = 0;
@@ -62,7 +70,8 @@ export class DataStreamWriter {
   ) {}
 
   explain(): string {
-    return this.explainWith(planPhysical(this.plan).root);
+    const numPartitions = this.options?.partitions ?? this.session.shufflePartitions;
+    return this.explainWith(planPhysical(this.plan, { numPartitions }).root);
   }
 
   private explainWith(physical: PhysicalPlan): string {
@@ -99,7 +108,8 @@ export class DataStreamWriter {
       );
     }
     const trigger = o.trigger ?? { kind: 'default' };
-    const physical = planPhysical(this.plan);
+    const requestedPartitions =
+      o.partitions === undefined ? undefined : checkPartitions(o.partitions, 'writeStream: partitions');
 
     let checkpointLocation = o.checkpointLocation;
     let temporary = false;
@@ -114,6 +124,12 @@ export class DataStreamWriter {
         },
       );
     }
+
+    // The checkpoint's partition count wins over the session's default (Spark: the offset log's
+    // spark.sql.shuffle.partitions); an explicit other number is refused when the query opens it.
+    const recorded = temporary ? undefined : await Checkpoint.readLayoutAt(checkpointLocation);
+    const numPartitions = requestedPartitions ?? recorded?.numPartitions ?? this.session.shufflePartitions;
+    const physical = planPhysical(this.plan, { numPartitions });
 
     const runId = randomUUID();
     const query = new StreamingQuery(

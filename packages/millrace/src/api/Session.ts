@@ -15,16 +15,45 @@ export interface SessionOptions {
   readonly clock?: Clock;
   /** Default: silent. `jsonLogger('info')` writes structured logs to stderr. */
   readonly log?: Logger;
+  /**
+   * State partitions of a new checkpoint when the query does not set `partitions` (Spark's
+   * `spark.sql.shuffle.partitions`). Default: the `MILLRACE_SHUFFLE_PARTITIONS` environment
+   * variable, else 1. A checkpoint keeps the number it was created with.
+   */
+  readonly shufflePartitions?: number;
+}
+
+/** Most state partitions a query may have (each is a store opened and committed every batch). */
+export const MAX_PARTITIONS = 1024;
+
+/** A partition count from an option or the environment, or a user error that says what is allowed. */
+export function checkPartitions(v: unknown, what: string): number {
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_PARTITIONS) {
+    throw userError(
+      'INVALID_OPTIONS',
+      `${what} must be an integer from 1 to ${MAX_PARTITIONS}, got ${JSON.stringify(v)}`,
+    );
+  }
+  return n;
 }
 
 export class Session {
   readonly clock: Clock;
   readonly log: Logger;
   readonly streams: StreamingQueryManager;
+  readonly shufflePartitions: number;
 
   constructor(options: SessionOptions = {}) {
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? silentLogger;
+    const env = process.env.MILLRACE_SHUFFLE_PARTITIONS;
+    this.shufflePartitions =
+      options.shufflePartitions !== undefined
+        ? checkPartitions(options.shufflePartitions, 'createSession: shufflePartitions')
+        : env !== undefined && env !== ''
+          ? checkPartitions(env, 'the MILLRACE_SHUFFLE_PARTITIONS environment variable')
+          : 1;
     this.streams = new StreamingQueryManager(this.log);
   }
 

@@ -29,7 +29,14 @@ import type {
 } from '../connectors/contracts.ts';
 import { MillraceError, userError } from '../errors/index.ts';
 import type { Row } from '../schema/index.ts';
-import { Checkpoint, type OffsetEntry, type RecoveryDecision, decideRecovery } from '../checkpoint/index.ts';
+import {
+  Checkpoint,
+  type OffsetEntry,
+  type RecoveryDecision,
+  type StateLayout,
+  checkLayout,
+  decideRecovery,
+} from '../checkpoint/index.ts';
 import { type EventTimeStats, newEventTimeStats } from '../operators/pipeline.ts';
 import type { PhysicalPlan, PhysicalQuery } from '../plan/physical.ts';
 import {
@@ -37,7 +44,7 @@ import {
   type StatefulOperator,
   newStatefulMetrics,
 } from '../operators/StatefulOperator.ts';
-import type { StateStore, StateStoreProvider } from '../state/StateStore.ts';
+import type { StateStore, StateStoreMetrics, StateStoreProvider } from '../state/StateStore.ts';
 import * as path from 'node:path';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
@@ -102,12 +109,18 @@ interface BatchRun {
   sinkMetrics: Record<string, number | string>;
   /** A batch with no new offsets, run because the watermark moved (Spark's no-data batch). */
   readonly isNoDataBatch: boolean;
-  /** State stores opened by this batch's stateful operators, and what each did. */
-  readonly stores: Map<
-    StatefulOperator,
-    { store: StateStore; metrics: StatefulBatchMetrics; committed: boolean }
-  >;
+  /** State stores opened by this batch's stateful operator instances (one per partition), and what each did. */
+  readonly stores: Map<StatefulOperator, OpenStore>;
   stateProgress: StateOperatorProgress[];
+}
+
+/** A stateful operator instance's store in one batch, and what the instance did. */
+interface OpenStore {
+  readonly store: StateStore;
+  readonly metrics: StatefulBatchMetrics;
+  committed: boolean;
+  /** Rows the instance read and the time it spent (its own work, not what consumed its output). */
+  readonly task: { numInputRows: number; processingMs: number };
 }
 
 export class MicroBatchExecution {
@@ -170,6 +183,7 @@ export class MicroBatchExecution {
   private async open(): Promise<void> {
     const { options } = this;
     this.checkpoint = await Checkpoint.open(options.checkpointLocation, { queryName: options.queryName });
+    await this.checkStateLayout(this.checkpoint);
     const base = {
       queryId: this.checkpoint.metadata.id,
       queryName: options.queryName,
@@ -207,6 +221,29 @@ export class MicroBatchExecution {
         }
         await source.prepareForAvailableNow();
       }
+    }
+  }
+
+  /**
+   * Refuse a checkpoint whose state this plan would misread (another partition count, operators
+   * added, removed, reordered or changed: checkpoint/layout.ts), before anything runs; record the
+   * layout in a new checkpoint. One written before layouts were recorded has one partition.
+   */
+  private async checkStateLayout(cp: Checkpoint): Promise<void> {
+    const current: StateLayout = {
+      numPartitions: this.plan.numPartitions,
+      operators: this.plan.statefulOperators.map((o) => o.stateInfo),
+    };
+    let recorded = await cp.readLayout();
+    if (recorded === undefined && (await cp.readState()).lastOffsets !== null) {
+      recorded = { numPartitions: 1, operators: current.operators };
+    }
+    if (recorded !== undefined) {
+      const mismatch = checkLayout(recorded, current, cp.dir);
+      if (mismatch) throw mismatch.withContext({ query: this.options.queryName });
+    }
+    if (recorded === undefined || canonicalJson(recorded as never) !== canonicalJson(current as never)) {
+      await cp.writeLayout(current);
     }
   }
 
@@ -331,14 +368,15 @@ export class MicroBatchExecution {
     return true;
   }
 
-  /** A stateful operator over its input, with its store opened at this batch's version. */
-  private async *runStateful(op: StatefulOperator, input: Chunks, run: BatchRun): Chunks {
-    const store = await this.openStore(op, run);
+  /** A stateful operator instance over its partition's input, with its store opened at this batch's version. */
+  private async *runStateful(op: StatefulOperator, partition: number, input: Chunks, run: BatchRun): Chunks {
+    const store = await this.openStore(op, partition, run);
     const metrics = newStatefulMetrics();
-    run.stores.set(op, { store, metrics, committed: false });
-    const delay = this.plan.watermarkDelays.get(op) ?? 0;
-    yield* op.run(
-      input,
+    const task = { numInputRows: 0, processingMs: 0 };
+    run.stores.set(op, { store, metrics, committed: false, task });
+    const delay = this.plan.watermarkDelays.get(op.operatorId) ?? 0;
+    const output = op.run(
+      countRows(input, (n) => (task.numInputRows += n)),
       {
         batchId: run.batchId,
         watermarkMs: run.watermarkMs - delay,
@@ -349,69 +387,78 @@ export class MicroBatchExecution {
       },
       metrics,
     );
+    // Timed by hand, not yield*: what consumes the output between chunks is not this partition's time.
+    const it = output[Symbol.asyncIterator]();
+    try {
+      while (true) {
+        const t = performance.now();
+        const next = await it.next();
+        task.processingMs += performance.now() - t;
+        if (next.done) return;
+        yield next.value;
+      }
+    } finally {
+      await it.return?.();
+    }
   }
 
-  private openStore(op: StatefulOperator, run: BatchRun): Promise<StateStore> {
+  private openStore(op: StatefulOperator, partition: number, run: BatchRun): Promise<StateStore> {
     const operatorId = op.operatorId;
     return this.guard(
       () =>
         this.options.stateStore.open({
           stateDir: path.join(this.checkpoint!.dir, 'state'),
           operatorId,
-          partition: 0,
+          partition,
           version: run.batchId,
         }),
       'STATE_FAILED',
-      `the state of operator ${operatorId} could not be loaded at version ${run.batchId}`,
-      { batch: run.batchId, operator: operatorId },
+      `the state of operator ${operatorId} partition ${partition} could not be loaded at version ${run.batchId}`,
+      { batch: run.batchId, operator: operatorId, partition },
     );
   }
 
-  /** Commit every stateful operator's store to version N+1 (an operator the sink never pulled carries its state over). */
+  /**
+   * Commit every stateful operator's stores, partition by partition, to version N+1 (an instance the
+   * sink never pulled carries its state over), and report each operator summed over its partitions.
+   */
   private async commitState(run: BatchRun): Promise<void> {
-    for (const op of this.plan.statefulOperators) {
-      let entry = run.stores.get(op);
-      if (!entry) {
-        entry = {
-          store: await this.openStore(op, run),
-          metrics: newStatefulMetrics(),
-          committed: false,
-        };
-        run.stores.set(op, entry);
-      }
-      const { store, metrics } = entry;
-      await this.guard(
-        () => store.commit(),
-        'STATE_FAILED',
-        `the state of operator ${op.operatorId} could not be committed`,
-        {
-          batch: run.batchId,
-          operator: op.operatorId,
-        },
-      );
-      entry.committed = true;
-      const m = store.metrics();
-      run.stateProgress.push({
-        operatorName: op.operatorId,
-        numRowsTotal: metrics.numRowsTotal ?? m.numKeys,
-        numRowsUpdated: metrics.numRowsUpdated,
-        numRowsRemoved: metrics.numRowsRemoved,
-        numRowsDroppedByWatermark: metrics.numRowsDroppedByWatermark,
-        memoryUsedBytes: m.memoryUsedBytes,
-        commitTimeMs: m.commitTimeMs,
-        customMetrics: { ...m.custom, ...metrics.custom },
-      });
-      if (run.batchId % 10 === 0) {
-        const minVersionToKeep = run.batchId + 1 - this.options.minBatchesToRetain;
-        if (minVersionToKeep > 0) {
-          await this.options.stateStore.cleanup({
-            stateDir: path.join(this.checkpoint!.dir, 'state'),
-            operatorId: op.operatorId,
-            partition: 0,
-            minVersionToKeep,
-          });
+    for (const { operatorId, partitions } of this.plan.statefulOperators) {
+      const done: { entry: OpenStore; metrics: StateStoreMetrics }[] = [];
+      for (let p = 0; p < partitions.length; p++) {
+        const op = partitions[p]!;
+        let entry = run.stores.get(op);
+        if (!entry) {
+          entry = {
+            store: await this.openStore(op, p, run),
+            metrics: newStatefulMetrics(),
+            committed: false,
+            task: { numInputRows: 0, processingMs: 0 },
+          };
+          run.stores.set(op, entry);
+        }
+        const { store } = entry;
+        await this.guard(
+          () => store.commit(),
+          'STATE_FAILED',
+          `the state of operator ${operatorId} partition ${p} could not be committed`,
+          { batch: run.batchId, operator: operatorId, partition: p },
+        );
+        entry.committed = true;
+        done.push({ entry, metrics: store.metrics() });
+        if (run.batchId % 10 === 0) {
+          const minVersionToKeep = run.batchId + 1 - this.options.minBatchesToRetain;
+          if (minVersionToKeep > 0) {
+            await this.options.stateStore.cleanup({
+              stateDir: path.join(this.checkpoint!.dir, 'state'),
+              operatorId,
+              partition: p,
+              minVersionToKeep,
+            });
+          }
         }
       }
+      run.stateProgress.push(stateOperatorProgress(operatorId, done));
     }
   }
 
@@ -419,13 +466,15 @@ export class MicroBatchExecution {
   private needsNoDataBatch(): boolean {
     if (this.options.trigger.kind === 'once') return false;
     const wm = this.watermark.current;
-    return this.plan.statefulOperators.some((op) => {
-      const delay = this.plan.watermarkDelays.get(op) ?? 0;
-      return op.needsNoDataBatch(
-        wm - delay,
-        this.lastBatchWatermarkMs - delay,
-        this.options.outputMode,
-        this.options.clock.now(),
+    return this.plan.statefulOperators.some(({ operatorId, partitions }) => {
+      const delay = this.plan.watermarkDelays.get(operatorId) ?? 0;
+      return partitions.some((op) =>
+        op.needsNoDataBatch(
+          wm - delay,
+          this.lastBatchWatermarkMs - delay,
+          this.options.outputMode,
+          this.options.clock.now(),
+        ),
       );
     });
   }
@@ -529,7 +578,7 @@ export class MicroBatchExecution {
     const output = runPlan(this.plan.root, {
       scan: (s) => scans.get(s)?.() ?? oneChunk([]),
       eventTime: run.eventTime,
-      stateful: (op, input) => this.runStateful(op, input, run),
+      stateful: (op, partition, input) => this.runStateful(op, partition, input, run),
     });
     let produced = 0;
     const counted = this.abandonable(output, (n) => (produced += n));
@@ -789,9 +838,70 @@ function replayable(read: () => Chunks): () => Chunks {
     })();
 }
 
+/** Chunks passed through, their rows counted. */
+async function* countRows(chunks: Chunks, count: (n: number) => void): Chunks {
+  for await (const c of chunks) {
+    count(c.length);
+    yield c;
+  }
+}
+
+/**
+ * One operator's progress: its partitions' figures summed (Spark reports a stateful operator summed
+ * over its tasks too), and with more than one partition each partition's rows and time, and the
+ * slowest (skew: one partition holding most keys makes the batch wait for it).
+ */
+function stateOperatorProgress(
+  operatorName: string,
+  parts: readonly { entry: OpenStore; metrics: StateStoreMetrics }[],
+): StateOperatorProgress {
+  const sum = (f: (x: { entry: OpenStore; metrics: StateStoreMetrics }) => number) =>
+    parts.reduce((a, x) => a + f(x), 0);
+  const rowsTotal = (x: { entry: OpenStore; metrics: StateStoreMetrics }) =>
+    x.entry.metrics.numRowsTotal ?? x.metrics.numKeys;
+  const customMetrics: Record<string, number> = {};
+  for (const { entry, metrics } of parts) {
+    for (const [k, v] of Object.entries({ ...metrics.custom, ...entry.metrics.custom })) {
+      customMetrics[k] = (customMetrics[k] ?? 0) + v;
+    }
+  }
+  const progress: StateOperatorProgress = {
+    operatorName,
+    numRowsTotal: sum(rowsTotal),
+    numRowsUpdated: sum((x) => x.entry.metrics.numRowsUpdated),
+    numRowsRemoved: sum((x) => x.entry.metrics.numRowsRemoved),
+    numRowsDroppedByWatermark: sum((x) => x.entry.metrics.numRowsDroppedByWatermark),
+    memoryUsedBytes: sum((x) => x.metrics.memoryUsedBytes),
+    commitTimeMs: sum((x) => x.metrics.commitTimeMs),
+    customMetrics,
+  };
+  if (parts.length === 1) return progress;
+  const round = (x: number) => Math.round(x * 1000) / 1000;
+  const tasks = parts.map((x, partition) => ({
+    partition,
+    numInputRows: x.entry.task.numInputRows,
+    numRowsTotal: rowsTotal(x),
+    processingMs: round(x.entry.task.processingMs),
+    commitTimeMs: round(x.metrics.commitTimeMs),
+  }));
+  const slowest = tasks.reduce((a, t) => (t.processingMs > a.processingMs ? t : a), tasks[0]!);
+  const ms = tasks.map((t) => t.processingMs).sort((a, b) => a - b);
+  return {
+    ...progress,
+    partitions: {
+      numPartitions: parts.length,
+      slowestPartition: slowest.partition,
+      slowestMs: slowest.processingMs,
+      medianMs: ms[Math.floor(ms.length / 2)]!,
+      tasks,
+    },
+  };
+}
+
 function countScans(node: PhysicalPlan, out = new Map<Source<any>, number>()): Map<Source<any>, number> {
   if (node.kind === 'scan') out.set(node.source, (out.get(node.source) ?? 0) + 1);
   else if (node.kind === 'union') for (const i of node.inputs) countScans(i, out);
+  else if (node.kind === 'exchange') countScans(node.input, out);
   else if (node.kind === 'join') {
     countScans(node.left, out);
     countScans(node.right, out);

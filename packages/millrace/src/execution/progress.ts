@@ -33,6 +33,24 @@ export interface StateOperatorProgress {
   readonly memoryUsedBytes: number;
   readonly commitTimeMs: number;
   readonly customMetrics: Readonly<Record<string, number>>;
+  /** With more than one state partition: each partition's share, and the slowest (skew). */
+  readonly partitions?: StatePartitionsProgress;
+}
+
+export interface StatePartitionsProgress {
+  readonly numPartitions: number;
+  /** The partition that took longest, and how long; beside the median, it shows skew. */
+  readonly slowestPartition: number;
+  readonly slowestMs: number;
+  readonly medianMs: number;
+  readonly tasks: readonly {
+    readonly partition: number;
+    readonly numInputRows: number;
+    readonly numRowsTotal: number;
+    /** Time the partition's operator spent on this batch (ms). */
+    readonly processingMs: number;
+    readonly commitTimeMs: number;
+  }[];
 }
 
 export interface EventTimeProgress {

@@ -3,6 +3,17 @@
  * read from a source flows through the compiled pipelines before the next is
  * read (Spark's per-partition iterators, in chunks). Exhaustive over node
  * kinds: stateful nodes (next layers) consume chunks and emit at the end.
+ *
+ * An exchange under a stateful operator is a barrier, as Spark's shuffle is:
+ * its whole input is read and split by partition first, then the operator
+ * runs on partition 0, 1, … in turn, each over its own rows in input order:
+ *
+ *   input chunks ──► partitionOf(row) ──► rows[0] │ rows[1] │ … │ rows[P-1]
+ *                                            │        │
+ *                           operator[0](rows[0]) ─► operator[1](rows[1]) ─► … ──► output
+ *
+ * Every partition runs every batch, with rows or without (its watermark-driven
+ * output and evictions are due either way).
  */
 import type { Source } from '../connectors/contracts.ts';
 import type { Row } from '../schema/index.ts';
@@ -10,14 +21,16 @@ import type { PipelineRunContext } from '../operators/pipeline.ts';
 import type { PhysicalPlan } from '../plan/physical.ts';
 import type { StatefulOperator } from '../operators/StatefulOperator.ts';
 import { SIDE_BREAK } from '../operators/join/StreamJoin.ts';
+import type { Partitioning } from '../plan/partitioning.ts';
+import { internalError } from '../errors/index.ts';
 
 export type Chunks = AsyncIterable<readonly Row[]>;
 
 export interface PlanRunContext extends PipelineRunContext {
   /** The chunks of a source's input for this batch (empty when it has no new data). */
   readonly scan: (source: Source<any>) => Chunks;
-  /** Runs a stateful operator over its input with its state store for this batch. */
-  readonly stateful: (operator: StatefulOperator, input: Chunks) => Chunks;
+  /** Runs the instance of a stateful operator for state partition `partition` over its input. */
+  readonly stateful: (operator: StatefulOperator, partition: number, input: Chunks) => Chunks;
 }
 
 export function runPlan(node: PhysicalPlan, ctx: PlanRunContext): Chunks {
@@ -28,11 +41,60 @@ export function runPlan(node: PhysicalPlan, ctx: PlanRunContext): Chunks {
       return pipelineChunks(node.run, runPlan(node.input, ctx), ctx);
     case 'union':
       return concatChunks(node.inputs.map((i) => runPlan(i, ctx)));
-    case 'stateful':
-      return ctx.stateful(node.operator, runPlan(node.input, ctx));
-    case 'join':
-      return ctx.stateful(node.operator, joinInput(runPlan(node.left, ctx), runPlan(node.right, ctx)));
+    case 'stateful': {
+      const { input, partitions } = node;
+      if (input.kind !== 'exchange') return ctx.stateful(node.operator, 0, runPlan(input, ctx));
+      return partitioned(partitions.length, async () => {
+        const rows = await split(runPlan(input.input, ctx), input.partitioning);
+        return (p) => ctx.stateful(partitions[p]!, p, oneChunk(rows[p]!));
+      });
+    }
+    case 'join': {
+      const { left, right, partitions } = node;
+      if (left.kind !== 'exchange' || right.kind !== 'exchange') {
+        return ctx.stateful(node.operator, 0, joinInput(runPlan(left, ctx), runPlan(right, ctx)));
+      }
+      return partitioned(partitions.length, async () => {
+        const l = await split(runPlan(left.input, ctx), left.partitioning);
+        const r = await split(runPlan(right.input, ctx), right.partitioning);
+        return (p) => ctx.stateful(partitions[p]!, p, joinInput(oneChunk(l[p]!), oneChunk(r[p]!)));
+      });
+    }
+    case 'exchange':
+      // The planner puts exchanges only under stateful operators, which read them above.
+      throw internalError('an exchange must be the input of a stateful operator', {});
   }
+}
+
+/** Each partition's rows, in input order. */
+async function split(input: Chunks, partitioning: Partitioning): Promise<Row[][]> {
+  const rows: Row[][] = Array.from({ length: partitioning.numPartitions }, () => []);
+  if (partitioning.kind === 'single') {
+    const all = rows[0]!;
+    for await (const chunk of input) for (let i = 0; i < chunk.length; i++) all.push(chunk[i]!);
+    return rows;
+  }
+  const { partitionOf } = partitioning;
+  for await (const chunk of input) {
+    for (let i = 0; i < chunk.length; i++) {
+      const row = chunk[i]!;
+      rows[partitionOf(row)]!.push(row);
+    }
+  }
+  return rows;
+}
+
+/** Reads the exchange (`prepare`), then the partitions' outputs one after another. */
+async function* partitioned(
+  numPartitions: number,
+  prepare: () => Promise<(partition: number) => Chunks>,
+): Chunks {
+  const run = await prepare();
+  for (let p = 0; p < numPartitions; p++) yield* run(p);
+}
+
+async function* oneChunk(rows: readonly Row[]): Chunks {
+  if (rows.length > 0) yield rows;
 }
 
 /** A join's input: every left chunk, SIDE_BREAK, every right chunk (operators/join/StreamJoin.ts). */

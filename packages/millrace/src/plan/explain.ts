@@ -10,6 +10,7 @@ import { aggToString } from './bindAggregate.ts';
 import { keyedKeyString, keyedOptionsString } from './keyedNode.ts';
 import { describeJoin } from './joinNode.ts';
 import type { StatefulOperator } from '../operators/StatefulOperator.ts';
+import { describePartitioning } from './partitioning.ts';
 
 const logicalLine: { [K in PlanKind]: (p: PlanOf<K>) => string } = {
   source: (p) => `StreamingRelation ${p.source.name}: ${p.source.describe()} ${fieldsOf(p)}`,
@@ -51,7 +52,7 @@ export function explainLogical(p: LogicalPlan): string {
 export function explainPhysical(p: PhysicalPlan): string {
   const delays = watermarkDelaysOf(p);
   const delayed = (n: { operator: StatefulOperator }) => {
-    const d = delays.get(n.operator);
+    const d = delays.get(n.operator.operatorId);
     return d === undefined ? '' : `, input watermark − ${d} ms (after a time-range join)`;
   };
   return tree(
@@ -64,9 +65,11 @@ export function explainPhysical(p: PhysicalPlan): string {
           return 'Union';
         case 'pipeline':
           return `*Pipeline (fused, compiled) [${n.steps.map(describeStep).join(' → ')}]`;
+        case 'exchange':
+          return `Exchange ${describePartitioning(n.partitioning)}`;
         case 'stateful':
         case 'join':
-          return n.describe + delayed(n);
+          return n.describe + delayed(n) + (n.partitions.length > 1 ? `, ${n.partitions.length} state partitions` : '');
       }
     },
     (n) =>

@@ -1,8 +1,21 @@
 /**
  * Physical plan: what the executor runs. Fully bound when created — pipeline
- * functions are already compiled, watermark slots assigned — nothing is
- * "filled in later". Consecutive stateless logical nodes fuse into one
- * `pipeline` node (one generated loop).
+ * functions are already compiled, watermark slots assigned, one operator
+ * instance made per state partition — nothing is "filled in later".
+ * Consecutive stateless logical nodes fuse into one `pipeline` node (one
+ * generated loop).
+ *
+ * With more than one state partition, an `exchange` node sits under each
+ * stateful operator (under each side of a join): it splits the rows by the
+ * operator's key (plan/partitioning.ts), and the operator runs once per
+ * partition over its share, with its state at (operatorId, partition):
+ *
+ *   scan ─► pipeline ─► exchange(hash(key) pmod P) ─┬─► operator[0] (store op/0) ─┐
+ *                                                   ├─► operator[1] (store op/1) ─┼─► pipeline ─► sink
+ *                                                   └─► operator[P-1]  …          ─┘
+ *
+ * With one partition there is nothing to exchange and no exchange node: rows
+ * stream from the source through the operator as they always did.
  */
 import type { Source } from '../connectors/contracts.ts';
 import type { Schema } from '../schema/index.ts';
@@ -24,6 +37,16 @@ import { StreamJoin } from '../operators/join/StreamJoin.ts';
 import { type LookupTable, lookupJoinFn } from '../operators/join/lookupJoin.ts';
 import { bindLookupJoin, bindStreamJoin } from './bindJoin.ts';
 import { describeJoin } from './joinNode.ts';
+import {
+  type Partitioning,
+  aggregatePartitioning,
+  dedupPartitioning,
+  joinPartitioning,
+  keyedKeyPartition,
+  keyedPartitioning,
+  sessionPartitioning,
+} from './partitioning.ts';
+import { type OperatorStateInfo, type StatefulPlan, operatorStateInfo } from './stateSchema.ts';
 
 export type PhysicalPlan =
   | { readonly kind: 'scan'; readonly source: Source<any>; readonly schema: Schema }
@@ -36,9 +59,19 @@ export type PhysicalPlan =
     }
   | { readonly kind: 'union'; readonly inputs: readonly PhysicalPlan[]; readonly schema: Schema }
   | {
+      /** Rows split into state partitions for the stateful operator above (only with > 1 partition). */
+      readonly kind: 'exchange';
+      readonly input: PhysicalPlan;
+      readonly partitioning: Partitioning;
+      readonly schema: Schema;
+    }
+  | {
       readonly kind: 'stateful';
       readonly input: PhysicalPlan;
+      /** The instance of partition 0: its id and spec describe every partition's. */
       readonly operator: StatefulOperator;
+      /** One instance per state partition (`partitions[0] === operator`). */
+      readonly partitions: readonly StatefulOperator[];
       readonly describe: string;
       readonly schema: Schema;
     }
@@ -48,9 +81,24 @@ export type PhysicalPlan =
       readonly left: PhysicalPlan;
       readonly right: PhysicalPlan;
       readonly operator: StreamJoin;
+      readonly partitions: readonly StreamJoin[];
       readonly describe: string;
       readonly schema: Schema;
     };
+
+/** A stateful operator of the query with its instance per state partition. */
+export interface PartitionedOperator {
+  readonly operatorId: string;
+  /** What its state holds (kind, key and value fields): recorded in the checkpoint, checked at start. */
+  readonly stateInfo: OperatorStateInfo;
+  /** `partitions[p]` runs partition p; its state is at (operatorId, p). */
+  readonly partitions: readonly StatefulOperator[];
+}
+
+export interface PhysicalPlanOptions {
+  /** State partitions (Spark's spark.sql.shuffle.partitions). Default 1. */
+  readonly numPartitions?: number;
+}
 
 export interface WatermarkSpec {
   readonly slot: number;
@@ -60,15 +108,17 @@ export interface WatermarkSpec {
 
 export interface PhysicalQuery {
   readonly root: PhysicalPlan;
+  /** State partitions of every stateful operator (fixed for a checkpoint). */
+  readonly numPartitions: number;
   /** Stateful operators, in plan order (their ids name their state). */
-  readonly statefulOperators: readonly StatefulOperator[];
+  readonly statefulOperators: readonly PartitionedOperator[];
   /**
    * How far behind the query's watermark each stateful operator's input watermark is (ms; absent: 0).
    * A stream–stream join with a time range emits rows whose event times trail the watermark by up
    * to the range, so what reads its output sees the watermark that much later (Spark 3.5's
    * watermark propagation: a join's output watermark is the minimum of its sides' state watermarks).
    */
-  readonly watermarkDelays: ReadonlyMap<StatefulOperator, number>;
+  readonly watermarkDelays: ReadonlyMap<string, number>;
   /** What `current_timestamp()` reads; the executor sets it to each batch's timestamp. */
   readonly batchTime: BatchTime;
   readonly sources: readonly Source<any>[];
@@ -87,11 +137,23 @@ type Draft =
       readonly schema: Schema;
     };
 
-export function planPhysical(logical: LogicalPlan): PhysicalQuery {
+export function planPhysical(logical: LogicalPlan, options: PhysicalPlanOptions = {}): PhysicalQuery {
+  const numPartitions = options.numPartitions ?? 1;
   const watermarks: WatermarkSpec[] = [];
   const sources: Source<any>[] = [];
-  const statefulOperators: StatefulOperator[] = [];
+  const statefulOperators: PartitionedOperator[] = [];
   const lookupTables: LookupTable[] = [];
+
+  /** One instance per partition (operators keep per-partition caches, e.g. the earliest expiry). */
+  const instances = <T extends StatefulOperator>(node: StatefulPlan, make: () => T): T[] => {
+    const all = Array.from({ length: numPartitions }, make);
+    const operatorId = all[0]!.operatorId;
+    statefulOperators.push({ operatorId, stateInfo: operatorStateInfo(node, operatorId), partitions: all });
+    return all;
+  };
+  /** The input of a stateful operator, split by its key when there is more than one partition. */
+  const exchange = (input: PhysicalPlan, partitioning: () => Partitioning): PhysicalPlan =>
+    numPartitions === 1 ? input : { kind: 'exchange', input, partitioning: partitioning(), schema: input.schema };
 
   const finish = (d: Draft): PhysicalPlan =>
     d.kind === 'node'
@@ -138,27 +200,42 @@ export function planPhysical(logical: LogicalPlan): PhysicalQuery {
       node: { kind: 'union', inputs: p.inputs.map((i) => finish(visit(i))), schema: p.schema },
     }),
     aggregate: (p) => {
-      const input = finish(visit(p.input));
+      const upstream = finish(visit(p.input));
       // A session_window key needs its own operator (sessions merge); other aggregations share one.
       const session = sessionKeyIndex(p) >= 0;
-      const operator = session
-        ? new SessionAggregate(bindSession(p, `sessionAggregate-${statefulOperators.length}`))
-        : new StreamingAggregate(bindAggregate(p, `aggregate-${statefulOperators.length}`));
-      statefulOperators.push(operator);
+      let input: PhysicalPlan;
+      let partitions: StatefulOperator[];
+      if (session) {
+        const spec = bindSession(p, `sessionAggregate-${statefulOperators.length}`);
+        partitions = instances(p, () => new SessionAggregate(spec));
+        input = exchange(upstream, () => sessionPartitioning(p, numPartitions));
+      } else {
+        const spec = bindAggregate(p, `aggregate-${statefulOperators.length}`);
+        partitions = instances(p, () => new StreamingAggregate(spec));
+        input = exchange(upstream, () => aggregatePartitioning(p, spec, numPartitions));
+      }
+      const operator = partitions[0]!;
       const keys = p.keys.map((k) =>
         k.expr.kind === 'col' && k.expr.name === k.name ? k.name : `${exprToString(k.expr)} AS ${k.name}`,
       );
       const aggs = p.aggs.map((a) => `${aggToString(a.agg)} AS ${a.name}`);
       const describe = `${session ? 'SessionWindowAggregate' : 'StatefulAggregate'} ${operator.operatorId} keys=[${keys.join(', ')}] aggs=[${aggs.join(', ')}]`;
-      return { kind: 'node', node: { kind: 'stateful', input, operator, describe, schema: p.schema } };
+      return {
+        kind: 'node',
+        node: { kind: 'stateful', input, operator, partitions, describe, schema: p.schema },
+      };
     },
     dedup: (p) => {
-      const input = finish(visit(p.input));
-      const operator = new Deduplicate(bindDedup(p, `dedup-${statefulOperators.length}`));
-      statefulOperators.push(operator);
+      const input = exchange(finish(visit(p.input)), () => dedupPartitioning(p, numPartitions));
+      const spec = bindDedup(p, `dedup-${statefulOperators.length}`);
+      const partitions = instances(p, () => new Deduplicate(spec));
+      const operator = partitions[0]!;
       const name = p.withinWatermark ? 'StreamingDeduplicateWithinWatermark' : 'StreamingDeduplicate';
       const describe = `${name} ${operator.operatorId} keys=[${p.columns.join(', ')}] ${describeDedupMode(operator.spec)}`;
-      return { kind: 'node', node: { kind: 'stateful', input, operator, describe, schema: p.schema } };
+      return {
+        kind: 'node',
+        node: { kind: 'stateful', input, operator, partitions, describe, schema: p.schema },
+      };
     },
     lookupJoin: (p) => {
       const spec = bindLookupJoin(p);
@@ -176,25 +253,41 @@ export function planPhysical(logical: LogicalPlan): PhysicalQuery {
       );
     },
     join: (p) => {
-      const left = finish(visit(p.left));
-      const right = finish(visit(p.right));
-      const operator = new StreamJoin(bindStreamJoin(p, `join-${statefulOperators.length}`));
-      statefulOperators.push(operator);
+      const sides = numPartitions === 1 ? undefined : joinPartitioning(p, numPartitions);
+      const left = exchange(finish(visit(p.left)), () => sides!.left);
+      const right = exchange(finish(visit(p.right)), () => sides!.right);
+      const spec = bindStreamJoin(p, `join-${statefulOperators.length}`);
+      const partitions = instances(p, () => new StreamJoin(spec));
+      const operator = partitions[0]!;
       const { left: l, right: r } = operator.spec;
       const bound = (by: number | undefined) =>
         by === undefined ? 'unbounded' : `time <= watermark - ${by} ms`;
       const describe = `StreamingSymmetricHashJoin ${operator.operatorId} ${describeJoin(p)}, left state: ${bound(l.evictBelowWatermarkBy)}, right state: ${bound(r.evictBelowWatermarkBy)}`;
-      return { kind: 'node', node: { kind: 'join', left, right, operator, describe, schema: p.schema } };
+      return {
+        kind: 'node',
+        node: { kind: 'join', left, right, operator, partitions, describe, schema: p.schema },
+      };
     },
     keyed: (p) => {
-      const input = finish(visit(p.input));
+      const input = exchange(finish(visit(p.input)), () => keyedPartitioning(p, numPartitions));
       const suffix = p.options.name ? `-${p.options.name}` : '';
-      const operator = new KeyedProcess(
-        bindKeyed(p, `processWithState-${statefulOperators.length}${suffix}`),
-      );
-      statefulOperators.push(operator);
+      const bound = bindKeyed(p, `processWithState-${statefulOperators.length}${suffix}`);
+      // Every partition reads the initial state (keeping its own keys): ask the user's function once.
+      const init = bound.initialState;
+      const spec =
+        numPartitions > 1 && typeof init === 'function' ? { ...bound, initialState: once(init) } : bound;
+      const keyPartition = keyedKeyPartition(p, numPartitions);
+      let next = 0;
+      const partitions = instances(p, () => {
+        const partition = next++;
+        return new KeyedProcess(spec, (key) => numPartitions === 1 || keyPartition(key) === partition);
+      });
+      const operator = partitions[0]!;
       const describe = `TransformWithState ${operator.operatorId} key=[${operator.spec.keyDescription}] ${keyedOptionsString(p)}`;
-      return { kind: 'node', node: { kind: 'stateful', input, operator, describe, schema: p.schema } };
+      return {
+        kind: 'node',
+        node: { kind: 'stateful', input, operator, partitions, describe, schema: p.schema },
+      };
     },
   };
 
@@ -202,6 +295,7 @@ export function planPhysical(logical: LogicalPlan): PhysicalQuery {
   const root = finish(visit(bindBatchTime(optimize(logical), batchTime)));
   return {
     root,
+    numPartitions,
     sources,
     watermarks,
     statefulOperators,
@@ -222,8 +316,8 @@ export function planPhysical(logical: LogicalPlan): PhysicalQuery {
  * output watermark. A side that is never evicted gives no bound (Spark ignores it too). A union
  * reads the slowest of its inputs.
  */
-export function watermarkDelaysOf(root: PhysicalPlan): Map<StatefulOperator, number> {
-  const delays = new Map<StatefulOperator, number>();
+export function watermarkDelaysOf(root: PhysicalPlan): Map<string, number> {
+  const delays = new Map<string, number>();
   const outputDelay = (node: PhysicalPlan): number => {
     switch (node.kind) {
       case 'scan':
@@ -231,15 +325,16 @@ export function watermarkDelaysOf(root: PhysicalPlan): Map<StatefulOperator, num
       case 'union':
         return Math.max(0, ...node.inputs.map(outputDelay));
       case 'pipeline':
+      case 'exchange':
         return outputDelay(node.input);
       case 'stateful': {
         const d = outputDelay(node.input);
-        if (d > 0) delays.set(node.operator, d);
+        if (d > 0) delays.set(node.operator.operatorId, d);
         return d;
       }
       case 'join': {
         const d = Math.max(outputDelay(node.left), outputDelay(node.right));
-        if (d > 0) delays.set(node.operator, d);
+        if (d > 0) delays.set(node.operator.operatorId, d);
         const { left, right } = node.operator.spec;
         const bounds = [left.evictBelowWatermarkBy, right.evictBelowWatermarkBy].filter(
           (b): b is number => b !== undefined,
@@ -250,4 +345,20 @@ export function watermarkDelaysOf(root: PhysicalPlan): Map<StatefulOperator, num
   };
   outputDelay(root);
   return delays;
+}
+
+/** `fn`'s first result (or failure), for every later call too. */
+function once<T>(fn: () => T): () => T {
+  let result: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
+  return () => {
+    if (result === undefined) {
+      try {
+        result = { ok: true, value: fn() };
+      } catch (error) {
+        result = { ok: false, error };
+      }
+    }
+    if (result.ok) return result.value;
+    throw result.error;
+  };
 }

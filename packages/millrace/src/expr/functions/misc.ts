@@ -103,7 +103,7 @@ export const murmurHashLong = (l: number, seed: number): number =>
 const f64 = new Float64Array(1);
 const i32 = new Int32Array(f64.buffer);
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-function murmurHashDouble(d: number, seed: number): number {
+export function murmurHashDouble(d: number, seed: number): number {
   f64[0] = d === 0 ? 0 : Number.isNaN(d) ? NaN : d; // -0.0 hashes as 0.0; NaN canonical
   return LITTLE_ENDIAN ? hashWords(i32[0]!, i32[1]!, seed) : hashWords(i32[1]!, i32[0]!, seed);
 }
@@ -121,6 +121,25 @@ export function murmurHashBytes(b: Uint8Array, seed: number): number {
 
 const utf8 = new TextEncoder();
 
+/**
+ * Spark's hash of a string's UTF-8 bytes. ASCII text is hashed from its char codes (they are its
+ * UTF-8 bytes) without encoding it first: exchanges hash every row's key.
+ */
+export function murmurHashString(s: string, seed: number): number {
+  const n = s.length;
+  for (let i = 0; i < n; i++) if (s.charCodeAt(i) > 0x7f) return murmurHashBytes(utf8.encode(s), seed);
+  const aligned = n - (n % 4);
+  let h = seed;
+  for (let i = 0; i < aligned; i += 4) {
+    h = mixH1(
+      h,
+      mixK1(s.charCodeAt(i) | (s.charCodeAt(i + 1) << 8) | (s.charCodeAt(i + 2) << 16) | (s.charCodeAt(i + 3) << 24)),
+    );
+  }
+  for (let i = aligned; i < n; i++) h = mixH1(h, mixK1(s.charCodeAt(i)));
+  return fmix(h, n);
+}
+
 export function sparkHash(v: unknown, t: DataType, seed: number): number {
   if (v === null || v === undefined) return seed;
   switch (t.kind) {
@@ -135,7 +154,7 @@ export function sparkHash(v: unknown, t: DataType, seed: number): number {
     case 'timestamp':
       return murmurHashLong((v as number) * 1000, seed);
     case 'string':
-      return murmurHashBytes(utf8.encode(v as string), seed);
+      return murmurHashString(v as string, seed);
     case 'binary':
       return murmurHashBytes(v as Uint8Array, seed);
     case 'array': {

@@ -88,7 +88,14 @@ interface Pending {
 export class KeyedProcess implements StatefulOperator {
   private pending: Pending | undefined;
 
-  constructor(readonly spec: KeyedProcessSpec) {}
+  /**
+   * `ownsKey`: whether a key belongs to this instance's state partition. Rows arrive partitioned
+   * already; the initial state is given whole, so each partition keeps only its own keys of it.
+   */
+  constructor(
+    readonly spec: KeyedProcessSpec,
+    private readonly ownsKey: (key: unknown) => boolean = () => true,
+  ) {}
 
   get operatorId(): string {
     return this.spec.operatorId;
@@ -162,6 +169,7 @@ export class KeyedProcess implements StatefulOperator {
           );
         }
         seen.add(enc);
+        if (!this.ownsKey(key)) continue;
         const h = handleFor(enc, key);
         const handleInitial = spec.handleInitialState;
         if (handleInitial === undefined) {
