@@ -159,6 +159,7 @@ export class KeyedProcess implements StatefulOperator {
     if (spec.initialState !== undefined && store.version === 0) {
       const init = this.initialEntries(ctx.batchId);
       const seen = new Set<string>();
+      let owned = 0;
       for (const [key, value] of init) {
         const enc = this.encodeInitialKey(key, ctx.batchId);
         if (seen.has(enc)) {
@@ -170,6 +171,7 @@ export class KeyedProcess implements StatefulOperator {
         }
         seen.add(enc);
         if (!this.ownsKey(key)) continue;
+        owned++;
         const h = handleFor(enc, key);
         const handleInitial = spec.handleInitialState;
         if (handleInitial === undefined) {
@@ -181,7 +183,8 @@ export class KeyedProcess implements StatefulOperator {
           );
         }
       }
-      metrics.custom.numInitialStateKeys = seen.size;
+      // This partition's keys: summed over partitions, the whole initial state.
+      metrics.custom.numInitialStateKeys = owned;
     }
 
     // 2. Group the batch's rows by key.
