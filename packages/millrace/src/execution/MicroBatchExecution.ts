@@ -39,13 +39,8 @@ import {
 } from '../checkpoint/index.ts';
 import { type EventTimeStats, newEventTimeStats } from '../operators/pipeline.ts';
 import type { PhysicalPlan, PhysicalQuery } from '../plan/physical.ts';
-import {
-  type StatefulBatchMetrics,
-  type StatefulOperator,
-  newStatefulMetrics,
-} from '../operators/StatefulOperator.ts';
-import type { StateStore, StateStoreMetrics, StateStoreProvider } from '../state/StateStore.ts';
-import * as path from 'node:path';
+import type { StateStoreProvider } from '../state/StateStore.ts';
+import { StatefulTasks, stateDirOf, stateProgressOf } from './statefulTasks.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import { canonicalJson } from '../util/json.ts';
@@ -109,22 +104,15 @@ interface BatchRun {
   sinkMetrics: Record<string, number | string>;
   /** A batch with no new offsets, run because the watermark moved (Spark's no-data batch). */
   readonly isNoDataBatch: boolean;
-  /** State stores opened by this batch's stateful operator instances (one per partition), and what each did. */
-  readonly stores: Map<StatefulOperator, OpenStore>;
   stateProgress: StateOperatorProgress[];
 }
 
-/** A stateful operator instance's store in one batch, and what the instance did. */
-interface OpenStore {
-  readonly store: StateStore;
-  readonly metrics: StatefulBatchMetrics;
-  committed: boolean;
-  /** Rows the instance read and the time it spent (its own work, not what consumed its output). */
-  readonly task: { numInputRows: number; processingMs: number };
-}
+const everyPartition = (): boolean => true;
 
 export class MicroBatchExecution {
   private checkpoint: Checkpoint | undefined;
+  /** Runs the stateful operators' partitions (opened with the checkpoint). */
+  private tasks!: StatefulTasks;
   private committed: Offsets = {};
   private nextBatchId = 0;
   private readonly watermark: WatermarkTracker;
@@ -142,6 +130,7 @@ export class MicroBatchExecution {
     private readonly hooks: ExecutionHooks,
   ) {
     this.watermark = new WatermarkTracker(plan.watermarks, options.watermarkPolicy);
+
     this.scanCounts = countScans(plan.root);
   }
 
@@ -184,6 +173,13 @@ export class MicroBatchExecution {
     const { options } = this;
     this.checkpoint = await Checkpoint.open(options.checkpointLocation, { queryName: options.queryName });
     await this.checkStateLayout(this.checkpoint);
+    this.tasks = new StatefulTasks({
+      plan: this.plan,
+      stateStore: options.stateStore,
+      stateDir: stateDirOf(this.checkpoint.dir),
+      outputMode: options.outputMode,
+      minBatchesToRetain: options.minBatchesToRetain,
+    });
     const base = {
       queryId: this.checkpoint.metadata.id,
       queryName: options.queryName,
@@ -368,115 +364,15 @@ export class MicroBatchExecution {
     return true;
   }
 
-  /** A stateful operator instance over its partition's input, with its store opened at this batch's version. */
-  private async *runStateful(op: StatefulOperator, partition: number, input: Chunks, run: BatchRun): Chunks {
-    const store = await this.openStore(op, partition, run);
-    const metrics = newStatefulMetrics();
-    const task = { numInputRows: 0, processingMs: 0 };
-    run.stores.set(op, { store, metrics, committed: false, task });
-    const delay = this.plan.watermarkDelays.get(op.operatorId) ?? 0;
-    const output = op.run(
-      countRows(input, (n) => (task.numInputRows += n)),
-      {
-        batchId: run.batchId,
-        watermarkMs: run.watermarkMs - delay,
-        lateEventsWatermarkMs: run.previousWatermarkMs - delay,
-        batchTimestampMs: run.timestampMs,
-        outputMode: this.options.outputMode,
-        store,
-      },
-      metrics,
-    );
-    // Timed by hand, not yield*: what consumes the output between chunks is not this partition's time.
-    const it = output[Symbol.asyncIterator]();
-    try {
-      while (true) {
-        const t = performance.now();
-        const next = await it.next();
-        task.processingMs += performance.now() - t;
-        if (next.done) return;
-        yield next.value;
-      }
-    } finally {
-      await it.return?.();
-    }
-  }
-
-  private openStore(op: StatefulOperator, partition: number, run: BatchRun): Promise<StateStore> {
-    const operatorId = op.operatorId;
-    return this.guard(
-      () =>
-        this.options.stateStore.open({
-          stateDir: path.join(this.checkpoint!.dir, 'state'),
-          operatorId,
-          partition,
-          version: run.batchId,
-        }),
-      'STATE_FAILED',
-      `the state of operator ${operatorId} partition ${partition} could not be loaded at version ${run.batchId}`,
-      { batch: run.batchId, operator: operatorId, partition },
-    );
-  }
-
-  /**
-   * Commit every stateful operator's stores, partition by partition, to version N+1 (an instance the
-   * sink never pulled carries its state over), and report each operator summed over its partitions.
-   */
-  private async commitState(run: BatchRun): Promise<void> {
-    for (const { operatorId, partitions } of this.plan.statefulOperators) {
-      const done: { entry: OpenStore; metrics: StateStoreMetrics }[] = [];
-      for (let p = 0; p < partitions.length; p++) {
-        const op = partitions[p]!;
-        let entry = run.stores.get(op);
-        if (!entry) {
-          entry = {
-            store: await this.openStore(op, p, run),
-            metrics: newStatefulMetrics(),
-            committed: false,
-            task: { numInputRows: 0, processingMs: 0 },
-          };
-          run.stores.set(op, entry);
-        }
-        const { store } = entry;
-        await this.guard(
-          () => store.commit(),
-          'STATE_FAILED',
-          `the state of operator ${operatorId} partition ${p} could not be committed`,
-          { batch: run.batchId, operator: operatorId, partition: p },
-        );
-        entry.committed = true;
-        done.push({ entry, metrics: store.metrics() });
-        if (run.batchId % 10 === 0) {
-          const minVersionToKeep = run.batchId + 1 - this.options.minBatchesToRetain;
-          if (minVersionToKeep > 0) {
-            await this.options.stateStore.cleanup({
-              stateDir: path.join(this.checkpoint!.dir, 'state'),
-              operatorId,
-              partition: p,
-              minVersionToKeep,
-            });
-          }
-        }
-      }
-      run.stateProgress.push(stateOperatorProgress(operatorId, done));
-    }
-  }
-
   /** Spark's shouldRunAnotherBatch: a stateful operator has groups to emit or evict at the new watermark. */
   private needsNoDataBatch(): boolean {
     if (this.options.trigger.kind === 'once') return false;
-    const wm = this.watermark.current;
-    return this.plan.statefulOperators.some(({ operatorId, partitions }) => {
-      const delay = this.plan.watermarkDelays.get(operatorId) ?? 0;
-      return partitions.some((op) =>
-        op.needsNoDataBatch(
-          wm - delay,
-          this.lastBatchWatermarkMs - delay,
-          this.options.outputMode,
-          this.options.clock.now(),
-        ),
-      );
-    });
+    return this.tasks.needsNoDataBatch(
+      this.watermark.current,
+      this.lastBatchWatermarkMs,
+      this.options.clock.now(),
+      everyPartition,
+    );
   }
 
   private newRun(batchId: number, start: Offsets, end: Offsets, triggerStartMs: number): BatchRun {
@@ -495,7 +391,6 @@ export class MicroBatchExecution {
       numOutputRows: 0,
       sinkMetrics: {},
       isNoDataBatch: false,
-      stores: new Map(),
       stateProgress: [],
     };
   }
@@ -516,7 +411,7 @@ export class MicroBatchExecution {
     try {
       await this.runBatchSteps(run);
     } finally {
-      for (const s of run.stores.values()) if (!s.committed) s.store.abort();
+      this.tasks?.abort();
     }
   }
 
@@ -575,10 +470,16 @@ export class MicroBatchExecution {
 
     // 4. addBatch: run the plan chunk by chunk into the sink
     t = performance.now();
+    this.tasks.begin({
+      batchId,
+      watermarkMs: run.watermarkMs,
+      previousWatermarkMs: run.previousWatermarkMs,
+      timestampMs: run.timestampMs,
+    });
     const output = runPlan(this.plan.root, {
       scan: (s) => scans.get(s)?.() ?? oneChunk([]),
       eventTime: run.eventTime,
-      stateful: (op, partition, input) => this.runStateful(op, partition, input, run),
+      stateful: (op, partition, input) => this.tasks.run(op, partition, input),
     });
     let produced = 0;
     const counted = this.abandonable(output, (n) => (produced += n));
@@ -606,7 +507,13 @@ export class MicroBatchExecution {
 
     // 5. commit: state versions N+1, then commits/N
     t = performance.now();
-    await this.commitState(run);
+    const reports = await this.guard(
+      () => this.tasks.commit(everyPartition),
+      'STATE_FAILED',
+      'the state could not be committed',
+      ctx,
+    );
+    run.stateProgress.push(...stateProgressOf(this.plan, reports));
     this.lastBatchWatermarkMs = run.watermarkMs;
     this.watermark.update(run.eventTime);
     await this.checkpoint!.writeCommit(batchId, {
@@ -836,66 +743,6 @@ function replayable(read: () => Chunks): () => Chunks {
       })();
       yield* await cached;
     })();
-}
-
-/** Chunks passed through, their rows counted. */
-async function* countRows(chunks: Chunks, count: (n: number) => void): Chunks {
-  for await (const c of chunks) {
-    count(c.length);
-    yield c;
-  }
-}
-
-/**
- * One operator's progress: its partitions' figures summed (Spark reports a stateful operator summed
- * over its tasks too), and with more than one partition each partition's rows and time, and the
- * slowest (skew: one partition holding most keys makes the batch wait for it).
- */
-function stateOperatorProgress(
-  operatorName: string,
-  parts: readonly { entry: OpenStore; metrics: StateStoreMetrics }[],
-): StateOperatorProgress {
-  const sum = (f: (x: { entry: OpenStore; metrics: StateStoreMetrics }) => number) =>
-    parts.reduce((a, x) => a + f(x), 0);
-  const rowsTotal = (x: { entry: OpenStore; metrics: StateStoreMetrics }) =>
-    x.entry.metrics.numRowsTotal ?? x.metrics.numKeys;
-  const customMetrics: Record<string, number> = {};
-  for (const { entry, metrics } of parts) {
-    for (const [k, v] of Object.entries({ ...metrics.custom, ...entry.metrics.custom })) {
-      customMetrics[k] = (customMetrics[k] ?? 0) + v;
-    }
-  }
-  const progress: StateOperatorProgress = {
-    operatorName,
-    numRowsTotal: sum(rowsTotal),
-    numRowsUpdated: sum((x) => x.entry.metrics.numRowsUpdated),
-    numRowsRemoved: sum((x) => x.entry.metrics.numRowsRemoved),
-    numRowsDroppedByWatermark: sum((x) => x.entry.metrics.numRowsDroppedByWatermark),
-    memoryUsedBytes: sum((x) => x.metrics.memoryUsedBytes),
-    commitTimeMs: sum((x) => x.metrics.commitTimeMs),
-    customMetrics,
-  };
-  if (parts.length === 1) return progress;
-  const round = (x: number) => Math.round(x * 1000) / 1000;
-  const tasks = parts.map((x, partition) => ({
-    partition,
-    numInputRows: x.entry.task.numInputRows,
-    numRowsTotal: rowsTotal(x),
-    processingMs: round(x.entry.task.processingMs),
-    commitTimeMs: round(x.metrics.commitTimeMs),
-  }));
-  const slowest = tasks.reduce((a, t) => (t.processingMs > a.processingMs ? t : a), tasks[0]!);
-  const ms = tasks.map((t) => t.processingMs).sort((a, b) => a - b);
-  return {
-    ...progress,
-    partitions: {
-      numPartitions: parts.length,
-      slowestPartition: slowest.partition,
-      slowestMs: slowest.processingMs,
-      medianMs: ms[Math.floor(ms.length / 2)]!,
-      tasks,
-    },
-  };
 }
 
 function countScans(node: PhysicalPlan, out = new Map<Source<any>, number>()): Map<Source<any>, number> {
