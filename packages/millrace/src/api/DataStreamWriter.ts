@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { OutputMode, Sink } from '../connectors/contracts.ts';
+import type { JsonValue, OutputMode, Sink } from '../connectors/contracts.ts';
 import { MillraceError, internalError, userError } from '../errors/index.ts';
 import type { LogicalPlan } from '../plan/logical.ts';
 import { explainPlans } from '../plan/explain.ts';
@@ -15,6 +15,7 @@ import { claimSources } from './sourceClaims.ts';
 import { type PhysicalPlan, planPhysical } from '../plan/physical.ts';
 import { checkOutputMode, checkSink, checkSourceNames } from '../plan/streamingChecks.ts';
 import { MicroBatchExecution } from '../execution/MicroBatchExecution.ts';
+import { planFingerprint } from '../plan/fingerprint.ts';
 import { Checkpoint } from '../checkpoint/index.ts';
 import { StreamingQuery } from '../execution/StreamingQuery.ts';
 import { type Trigger, describeTrigger } from '../execution/trigger.ts';
@@ -52,7 +53,29 @@ export interface WriteStreamOptions {
    * is refused. Default: the session's `shufflePartitions` (1).
    */
   readonly partitions?: number;
+  /**
+   * Run each batch as tasks on this many worker threads (one process, every core). Each worker
+   * builds the query again by importing `module` and calling its export `export` with
+   * `session, args`: closures and UDFs cannot cross threads. That function must build the same
+   * query as the one started (checked at start), and the module must not start queries itself
+   * when imported. Worker w runs the state partitions p with p mod count = w, so set `partitions`
+   * to a multiple of `count` (default: `count`).
+   */
+  readonly workers?: WorkersOption;
 }
+
+export interface WorkersOption {
+  readonly count: number;
+  /** The query's module: a file path or a URL (`import.meta.url` of the module itself). */
+  readonly module: string | URL;
+  /** The export that builds the query: `(session, args) => Stream`. Default `default`; `a.b` reaches into an object. */
+  readonly export?: string;
+  /** Plain data (JSON) passed to that function in every worker. */
+  readonly args?: JsonValue;
+}
+
+/** Most worker threads a query may have. */
+const MAX_WORKERS = 256;
 
 let unnamed = 0;
 
@@ -60,6 +83,40 @@ function positiveInteger(name: string, v: number | undefined): void {
   if (v !== undefined && !(Number.isInteger(v) && v >= 1)) {
     throw userError('INVALID_OPTIONS', `writeStream: ${name} must be an integer ≥ 1, got ${String(v)}`);
   }
+}
+
+/** The workers option checked, its module as a string. */
+function checkWorkers(w: WorkersOption): WorkersOption & { readonly module: string } {
+  if (!w || typeof w !== 'object') {
+    throw userError(
+      'INVALID_OPTIONS',
+      'writeStream: workers must be an object { count, module, export?, args? }',
+    );
+  }
+  if (!Number.isInteger(w.count) || w.count < 1 || w.count > MAX_WORKERS) {
+    throw userError(
+      'INVALID_OPTIONS',
+      `writeStream: workers.count must be an integer from 1 to ${MAX_WORKERS}, got ${JSON.stringify(w.count)}`,
+    );
+  }
+  const module = w.module instanceof URL ? w.module.href : w.module;
+  if (typeof module !== 'string' || module === '') {
+    throw userError(
+      'INVALID_OPTIONS',
+      'writeStream: workers.module must name the module that builds the query (a path, or import.meta.url)',
+    );
+  }
+  if (w.args !== undefined) {
+    try {
+      structuredClone(w.args);
+    } catch {
+      throw userError(
+        'INVALID_OPTIONS',
+        'writeStream: workers.args must be plain data (JSON), it is sent to each worker',
+      );
+    }
+  }
+  return { ...w, module };
 }
 
 export class DataStreamWriter {
@@ -70,8 +127,9 @@ export class DataStreamWriter {
   ) {}
 
   explain(): string {
-    const numPartitions = this.options?.partitions ?? this.session.shufflePartitions;
-    return this.explainWith(planPhysical(this.plan, { numPartitions }).root);
+    const workers = this.options?.workers;
+    const numPartitions = this.options?.partitions ?? workers?.count ?? this.session.shufflePartitions;
+    return this.explainWith(planPhysical(this.plan, { numPartitions, distributed: workers !== undefined }).root);
   }
 
   private explainWith(physical: PhysicalPlan): string {
@@ -128,8 +186,12 @@ export class DataStreamWriter {
     // The checkpoint's partition count wins over the session's default (Spark: the offset log's
     // spark.sql.shuffle.partitions); an explicit other number is refused when the query opens it.
     const recorded = temporary ? undefined : await Checkpoint.readLayoutAt(checkpointLocation);
-    const numPartitions = requestedPartitions ?? recorded?.numPartitions ?? this.session.shufflePartitions;
-    const physical = planPhysical(this.plan, { numPartitions });
+    const workers = o.workers === undefined ? undefined : checkWorkers(o.workers);
+    const numPartitions =
+      requestedPartitions ??
+      recorded?.numPartitions ??
+      (workers ? workers.count : this.session.shufflePartitions);
+    const physical = planPhysical(this.plan, { numPartitions, distributed: workers !== undefined });
 
     const runId = randomUUID();
     const query = new StreamingQuery(
@@ -156,6 +218,19 @@ export class DataStreamWriter {
         idlePollMs: o.idlePollMs ?? 10,
         minBatchesToRetain: o.minBatchesToRetain ?? 100,
         stateStore: o.stateStore ?? memoryStateStore(),
+        ...(workers
+          ? {
+              workers: {
+                count: workers.count,
+                query: {
+                  module: workers.module,
+                  ...(workers.export === undefined ? {} : { export: workers.export }),
+                  ...(workers.args === undefined ? {} : { args: workers.args }),
+                },
+                fingerprint: planFingerprint(physical),
+              },
+            }
+          : {}),
       },
       {
         onStarted: (id) => {

@@ -53,6 +53,12 @@ export type ChunkedBatch<R> = AsyncIterable<R[]> & {
   summary?(): Omit<SourceBatch<R>, 'rows'>;
 };
 
+/** One of `count` contiguous parts of a batch's rows. */
+export interface SourceSplit {
+  readonly index: number;
+  readonly count: number;
+}
+
 export interface Source<R = Row> {
   /** Unique within a query; offsets and connector state are stored under this name. */
   readonly name: string;
@@ -75,6 +81,15 @@ export interface Source<R = Row> {
    * before the next is read, so a large batch never sits in memory at once.
    */
   getBatchChunks?(start: Offset | null, end: Offset, info: { readonly batchId: number }): ChunkedBatch<R>;
+  /**
+   * Optional: split `index` of `count` contiguous splits of the rows in (start, end], read by one
+   * task on a worker thread (execution/workers). Concatenated in index order the splits are
+   * exactly getBatch's rows. It is called on an instance the worker built from the same options,
+   * one that was never opened: offer it only when a batch is a pure function of the source's
+   * options and offsets (a generator; a log read by offset range). Without it, the driver reads the
+   * batch and hands each task a contiguous slice of the rows.
+   */
+  readSplit?(start: Offset | null, end: Offset, split: SourceSplit): AsyncIterable<R[]>;
   /** Batches up to `end` are committed; data up to there may be released. */
   commit(end: Offset): Promise<void>;
   /** Trigger.AvailableNow: fix the target offset now; later latestOffset calls never go past it. */

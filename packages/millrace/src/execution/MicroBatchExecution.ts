@@ -40,7 +40,9 @@ import {
 import { type EventTimeStats, newEventTimeStats } from '../operators/pipeline.ts';
 import type { PhysicalPlan, PhysicalQuery } from '../plan/physical.ts';
 import type { StateStoreProvider } from '../state/StateStore.ts';
-import { StatefulTasks, stateDirOf, stateProgressOf } from './statefulTasks.ts';
+import { type PartitionStateReport, StatefulTasks, stateDirOf, stateProgressOf } from './statefulTasks.ts';
+import { WorkerPool } from './workers/WorkerPool.ts';
+import type { QueryModule, SourceRange } from './workers/protocol.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import { canonicalJson } from '../util/json.ts';
@@ -72,6 +74,16 @@ export interface ExecutionOptions {
   readonly minBatchesToRetain: number;
   /** Where stateful operators keep their state. */
   readonly stateStore: StateStoreProvider;
+  /** Run batches as tasks on worker threads (the plan was made with `distributed: true`). */
+  readonly workers?: WorkersSetup;
+}
+
+export interface WorkersSetup {
+  readonly count: number;
+  /** Where workers get the query's plan from. */
+  readonly query: QueryModule;
+  /** The plan's fingerprint (plan/fingerprint.ts): each worker's must equal it. */
+  readonly fingerprint: string;
 }
 
 export interface ExecutionHooks {
@@ -113,6 +125,8 @@ export class MicroBatchExecution {
   private checkpoint: Checkpoint | undefined;
   /** Runs the stateful operators' partitions (opened with the checkpoint). */
   private tasks!: StatefulTasks;
+  /** The worker threads that run the batches' tasks, when the query runs on workers. */
+  private pool: WorkerPool | undefined;
   private committed: Offsets = {};
   private nextBatchId = 0;
   private readonly watermark: WatermarkTracker;
@@ -180,6 +194,7 @@ export class MicroBatchExecution {
       outputMode: options.outputMode,
       minBatchesToRetain: options.minBatchesToRetain,
     });
+    if (options.workers) this.pool = await this.startWorkers(options.workers, this.checkpoint);
     const base = {
       queryId: this.checkpoint.metadata.id,
       queryName: options.queryName,
@@ -241,6 +256,30 @@ export class MicroBatchExecution {
     if (recorded === undefined || canonicalJson(recorded as never) !== canonicalJson(current as never)) {
       await cp.writeLayout(current);
     }
+  }
+
+  /** Start the worker threads; each builds the plan from the query's module, as this one. */
+  private async startWorkers(workers: WorkersSetup, cp: Checkpoint): Promise<WorkerPool> {
+    const { stateStore, outputMode, minBatchesToRetain, queryName } = this.options;
+    if (!stateStore.recipe) {
+      throw userError(
+        'WORKERS_UNSUPPORTED',
+        `query "${queryName}" cannot run on workers: its state store (${stateStore.kind}) cannot be made again in a worker thread; use memoryStateStore() or lmdbStateStore()`,
+      );
+    }
+    return WorkerPool.start({
+      count: workers.count,
+      fingerprint: workers.fingerprint,
+      init: {
+        query: workers.query,
+        queryName,
+        numPartitions: this.plan.numPartitions,
+        stateStore: stateStore.recipe,
+        stateDir: stateDirOf(cp.dir),
+        outputMode,
+        minBatchesToRetain,
+      },
+    });
   }
 
   /** Read the checkpoint and decide how to go on; refuses checkpoints that do not fit this query. */
@@ -341,7 +380,7 @@ export class MicroBatchExecution {
       if (latest !== null && canonicalJson(latest) !== canonicalJson(start)) hasData = true;
     }
     const latestOffsetMs = performance.now() - t0;
-    const noDataBatch = !hasData && this.needsNoDataBatch();
+    const noDataBatch = !hasData && (await this.needsNoDataBatch());
     if (!hasData && !noDataBatch) {
       this.status('Waiting for data to arrive', false, false);
       return false;
@@ -365,8 +404,15 @@ export class MicroBatchExecution {
   }
 
   /** Spark's shouldRunAnotherBatch: a stateful operator has groups to emit or evict at the new watermark. */
-  private needsNoDataBatch(): boolean {
+  private async needsNoDataBatch(): Promise<boolean> {
     if (this.options.trigger.kind === 'once') return false;
+    if (this.pool) {
+      return this.pool.needsNoDataBatch(
+        this.watermark.current,
+        this.lastBatchWatermarkMs,
+        this.options.clock.now(),
+      );
+    }
     return this.tasks.needsNoDataBatch(
       this.watermark.current,
       this.lastBatchWatermarkMs,
@@ -422,8 +468,9 @@ export class MicroBatchExecution {
     const ctx = { query: this.options.queryName, batch: batchId };
     this.status('Processing new data', true, true);
 
-    // Static tables of stream–table joins: loaded at the first batch, refreshed when due.
-    for (const table of this.plan.lookupTables) {
+    // Static tables of stream–table joins: loaded at the first batch, refreshed when due (by each
+    // worker for itself when the plan runs on workers).
+    for (const table of this.pool ? [] : this.plan.lookupTables) {
       await this.guard(
         () => table.prepare(run.timestampMs, this.options.clock, this.options.log),
         'TABLE_LOAD_FAILED',
@@ -432,17 +479,28 @@ export class MicroBatchExecution {
       );
     }
 
-    // 3. getBatch: sources with chunked reads are read lazily, as the plan pulls (step 4).
+    // 3. getBatch: sources with chunked reads are read lazily, as the plan pulls (step 4). On
+    // workers: a source that splits is read by the workers, any other here, whole.
     let t = performance.now();
     const scans = new Map<Source<any>, () => Chunks>();
     const rowCounts = new Map<string, number>();
+    const ranges: SourceRange[] = [];
+    const driverRows = new Map<string, readonly Row[]>();
     for (const source of this.plan.sources) {
       const start = run.start[source.name] ?? null;
       const end = run.end[source.name] ?? null;
       if (end === null || canonicalJson(start) === canonicalJson(end)) continue;
       const sctx = { ...ctx, source: source.name };
       rowCounts.set(source.name, 0);
-      if (source.getBatchChunks) {
+      if (this.pool) {
+        const split = source.readSplit !== undefined;
+        ranges.push({ name: source.name, start, end, split });
+        if (!split) {
+          const rows: Row[] = [];
+          for await (const c of this.readWhole(source, start, end, run, rowCounts, sctx)) rows.push(...c);
+          driverRows.set(source.name, rows);
+        }
+      } else if (source.getBatchChunks) {
         const read = () =>
           this.countedChunks(
             source,
@@ -470,17 +528,37 @@ export class MicroBatchExecution {
 
     // 4. addBatch: run the plan chunk by chunk into the sink
     t = performance.now();
-    this.tasks.begin({
+    const batch = {
       batchId,
       watermarkMs: run.watermarkMs,
       previousWatermarkMs: run.previousWatermarkMs,
       timestampMs: run.timestampMs,
-    });
-    const output = runPlan(this.plan.root, {
-      scan: (s) => scans.get(s)?.() ?? oneChunk([]),
-      eventTime: run.eventTime,
-      stateful: (op, partition, input) => this.tasks.run(op, partition, input),
-    });
+    };
+    let output: Chunks;
+    /** Step 5's state commit: the stores here, or what the workers committed at the end of their tasks. */
+    let commitState: () => Promise<PartitionStateReport[]>;
+    if (this.pool) {
+      const pool = this.pool.runBatch({ ...batch, sources: ranges }, driverRows);
+      output = pool.output;
+      commitState = async () => {
+        const results = await pool.results;
+        for (const r of results) {
+          mergeEventTime(run.eventTime, r.eventTime);
+          for (const [name, n] of Object.entries(r.rowsRead))
+            rowCounts.set(name, (rowCounts.get(name) ?? 0) + n);
+        }
+        for (const [name, n] of rowCounts) run.rowCounts.set(name, n);
+        return results.flatMap((r) => r.state);
+      };
+    } else {
+      this.tasks.begin(batch);
+      output = runPlan(this.plan.root, {
+        scan: (s) => scans.get(s)?.() ?? oneChunk([]),
+        eventTime: run.eventTime,
+        stateful: (op, partition, input) => this.tasks.run(op, partition, input),
+      });
+      commitState = () => this.tasks.commit(everyPartition);
+    }
     let produced = 0;
     const counted = this.abandonable(output, (n) => (produced += n));
     const info = { batchId, outputMode: this.options.outputMode };
@@ -507,12 +585,7 @@ export class MicroBatchExecution {
 
     // 5. commit: state versions N+1, then commits/N
     t = performance.now();
-    const reports = await this.guard(
-      () => this.tasks.commit(everyPartition),
-      'STATE_FAILED',
-      'the state could not be committed',
-      ctx,
-    );
+    const reports = await this.guard(commitState, 'STATE_FAILED', 'the state could not be committed', ctx);
     run.stateProgress.push(...stateProgressOf(this.plan, reports));
     this.lastBatchWatermarkMs = run.watermarkMs;
     this.watermark.update(run.eventTime);
@@ -540,6 +613,38 @@ export class MicroBatchExecution {
     if (batchId % 10 === 0) await this.checkpoint!.purge(this.options.minBatchesToRetain);
     run.durations.commitOffsets = performance.now() - t;
     this.reportProgress(run);
+  }
+
+  /** A source's rows of this batch, in chunks however it reads them (for tasks on workers). */
+  private readWhole(
+    source: Source<any>,
+    start: Offset | null,
+    end: Offset,
+    run: BatchRun,
+    rowCounts: Map<string, number>,
+    context: Record<string, unknown>,
+  ): Chunks {
+    const { batchId } = run;
+    if (source.getBatchChunks) {
+      return this.countedChunks(
+        source,
+        () => source.getBatchChunks!(start, end, { batchId }),
+        rowCounts,
+        context,
+        (summary) => run.sourceBatches.set(source.name, { rows: [], ...summary }),
+      );
+    }
+    return (async function* (self: MicroBatchExecution) {
+      const batch = await self.guard(
+        () => source.getBatch(start, end, { batchId }),
+        'SOURCE_FAILED',
+        `source "${source.name}" failed to read batch ${batchId}`,
+        context,
+      );
+      run.sourceBatches.set(source.name, batch);
+      rowCounts.set(source.name, batch.rows.length);
+      yield batch.rows;
+    })(this);
   }
 
   /** A source's chunks, counted, with failures attributed to the source. */
@@ -661,7 +766,7 @@ export class MicroBatchExecution {
   }
 
   /** Run a connector call; wrap anything it throws with where it happened. */
-  private async guard<T>(
+  async guard<T>(
     fn: () => Promise<T>,
     code: string,
     what: string,
@@ -703,6 +808,7 @@ export class MicroBatchExecution {
       }
     }
     try {
+      await this.pool?.close();
       await this.options.stateStore.close();
     } catch (e) {
       errors.push(e);
@@ -743,6 +849,17 @@ function replayable(read: () => Chunks): () => Chunks {
       })();
       yield* await cached;
     })();
+}
+
+/** Fold a task's event-time statistics into the batch's (per watermark slot). */
+function mergeEventTime(into: EventTimeStats[], from: readonly EventTimeStats[]): void {
+  from.forEach((s, i) => {
+    const t = into[i]!;
+    if (s.max > t.max) t.max = s.max;
+    if (s.min < t.min) t.min = s.min;
+    t.sum += s.sum;
+    t.count += s.count;
+  });
 }
 
 function countScans(node: PhysicalPlan, out = new Map<Source<any>, number>()): Map<Source<any>, number> {

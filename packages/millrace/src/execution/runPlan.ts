@@ -31,7 +31,18 @@ export interface PlanRunContext extends PipelineRunContext {
   readonly scan: (source: Source<any>) => Chunks;
   /** Runs the instance of a stateful operator for state partition `partition` over its input. */
   readonly stateful: (operator: StatefulOperator, partition: number, input: Chunks) => Chunks;
+  /**
+   * Where the plan runs in several tasks (worker threads): the partitions this one runs, and the
+   * exchange that sends this task's rows of the others' partitions to them and returns the rows of
+   * its own from every task. Absent: one task runs every partition of rows it split itself.
+   */
+  readonly tasks?: {
+    readonly owns: (partition: number) => boolean;
+    readonly exchange: (node: ExchangeNode, rows: Row[][]) => Promise<Row[][]>;
+  };
 }
+
+export type ExchangeNode = Extract<PhysicalPlan, { kind: 'exchange' }>;
 
 export function runPlan(node: PhysicalPlan, ctx: PlanRunContext): Chunks {
   switch (node.kind) {
@@ -44,8 +55,8 @@ export function runPlan(node: PhysicalPlan, ctx: PlanRunContext): Chunks {
     case 'stateful': {
       const { input, partitions } = node;
       if (input.kind !== 'exchange') return ctx.stateful(node.operator, 0, runPlan(input, ctx));
-      return partitioned(partitions.length, async () => {
-        const rows = await split(runPlan(input.input, ctx), input.partitioning);
+      return partitioned(partitions.length, ctx, async () => {
+        const rows = await exchanged(input, await split(runPlan(input.input, ctx), input.partitioning), ctx);
         return (p) => ctx.stateful(partitions[p]!, p, oneChunk(rows[p]!));
       });
     }
@@ -54,9 +65,9 @@ export function runPlan(node: PhysicalPlan, ctx: PlanRunContext): Chunks {
       if (left.kind !== 'exchange' || right.kind !== 'exchange') {
         return ctx.stateful(node.operator, 0, joinInput(runPlan(left, ctx), runPlan(right, ctx)));
       }
-      return partitioned(partitions.length, async () => {
-        const l = await split(runPlan(left.input, ctx), left.partitioning);
-        const r = await split(runPlan(right.input, ctx), right.partitioning);
+      return partitioned(partitions.length, ctx, async () => {
+        const l = await exchanged(left, await split(runPlan(left.input, ctx), left.partitioning), ctx);
+        const r = await exchanged(right, await split(runPlan(right.input, ctx), right.partitioning), ctx);
         return (p) => ctx.stateful(partitions[p]!, p, joinInput(oneChunk(l[p]!), oneChunk(r[p]!)));
       });
     }
@@ -84,13 +95,19 @@ async function split(input: Chunks, partitioning: Partitioning): Promise<Row[][]
   return rows;
 }
 
-/** Reads the exchange (`prepare`), then the partitions' outputs one after another. */
+/** Reads the exchange (`prepare`), then the outputs of the partitions this task runs, one after another. */
 async function* partitioned(
   numPartitions: number,
+  ctx: PlanRunContext,
   prepare: () => Promise<(partition: number) => Chunks>,
 ): Chunks {
   const run = await prepare();
-  for (let p = 0; p < numPartitions; p++) yield* run(p);
+  for (let p = 0; p < numPartitions; p++) if (!ctx.tasks || ctx.tasks.owns(p)) yield* run(p);
+}
+
+/** Rows of this task's partitions from every task (inline: the rows split here). */
+function exchanged(node: ExchangeNode, rows: Row[][], ctx: PlanRunContext): Promise<Row[][]> | Row[][] {
+  return ctx.tasks ? ctx.tasks.exchange(node, rows) : rows;
 }
 
 async function* oneChunk(rows: readonly Row[]): Chunks {

@@ -205,13 +205,16 @@ export class StatefulTasks {
     return plan.statefulOperators.some(({ operatorId, partitions }) => {
       const delay = plan.watermarkDelays.get(operatorId) ?? 0;
       return partitions.some(
-        (op, p) => owns(p) && op.needsNoDataBatch(watermarkMs - delay, lastBatchWatermarkMs - delay, outputMode, nowMs),
+        (op, p) =>
+          owns(p) &&
+          op.needsNoDataBatch(watermarkMs - delay, lastBatchWatermarkMs - delay, outputMode, nowMs),
       );
     });
   }
 
   private current(): StatefulBatch {
-    if (!this.batch) throw new MillraceError('INTERNAL', 'a stateful task ran outside a batch', { domain: 'internal' });
+    if (!this.batch)
+      throw new MillraceError('INTERNAL', 'a stateful task ran outside a batch', { domain: 'internal' });
     return this.batch;
   }
 
@@ -316,4 +319,3 @@ export function stateProgressOf(
     ),
   );
 }
-

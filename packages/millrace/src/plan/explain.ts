@@ -69,7 +69,11 @@ export function explainPhysical(p: PhysicalPlan): string {
           return `Exchange ${describePartitioning(n.partitioning)}`;
         case 'stateful':
         case 'join':
-          return n.describe + delayed(n) + (n.partitions.length > 1 ? `, ${n.partitions.length} state partitions` : '');
+          return (
+            n.describe +
+            delayed(n) +
+            (n.partitions.length > 1 ? `, ${n.partitions.length} state partitions` : '')
+          );
       }
     },
     (n) =>

@@ -79,7 +79,12 @@ function hashPartitioning(terms: readonly KeyTerm[], numPartitions: number, reas
   const keys = terms.map((t) => t.text);
   if (terms.length === 1) {
     const { value, hash } = terms[0]!;
-    return { kind: 'hash', keys, numPartitions, partitionOf: (row) => pmod(hash(value(row), SEED), numPartitions) };
+    return {
+      kind: 'hash',
+      keys,
+      numPartitions,
+      partitionOf: (row) => pmod(hash(value(row), SEED), numPartitions),
+    };
   }
   return {
     kind: 'hash',
@@ -125,7 +130,12 @@ function valueHash(v: unknown, seed: number): number {
   }
 }
 
-function exprTerm(e: Expr, schema: Schema, where: string, hash?: (v: unknown, seed: number) => number): KeyTerm {
+function exprTerm(
+  e: Expr,
+  schema: Schema,
+  where: string,
+  hash?: (v: unknown, seed: number) => number,
+): KeyTerm {
   const type = resolveExpr(e, schema, where).type;
   return { text: exprToString(e), value: compileExpr(e, schema, where), hash: hash ?? typedHash(type) };
 }
@@ -209,5 +219,8 @@ export function joinPartitioning(
     right.push(exprTerm(rk, p.right.schema, 'join right key', hash));
   });
   const reason = 'no equality key';
-  return { left: hashPartitioning(left, numPartitions, reason), right: hashPartitioning(right, numPartitions, reason) };
+  return {
+    left: hashPartitioning(left, numPartitions, reason),
+    right: hashPartitioning(right, numPartitions, reason),
+  };
 }

@@ -98,6 +98,11 @@ export interface PartitionedOperator {
 export interface PhysicalPlanOptions {
   /** State partitions (Spark's spark.sql.shuffle.partitions). Default 1. */
   readonly numPartitions?: number;
+  /**
+   * The plan runs as several tasks (worker threads), each reading part of the input: every
+   * stateful operator reads through an exchange, even with one partition, so its rows meet.
+   */
+  readonly distributed?: boolean;
 }
 
 export interface WatermarkSpec {
@@ -139,6 +144,7 @@ type Draft =
 
 export function planPhysical(logical: LogicalPlan, options: PhysicalPlanOptions = {}): PhysicalQuery {
   const numPartitions = options.numPartitions ?? 1;
+  const distributed = options.distributed ?? false;
   const watermarks: WatermarkSpec[] = [];
   const sources: Source<any>[] = [];
   const statefulOperators: PartitionedOperator[] = [];
@@ -153,7 +159,9 @@ export function planPhysical(logical: LogicalPlan, options: PhysicalPlanOptions 
   };
   /** The input of a stateful operator, split by its key when there is more than one partition. */
   const exchange = (input: PhysicalPlan, partitioning: () => Partitioning): PhysicalPlan =>
-    numPartitions === 1 ? input : { kind: 'exchange', input, partitioning: partitioning(), schema: input.schema };
+    numPartitions === 1 && !distributed
+      ? input
+      : { kind: 'exchange', input, partitioning: partitioning(), schema: input.schema };
 
   const finish = (d: Draft): PhysicalPlan =>
     d.kind === 'node'
@@ -253,7 +261,7 @@ export function planPhysical(logical: LogicalPlan, options: PhysicalPlanOptions 
       );
     },
     join: (p) => {
-      const sides = numPartitions === 1 ? undefined : joinPartitioning(p, numPartitions);
+      const sides = numPartitions === 1 && !distributed ? undefined : joinPartitioning(p, numPartitions);
       const left = exchange(finish(visit(p.left)), () => sides!.left);
       const right = exchange(finish(visit(p.right)), () => sides!.right);
       const spec = bindStreamJoin(p, `join-${statefulOperators.length}`);

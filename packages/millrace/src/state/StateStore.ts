@@ -70,9 +70,20 @@ export interface StateStoreOpenOptions {
   readonly version: number;
 }
 
+/**
+ * How to make the same provider again in another thread (a worker opens its partitions' stores
+ * with its own provider): the factory's name and its options, as plain data.
+ */
+export interface StateStoreRecipe {
+  readonly factory: 'memoryStateStore' | 'lmdbStateStore';
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
 export interface StateStoreProvider {
   /** `memory` or `lmdb`: shown in progress and explain. */
   readonly kind: string;
+  /** Present when the provider can be made again on a worker thread (the built-in ones). */
+  readonly recipe?: StateStoreRecipe;
   open(options: StateStoreOpenOptions): Promise<StateStore>;
   /** Delete versions older than `minVersionToKeep` for one operator/partition. */
   cleanup(

@@ -8,6 +8,18 @@ export type {
   StateStoreMetrics,
   StateStoreOpenOptions,
   StateStoreProvider,
+  StateStoreRecipe,
 } from './StateStore.ts';
 export { memoryStateStore, type MemoryStateStoreOptions } from './memory/MemoryStateStoreProvider.ts';
 export { lmdbStateStore, type LmdbStateStoreOptions } from './lmdb/LmdbStateStoreProvider.ts';
+
+import type { StateStoreProvider, StateStoreRecipe } from './StateStore.ts';
+import { memoryStateStore } from './memory/MemoryStateStoreProvider.ts';
+import { lmdbStateStore } from './lmdb/LmdbStateStoreProvider.ts';
+
+/** The provider a recipe describes (a worker thread's own, like the driver's). */
+export function stateStoreFromRecipe(recipe: StateStoreRecipe): StateStoreProvider {
+  return recipe.factory === 'lmdbStateStore'
+    ? lmdbStateStore(recipe.options)
+    : memoryStateStore(recipe.options);
+}

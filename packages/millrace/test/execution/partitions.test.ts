@@ -45,7 +45,10 @@ interface Case {
 }
 
 const events = (s: Session, input: MemoryStream<Event>, delay = '5 seconds') =>
-  s.readStream(input).withColumn('t', ($) => timestampSeconds($.s)).withWatermark('t', delay);
+  s
+    .readStream(input)
+    .withColumn('t', ($) => timestampSeconds($.s))
+    .withWatermark('t', delay);
 
 const cases: Case[] = [
   {
@@ -193,7 +196,12 @@ async function run(c: Case, partitions: number, data: { a: Event[]; b: Event[] }
     await q.processAllAvailable();
   }
   await q.stop();
-  return sink.batchIds.map((id) => sink.batch(id)!.map((r) => canonicalJson(r)).sort());
+  return sink.batchIds.map((id) =>
+    sink
+      .batch(id)!
+      .map((r) => canonicalJson(r))
+      .sort(),
+  );
 }
 
 describe('the output does not depend on the number of state partitions', () => {
@@ -247,7 +255,7 @@ describe('state partitions', () => {
     ]);
     // Spark: pmod(hash(user), 4) with Murmur3 seed 42.
     const expected = [0, 0, 0, 0];
-    for (const u of users) expected[(((sparkHash(u, { kind: 'string' }, 42) % 4) + 4) % 4)]! += 1;
+    for (const u of users) expected[((sparkHash(u, { kind: 'string' }, 42) % 4) + 4) % 4]! += 1;
     expect(progress.numRowsTotal).toBe(users.length);
     expect(progress.partitions?.numPartitions).toBe(4);
     expect(progress.partitions?.tasks.map((x) => x.numRowsTotal)).toEqual(expected);
@@ -281,7 +289,12 @@ describe('state partitions', () => {
     const sink = memorySink();
     const start = (partitions?: number) =>
       perUser(session, input)
-        .writeStream({ sink, checkpointLocation, outputMode: 'update', ...(partitions ? { partitions } : {}) })
+        .writeStream({
+          sink,
+          checkpointLocation,
+          outputMode: 'update',
+          ...(partitions ? { partitions } : {}),
+        })
         .start();
     let q = await start(3);
     input.addData({ s: 1, user: 'ann', n: 1 }, { s: 2, user: 'bob', n: 1 });
@@ -330,14 +343,19 @@ describe('state partitions', () => {
       .agg(() => ({ c: count() }));
     await expect(
       deduped.writeStream({ sink: memorySink(), checkpointLocation, outputMode: 'update' }).start(),
-    ).rejects.toMatchObject({ code: 'STATE_SCHEMA_INCOMPATIBLE', message: expect.stringMatching(/aggregate-0/) });
+    ).rejects.toMatchObject({
+      code: 'STATE_SCHEMA_INCOMPATIBLE',
+      message: expect.stringMatching(/aggregate-0/),
+    });
   });
 
   it('refuses a partition count out of range, saying what is allowed', async () => {
     const session = createSession();
     const input = memoryStream(eventSchema, { name: 'in' });
     await expect(
-      perUser(session, input).writeStream({ sink: memorySink(), outputMode: 'update', partitions: 0 }).start(),
+      perUser(session, input)
+        .writeStream({ sink: memorySink(), outputMode: 'update', partitions: 0 })
+        .start(),
     ).rejects.toThrow(/partitions must be an integer from 1 to 1024, got 0/);
     expect(() => createSession({ shufflePartitions: 2.5 })).toThrow(/shufflePartitions must be an integer/);
   });

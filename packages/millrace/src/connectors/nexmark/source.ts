@@ -15,7 +15,7 @@ import { userError } from '../../errors/index.ts';
 import type { Schema } from '../../schema/index.ts';
 import type { Clock } from '../../util/clock.ts';
 import { readIfExists, writeFileAtomic } from '../../util/fs.ts';
-import type { ConnectorContext, Offset, ReadLimit, Source, SourceBatch } from '../contracts.ts';
+import type { ConnectorContext, Offset, ReadLimit, Source, SourceBatch, SourceSplit } from '../contracts.ts';
 import {
   type NexmarkConfig,
   countOfKind,
@@ -197,12 +197,22 @@ export class NexmarkSource<K extends NexmarkKind = NexmarkKind> implements Sourc
   }
 
   /** The same rows as getBatch, generated `chunkEvents` events at a time. */
-  async *getBatchChunks(start: Offset | null, end: Offset): AsyncIterable<NexmarkRow<K>[]> {
-    const from = asEventNumber(start, 'start');
-    const to = asEventNumber(end, 'end');
+  getBatchChunks(start: Offset | null, end: Offset): AsyncIterable<NexmarkRow<K>[]> {
+    return this.readSplit(start, end, { index: 0, count: 1 });
+  }
+
+  /** The rows of events [from + k·n/count, from + (k+1)·n/count): each event is generated from its number alone. */
+  async *readSplit(start: Offset | null, end: Offset, split: SourceSplit): AsyncIterable<NexmarkRow<K>[]> {
+    let from = asEventNumber(start, 'start');
+    let to = asEventNumber(end, 'end');
     if (to < from) {
       throw userError('BAD_OFFSET', `${this.describe()}: batch end ${to} is before its start ${from}`);
     }
+    const n = to - from;
+    [from, to] = [
+      from + Math.floor((split.index * n) / split.count),
+      from + Math.floor(((split.index + 1) * n) / split.count),
+    ];
     for (let a = from; a < to; a += this.chunkEvents) {
       const b = Math.min(to, a + this.chunkEvents);
       const rows: NexmarkRow<K>[] = [];

@@ -133,7 +133,12 @@ export function murmurHashString(s: string, seed: number): number {
   for (let i = 0; i < aligned; i += 4) {
     h = mixH1(
       h,
-      mixK1(s.charCodeAt(i) | (s.charCodeAt(i + 1) << 8) | (s.charCodeAt(i + 2) << 16) | (s.charCodeAt(i + 3) << 24)),
+      mixK1(
+        s.charCodeAt(i) |
+          (s.charCodeAt(i + 1) << 8) |
+          (s.charCodeAt(i + 2) << 16) |
+          (s.charCodeAt(i + 3) << 24),
+      ),
     );
   }
   for (let i = aligned; i < n; i++) h = mixH1(h, mixK1(s.charCodeAt(i)));

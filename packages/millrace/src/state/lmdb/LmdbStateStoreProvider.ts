@@ -35,6 +35,7 @@ import * as path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { MillraceError, externalError, internalError, userError } from '../../errors/index.ts';
 import type {
+  StateStoreRecipe,
   StateStore,
   StateStoreMetrics,
   StateStoreOpenOptions,
@@ -211,8 +212,11 @@ class LmdbStateStoreProvider implements StateStoreProvider {
   private readonly envs = new Map<string, Env>();
   private readonly chunk: number;
 
+  readonly recipe: StateStoreRecipe;
+
   constructor(private readonly options: LmdbStateStoreOptions) {
     this.chunk = options.maxKeysPerTransaction ?? COMMIT_CHUNK;
+    this.recipe = { factory: 'lmdbStateStore', options: { ...options } };
   }
 
   async open(options: StateStoreOpenOptions): Promise<StateStore> {

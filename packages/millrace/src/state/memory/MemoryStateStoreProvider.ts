@@ -30,6 +30,7 @@ import type { Packr } from 'msgpackr';
 import { MillraceError, externalError, userError, type ErrorContext } from '../../errors/index.ts';
 import { ensureDir, fsyncDir, writeFileAtomic } from '../../util/fs.ts';
 import type {
+  StateStoreRecipe,
   StateStore,
   StateStoreMetrics,
   StateStoreOpenOptions,
@@ -122,7 +123,10 @@ export function memoryStateStore(options: MemoryStateStoreOptions = {}): StateSt
       `memoryStateStore: snapshotMinIntervalMs must be a number of milliseconds ≥ 0, got ${String(minIntervalMs)}`,
     );
   }
-  return new MemoryStateStoreProvider(interval, minIntervalMs);
+  return new MemoryStateStoreProvider(interval, minIntervalMs, {
+    factory: 'memoryStateStore',
+    options: { ...options },
+  });
 }
 
 class MemoryStateStoreProvider implements StateStoreProvider {
@@ -135,6 +139,7 @@ class MemoryStateStoreProvider implements StateStoreProvider {
   constructor(
     readonly snapshotInterval: number,
     readonly snapshotMinIntervalMs: number,
+    readonly recipe: StateStoreRecipe,
   ) {}
 
   async open(options: StateStoreOpenOptions): Promise<StateStore> {

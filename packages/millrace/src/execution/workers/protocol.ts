@@ -1,0 +1,118 @@
+/**
+ * What passes between the driver and its worker threads, and between workers: plain data only
+ * (structured clones). Closures, UDFs and sources stay where they were made; each worker builds
+ * the same plan from the same module (QueryModule) and the driver checks that it did (fingerprint).
+ *
+ *   driver                                   worker w of W (owns state partitions p ≡ w mod W)
+ *     workerData: WorkerInit, peer ports ──►  import module, build plan, open its state provider
+ *                                       ◄──  ready {fingerprint} | failed {error}
+ *   per batch N:
+ *     rows {source, rows}*  (sources read by the driver: w's contiguous slice)
+ *     batch {BatchTask}                 ──►  read its splits → pipeline → exchange ⇄ peers
+ *                                            → operators on its partitions → output
+ *                                       ◄──  output {rows}*  then  done {TaskResult} | failed
+ *   needs {watermarks, now}             ──►  any of its instances due for a no-data batch?
+ *                                       ◄──  needs {value}
+ *   close                               ──►  close stores  ◄── closed
+ *
+ *   worker ⇄ worker (MessagePort per pair): exchange {batchId, exchange, from, parts: {p: rows}}
+ */
+import type { Offset, OutputMode } from '../../connectors/contracts.ts';
+import type { JsonValue } from '../../connectors/contracts.ts';
+import type { Row } from '../../schema/index.ts';
+import type { EventTimeStats } from '../../operators/pipeline.ts';
+import type { StateStoreRecipe } from '../../state/StateStore.ts';
+import type { ErrorDomain } from '../../errors/index.ts';
+import type { PartitionStateReport } from '../statefulTasks.ts';
+
+/** Where a query's plan comes from, so that a worker thread can build it too. */
+export interface QueryModule {
+  /** A file path or URL of an ES module (TypeScript is fine: workers load it with tsx). */
+  readonly module: string;
+  /**
+   * The export that builds the query, a function `(session, args) => Stream` (or a Promise of
+   * one); a dotted path reaches into an exported object (`default.build`). Default `default`.
+   */
+  readonly export?: string;
+  /** Plain data given to that function (the same in the driver's run and every worker's). */
+  readonly args?: JsonValue;
+}
+
+export interface WorkerInit {
+  readonly query: QueryModule;
+  readonly queryName: string;
+  readonly workerIndex: number;
+  readonly workerCount: number;
+  readonly numPartitions: number;
+  readonly stateStore: StateStoreRecipe;
+  readonly stateDir: string;
+  readonly outputMode: OutputMode;
+  readonly minBatchesToRetain: number;
+}
+
+/** One source's part of a batch. `split`: the worker reads its split itself; else the driver sends rows. */
+export interface SourceRange {
+  readonly name: string;
+  readonly start: Offset | null;
+  readonly end: Offset;
+  readonly split: boolean;
+}
+
+export interface BatchTask {
+  readonly batchId: number;
+  readonly timestampMs: number;
+  readonly watermarkMs: number;
+  readonly previousWatermarkMs: number;
+  /** Sources with new data in this batch. */
+  readonly sources: readonly SourceRange[];
+}
+
+export interface TaskResult {
+  readonly eventTime: EventTimeStats[];
+  /** Rows read per source name (split sources; the driver counts what it read itself). */
+  readonly rowsRead: Record<string, number>;
+  readonly state: PartitionStateReport[];
+}
+
+export interface SerializedError {
+  readonly code: string;
+  readonly message: string;
+  readonly domain: ErrorDomain;
+  readonly retryable: boolean;
+  readonly context: Record<string, unknown>;
+  readonly stack?: string;
+}
+
+export type ToWorker =
+  | { readonly type: 'rows'; readonly batchId: number; readonly source: string; readonly rows: Row[] }
+  | { readonly type: 'batch'; readonly task: BatchTask }
+  | {
+      readonly type: 'needs';
+      readonly id: number;
+      readonly watermarkMs: number;
+      readonly lastBatchWatermarkMs: number;
+      readonly nowMs: number;
+    }
+  | { readonly type: 'close' };
+
+export type FromWorker =
+  | { readonly type: 'ready'; readonly fingerprint: string }
+  | { readonly type: 'output'; readonly batchId: number; readonly rows: readonly Row[] }
+  | { readonly type: 'done'; readonly batchId: number; readonly result: TaskResult }
+  | { readonly type: 'failed'; readonly batchId?: number; readonly error: SerializedError }
+  | { readonly type: 'needs'; readonly id: number; readonly value: boolean }
+  | { readonly type: 'closed' };
+
+export interface ExchangeMessage {
+  readonly batchId: number;
+  /** The exchange node's index in the plan (pre-order; the same in every worker). */
+  readonly exchange: number;
+  readonly from: number;
+  /** Rows of the receiver's partitions, by partition. */
+  readonly parts: Record<number, Row[]>;
+}
+
+/** Worker w runs the state partitions p with p mod W = w. */
+export function ownerOf(partition: number, workerCount: number): number {
+  return partition % workerCount;
+}

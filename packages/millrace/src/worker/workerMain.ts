@@ -1,0 +1,261 @@
+/**
+ * A worker thread of a query (execution/workers/protocol.ts has the messages). It builds the
+ * query's plan itself, from the module the driver names, and then runs one task per batch:
+ *
+ *   read its splits (or the rows the driver sent) ─► fused pipeline ─► exchange: rows of partitions
+ *   owned by other workers go to them, theirs come here ─► operators on its own partitions (their
+ *   stores stay open in this thread between batches) ─► output to the driver ─► commit its stores
+ *
+ * Tasks run one at a time, in the order the driver sends them.
+ */
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
+import { createSession } from '../api/Session.ts';
+import { Stream } from '../api/Stream.ts';
+import type { Source } from '../connectors/contracts.ts';
+import { MillraceError, userError } from '../errors/index.ts';
+import { type EventTimeStats, newEventTimeStats } from '../operators/pipeline.ts';
+import { exchangeIds, planFingerprint } from '../plan/fingerprint.ts';
+import { type PhysicalPlan, type PhysicalQuery, planPhysical } from '../plan/physical.ts';
+import type { Row } from '../schema/index.ts';
+import { stateStoreFromRecipe } from '../state/index.ts';
+import { type Chunks, runPlan } from '../execution/runPlan.ts';
+import { StatefulTasks } from '../execution/statefulTasks.ts';
+import {
+  type BatchTask,
+  type ExchangeMessage,
+  type FromWorker,
+  type QueryModule,
+  type SerializedError,
+  type ToWorker,
+  type WorkerInit,
+  ownerOf,
+} from '../execution/workers/protocol.ts';
+import { systemClock } from '../util/clock.ts';
+import { silentLogger } from '../util/logger.ts';
+
+interface Data {
+  readonly init: WorkerInit;
+  /** A port to each other worker, by its index (null at this worker's own index). */
+  readonly peers: readonly (MessagePort | null)[];
+}
+
+const port = parentPort!;
+const { init, peers } = workerData as Data;
+const send = (m: FromWorker): void => port.postMessage(m);
+
+start().catch((e: unknown) => send({ type: 'failed', error: serializeError(e) }));
+
+async function start(): Promise<void> {
+  const plan = await buildPlan(init.query, init.numPartitions);
+  const worker = new TaskWorker(plan);
+  for (const p of peers) p?.on('message', (m: ExchangeMessage) => worker.inbox.put(m));
+  // One message at a time: a batch's rows, then the batch; a needs check only between batches.
+  let queue = Promise.resolve();
+  port.on('message', (m: ToWorker) => {
+    queue = queue.then(() => worker.handle(m));
+  });
+  send({ type: 'ready', fingerprint: planFingerprint(plan) });
+}
+
+/** The query's plan, built by the function the module exports, as the driver built it. */
+export async function buildPlan(query: QueryModule, numPartitions: number): Promise<PhysicalQuery> {
+  const url = /^[a-z][a-z0-9+.-]*:/i.test(query.module)
+    ? query.module
+    : pathToFileURL(path.resolve(query.module)).href;
+  const name = query.export ?? 'default';
+  let mod: unknown;
+  try {
+    mod = await import(url);
+  } catch (e) {
+    throw userError(
+      'WORKERS_MODULE',
+      `a worker could not import the query's module ${query.module}: ${(e as Error).message}`,
+    );
+  }
+  let fn: unknown = mod;
+  for (const part of name.split('.')) fn = (fn as Record<string, unknown> | undefined)?.[part];
+  if (typeof fn !== 'function') {
+    throw userError(
+      'WORKERS_MODULE',
+      `the query's module ${query.module} has no function export "${name}"; export a function (session, args) => Stream that builds the query, and name it in workers.export`,
+    );
+  }
+  const built: unknown = await (fn as (s: unknown, a: unknown) => unknown)(createSession(), query.args);
+  if (!(built instanceof Stream)) {
+    throw userError(
+      'WORKERS_MODULE',
+      `"${name}" of ${query.module} returned ${built === null ? 'null' : typeof built}, not a Stream; it must return the query's stream (before writeStream)`,
+    );
+  }
+  return planPhysical(built.plan, { numPartitions, distributed: true });
+}
+
+class TaskWorker {
+  readonly inbox = new ExchangeInbox();
+  private readonly tasks: StatefulTasks;
+  private readonly exchanges: Map<PhysicalPlan, number>;
+  private readonly provider = stateStoreFromRecipe(init.stateStore);
+  /** Rows the driver sent for the coming batch, by source name. */
+  private rowsIn = new Map<string, Row[]>();
+  private readonly owns = (p: number): boolean => ownerOf(p, init.workerCount) === init.workerIndex;
+
+  constructor(private readonly plan: PhysicalQuery) {
+    this.tasks = new StatefulTasks({
+      plan,
+      stateStore: this.provider,
+      stateDir: init.stateDir,
+      outputMode: init.outputMode,
+      minBatchesToRetain: init.minBatchesToRetain,
+    });
+    this.exchanges = exchangeIds(plan.root);
+  }
+
+  async handle(m: ToWorker): Promise<void> {
+    switch (m.type) {
+      case 'rows': {
+        const rows = this.rowsIn.get(m.source);
+        if (rows) for (const r of m.rows) rows.push(r);
+        else this.rowsIn.set(m.source, m.rows);
+        return;
+      }
+      case 'batch':
+        try {
+          await this.run(m.task);
+        } catch (e) {
+          this.tasks.abort();
+          send({ type: 'failed', batchId: m.task.batchId, error: serializeError(e) });
+        } finally {
+          this.rowsIn = new Map();
+          this.inbox.clear(m.task.batchId);
+        }
+        return;
+      case 'needs':
+        send({
+          type: 'needs',
+          id: m.id,
+          value: this.tasks.needsNoDataBatch(m.watermarkMs, m.lastBatchWatermarkMs, m.nowMs, this.owns),
+        });
+        return;
+      case 'close':
+        this.tasks.abort();
+        await this.provider.close();
+        send({ type: 'closed' });
+        for (const p of peers) p?.close();
+        port.close();
+        return;
+    }
+  }
+
+  private async run(task: BatchTask): Promise<void> {
+    const { plan } = this;
+    const { batchId } = task;
+    plan.batchTime.ms = task.timestampMs;
+    for (const table of plan.lookupTables) await table.prepare(task.timestampMs, systemClock, silentLogger);
+    this.tasks.begin(task);
+    const eventTime: EventTimeStats[] = plan.watermarks.map(() => newEventTimeStats());
+    const rowsRead: Record<string, number> = {};
+    const count = async function* (name: string, chunks: Chunks): Chunks {
+      for await (const c of chunks) {
+        rowsRead[name] = (rowsRead[name] ?? 0) + c.length;
+        yield c;
+      }
+    };
+    const scan = (source: Source<any>): Chunks => {
+      const range = task.sources.find((r) => r.name === source.name);
+      if (!range) return oneChunk([]);
+      if (range.split) {
+        const split = { index: init.workerIndex, count: init.workerCount };
+        return count(source.name, source.readSplit!(range.start, range.end, split) as Chunks);
+      }
+      return oneChunk(this.rowsIn.get(source.name) ?? []);
+    };
+    const output = runPlan(plan.root, {
+      scan,
+      eventTime,
+      stateful: (op, partition, input) => this.tasks.run(op, partition, input),
+      tasks: { owns: this.owns, exchange: (node, rows) => this.exchange(batchId, node, rows) },
+    });
+    for await (const rows of output) send({ type: 'output', batchId, rows });
+    const state = await this.tasks.commit(this.owns);
+    send({ type: 'done', batchId, result: { eventTime, rowsRead, state } });
+  }
+
+  /** Send each other worker its partitions' rows; gather this worker's from all, in worker order. */
+  private async exchange(batchId: number, node: PhysicalPlan, rows: Row[][]): Promise<Row[][]> {
+    const exchange = this.exchanges.get(node)!;
+    const { workerIndex: me, workerCount } = init;
+    for (let q = 0; q < workerCount; q++) {
+      if (q === me) continue;
+      const parts: Record<number, Row[]> = {};
+      for (let p = q; p < rows.length; p += workerCount) if (rows[p]!.length > 0) parts[p] = rows[p]!;
+      peers[q]!.postMessage({ batchId, exchange, from: me, parts } satisfies ExchangeMessage);
+    }
+    const received = await this.inbox.take(batchId, exchange, workerCount - 1);
+    const from = new Map(received.map((m) => [m.from, m.parts]));
+    const out: Row[][] = rows.map(() => []);
+    for (let p = me; p < rows.length; p += workerCount) {
+      const parts: Row[][] = [];
+      for (let q = 0; q < workerCount; q++) parts.push(q === me ? rows[p]! : (from.get(q)?.[p] ?? []));
+      out[p] = parts.length === 1 ? parts[0]! : ([] as Row[]).concat(...parts);
+    }
+    return out;
+  }
+}
+
+/** Exchange messages from other workers, held until this worker reaches that exchange. */
+class ExchangeInbox {
+  private readonly got = new Map<string, ExchangeMessage[]>();
+  private readonly waiting = new Map<string, () => void>();
+
+  put(m: ExchangeMessage): void {
+    const key = `${m.batchId}/${m.exchange}`;
+    const list = this.got.get(key);
+    if (list) list.push(m);
+    else this.got.set(key, [m]);
+    this.waiting.get(key)?.();
+  }
+
+  async take(batchId: number, exchange: number, count: number): Promise<ExchangeMessage[]> {
+    const key = `${batchId}/${exchange}`;
+    while ((this.got.get(key)?.length ?? 0) < count) {
+      await new Promise<void>((resolve) => this.waiting.set(key, resolve));
+    }
+    this.waiting.delete(key);
+    const list = this.got.get(key)!;
+    this.got.delete(key);
+    return list;
+  }
+
+  /** Drop what is left of a batch (it failed part way). */
+  clear(batchId: number): void {
+    for (const key of this.got.keys()) if (key.startsWith(`${batchId}/`)) this.got.delete(key);
+  }
+}
+
+async function* oneChunk(rows: readonly Row[]): Chunks {
+  if (rows.length > 0) yield rows;
+}
+
+function serializeError(e: unknown): SerializedError {
+  if (e instanceof MillraceError) {
+    return {
+      code: e.code,
+      message: e.message,
+      domain: e.domain,
+      retryable: e.retryable,
+      context: { ...e.context },
+      ...(e.stack ? { stack: e.stack } : {}),
+    };
+  }
+  const err = e instanceof Error ? e : new Error(String(e));
+  return {
+    code: 'INTERNAL',
+    message: err.message,
+    domain: 'internal',
+    retryable: false,
+    context: {},
+    ...(err.stack ? { stack: err.stack } : {}),
+  };
+}

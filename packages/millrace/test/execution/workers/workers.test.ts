@@ -1,0 +1,188 @@
+/**
+ * Queries on worker threads: each worker builds the plan from queries.ts, reads its split of the
+ * sources (or the driver's slice of them), exchanges rows by key with the other workers and runs
+ * the state partitions it owns. The output must be what the inline runner gives, batch by batch,
+ * across restarts; a worker's failure fails the query with its error and the batch, never hangs it.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type OutputMode, type Session, type Stream, createSession, memorySink } from '../../../src/index.ts';
+import { canonicalJson } from '../../../src/util/json.ts';
+import { cleanupDirs, tempDir } from '../helpers.ts';
+import { bidsPerAuction, failing, input, perUser, resetInput, windowedPerUser } from './queries.ts';
+
+afterEach(cleanupDirs);
+
+const module = new URL('./queries.ts', import.meta.url);
+
+type Build = (s: Session, args?: any) => Stream<any>;
+
+/** Every batch's rows (sorted), running `feed` between starts of the query. */
+async function run(
+  build: Build,
+  exportName: string,
+  options: { workers?: number; partitions?: number; outputMode: OutputMode; args?: any },
+  feeds: (() => void)[][],
+): Promise<string[][]> {
+  const session = createSession();
+  const sink = memorySink();
+  const checkpointLocation = tempDir();
+  resetInput();
+  for (const feed of feeds) {
+    const q = await build(session, options.args)
+      .writeStream({
+        sink,
+        checkpointLocation,
+        outputMode: options.outputMode,
+        ...(options.partitions ? { partitions: options.partitions } : {}),
+        ...(options.workers
+          ? { workers: { count: options.workers, module, export: exportName, args: options.args } }
+          : {}),
+      })
+      .start();
+    try {
+      for (const add of feed) {
+        add();
+        await q.processAllAvailable();
+      }
+    } finally {
+      await q.stop();
+    }
+  }
+  return sink.batchIds.map((id) =>
+    sink
+      .batch(id)!
+      .map((r) => canonicalJson(r))
+      .sort(),
+  );
+}
+
+const ev = (s: number, user: string, n: number) => ({ s, user, n });
+
+describe('queries on worker threads', () => {
+  beforeEach(resetInput);
+
+  it('an aggregation over a driver-read source: the same batches as inline, across a restart', async () => {
+    const feeds = [
+      [
+        () => input.addData(ev(1, 'ann', 1), ev(2, 'bob', 2), ev(3, 'cy', 3), ev(4, 'ann', 4)),
+        () => input.addData(ev(5, 'dee', 1), ev(6, 'bob', 5)),
+      ],
+      [() => input.addData(ev(7, 'ann', 1), ev(8, 'eve', 2), ev(9, 'cy', 2))],
+    ];
+    const inline = await run(perUser, 'perUser', { outputMode: 'update', partitions: 4 }, feeds);
+    const onWorkers = await run(
+      perUser,
+      'perUser',
+      { outputMode: 'update', partitions: 4, workers: 2 },
+      feeds,
+    );
+    expect(inline.flat()).toContain(canonicalJson({ user: 'ann', c: 3, total: 6 }));
+    expect(onWorkers).toEqual(inline);
+  });
+
+  it('dedup then windows with a watermark (append): no-data batches decided by the workers', async () => {
+    const feeds = [
+      [
+        () => input.addData(ev(1, 'ann', 1), ev(1, 'ann', 1), ev(2, 'bob', 2), ev(6, 'cy', 3)),
+        () => input.addData(ev(3, 'ann', 4), ev(12, 'dee', 1)),
+      ],
+      [() => input.addData(ev(20, 'ann', 1), ev(2, 'late', 9))],
+    ];
+    const inline = await run(windowedPerUser, 'windowedPerUser', { outputMode: 'append' }, feeds);
+    const onWorkers = await run(
+      windowedPerUser,
+      'windowedPerUser',
+      { outputMode: 'append', workers: 3 },
+      feeds,
+    );
+    expect(inline.flat().length).toBeGreaterThan(3);
+    expect(onWorkers).toEqual(inline);
+  });
+
+  it('a source the workers split themselves (Nexmark): the same windows as inline', async () => {
+    const args = { events: 60_000, perTrigger: 20_000 };
+    const feeds = [[() => undefined]];
+    const inline = await run(bidsPerAuction, 'bidsPerAuction', { outputMode: 'append', args }, feeds);
+    const onWorkers = await run(
+      bidsPerAuction,
+      'bidsPerAuction',
+      { outputMode: 'append', args, workers: 2, partitions: 6 },
+      feeds,
+    );
+    expect(inline.flat().length).toBeGreaterThan(100);
+    expect(onWorkers).toEqual(inline);
+  });
+
+  it('progress sums the workers’ partitions and shows each one', async () => {
+    const session = createSession();
+    const q = await perUser(session)
+      .writeStream({
+        sink: memorySink(),
+        outputMode: 'update',
+        partitions: 4,
+        workers: { count: 2, module, export: 'perUser' },
+      })
+      .start();
+    try {
+      input.addData(ev(1, 'ann', 1), ev(2, 'bob', 2), ev(3, 'cy', 3), ev(4, 'dee', 4), ev(5, 'eve', 5));
+      await q.processAllAvailable();
+      const op = q.lastProgress!.stateOperators[0]!;
+      expect(op.numRowsTotal).toBe(5);
+      expect(op.partitions?.numPartitions).toBe(4);
+      expect(op.partitions?.tasks.map((t) => t.partition)).toEqual([0, 1, 2, 3]);
+      expect(op.partitions?.tasks.reduce((a, t) => a + t.numInputRows, 0)).toBe(5);
+      expect(q.lastProgress!.numInputRows).toBe(5);
+    } finally {
+      await q.stop();
+    }
+  });
+
+  it('a row that fails in a worker fails the query with its error and the batch, without hanging', async () => {
+    const session = createSession();
+    const q = await failing(session)
+      .writeStream({
+        sink: memorySink(),
+        outputMode: 'update',
+        partitions: 2,
+        workers: { count: 2, module, export: 'failing' },
+      })
+      .start();
+    input.addData(ev(1, 'ann', 1));
+    await q.processAllAvailable();
+    input.addData(ev(2, 'bob', 13), ev(3, 'cy', 2));
+    const error = await q.awaitTermination().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({
+      code: 'OPERATOR_FAILED',
+      message: expect.stringMatching(/thirteen is unlucky/),
+      context: expect.objectContaining({ batch: 1, worker: expect.any(Number) }),
+    });
+  });
+
+  it('refuses at start a module without the export, or one that builds another plan', async () => {
+    const session = createSession();
+    const start = (exportName: string) =>
+      perUser(session)
+        .writeStream({
+          sink: memorySink(),
+          outputMode: 'update',
+          workers: { count: 2, module, export: exportName },
+        })
+        .start();
+    await expect(start('notAFunction')).rejects.toMatchObject({
+      code: 'WORKERS_MODULE',
+      message: expect.stringMatching(/has no function export "notAFunction"/),
+    });
+    await expect(start('windowedPerUser')).rejects.toMatchObject({
+      code: 'WORKERS_PLAN_MISMATCH',
+      message: expect.stringMatching(/worker \d built another plan than the driver/),
+    });
+    await expect(
+      perUser(session)
+        .writeStream({ sink: memorySink(), outputMode: 'update', workers: { count: 0, module } })
+        .start(),
+    ).rejects.toThrow(/workers.count must be an integer from 1 to 256, got 0/);
+  });
+});
