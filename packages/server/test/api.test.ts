@@ -45,6 +45,23 @@ async function wordCount(name: string, batches: number, checkpoint = true) {
   return { q, source, sink };
 }
 
+/** A word count over 3 state partitions (update mode), fed `batches` batches of six words. */
+async function partitionedCount(name: string, batches: number) {
+  const source = memoryStream(words, { name: `${name}-words` });
+  const q = await service.startQuery(session.readStream(source).groupBy('word').count(), {
+    queryName: name,
+    sink: memorySink({ name: `${name}-out` }),
+    outputMode: 'update',
+    partitions: 3,
+    checkpointLocation: path.join(dir, name),
+  });
+  for (let i = 0; i < batches; i++) {
+    source.addData(['a', 'b', 'c', 'd', 'e', `f${i}`].map((word) => ({ word })));
+    await q.processAllAvailable();
+  }
+  return q;
+}
+
 const get = async (url: string) => {
   const r = await app.inject({ method: 'GET', url });
   return {
@@ -109,6 +126,49 @@ describe('queries API', () => {
     expect((await get('/api/v1/queries')).body.queries[0]).toEqual(
       JSON.parse(JSON.stringify(querySummary(e))),
     );
+  });
+
+  it('reports the state partitions of a partitioned operator (detail, last progress, full record)', async () => {
+    const q = await partitionedCount('parts', 2);
+    const engine = q.lastProgress!.stateOperators[0]!;
+    expect(engine.partitions?.numPartitions).toBe(3); // the engine reports them…
+    const { status, body } = await get('/api/v1/queries/parts');
+    expect(status).toBe(200);
+    // …and the API passes them on, nothing dropped by the response schema
+    const op = body.stateOperators[0];
+    expect(op.partitions).toEqual(JSON.parse(JSON.stringify(engine.partitions)));
+    const p = op.partitions;
+    expect(p.numPartitions).toBe(3);
+    expect(p.tasks.map((t: { partition: number }) => t.partition)).toEqual([0, 1, 2]);
+    // the partitions add up to the operator: 6 input rows this batch, 7 keys in state
+    expect(p.tasks.reduce((a: number, t: { numInputRows: number }) => a + t.numInputRows, 0)).toBe(6);
+    expect(p.tasks.reduce((a: number, t: { numRowsTotal: number }) => a + t.numRowsTotal, 0)).toBe(7);
+    expect(op.numRowsTotal).toBe(7);
+    expect(p.slowestPartition).toBeGreaterThanOrEqual(0);
+    expect(p.slowestPartition).toBeLessThan(3);
+    expect(p.slowestMs).toBe(p.tasks[p.slowestPartition].processingMs);
+    expect(p.slowestMs).toBeGreaterThanOrEqual(p.medianMs);
+    for (const t of p.tasks) {
+      expect(Object.keys(t).sort()).toEqual([
+        'commitTimeMs',
+        'numInputRows',
+        'numRowsTotal',
+        'partition',
+        'processingMs',
+      ]);
+    }
+    expect(body.lastProgress.stateOperators[0].partitions).toEqual(p);
+    // the full progress record of a batch
+    const full = await get(`/api/v1/queries/parts/progress/${q.lastProgress!.batchId}`);
+    expect(full.body.stateOperators[0].partitions).toEqual(p);
+    const first = await get('/api/v1/queries/parts/progress/0');
+    expect(first.body.stateOperators[0].partitions.numPartitions).toBe(3);
+    expect(first.body.stateOperators[0].partitions.tasks).toHaveLength(3);
+    // an operator with one partition has no `partitions`
+    await wordCount('single', 1);
+    const single = (await get('/api/v1/queries/single')).body;
+    expect(single.stateOperators[0]).not.toHaveProperty('partitions');
+    expect(single.lastProgress.stateOperators[0]).not.toHaveProperty('partitions');
   });
 
   it('pages the progress history with since and limit', async () => {
@@ -307,6 +367,7 @@ describe('the UI extension point', () => {
 describe('OpenAPI document', () => {
   it('describes every route, and the real responses validate against it', async () => {
     await wordCount('doc', 3);
+    await partitionedCount('doc-parts', 2);
     await service.startQuery(session.readStream(memoryStream(words, { name: 'doc2-words' })), {
       queryName: 'doc2',
       sink: memorySink(),
@@ -358,6 +419,22 @@ describe('OpenAPI document', () => {
     await check('GET', '/api/v1/queries/doc/progress?limit=0', `${q}/progress`);
     await check('GET', '/api/v1/queries/doc/progress/2', `${q}/progress/{batchId}`);
     await check('GET', '/api/v1/queries/doc/progress/77', `${q}/progress/{batchId}`);
+    // state partitions: documented, and the real ones validate
+    expect(components.StateOperatorProgress.properties.partitions).toEqual({
+      $ref: '#/components/schemas/StatePartitions',
+    });
+    expect(Object.keys(components.StatePartitions.properties)).toEqual([
+      'numPartitions',
+      'slowestPartition',
+      'slowestMs',
+      'medianMs',
+      'tasks',
+    ]);
+    expect(components.StatePartitions.description).toMatch(/more than one partition/);
+    const parts = await check('GET', '/api/v1/queries/doc-parts', q);
+    expect(parts.json().stateOperators[0].partitions.numPartitions).toBe(3);
+    const partsRecord = await check('GET', '/api/v1/queries/doc-parts/progress/1', `${q}/progress/{batchId}`);
+    expect(partsRecord.json().stateOperators[0].partitions.tasks).toHaveLength(3);
     await check('GET', '/api/v1/queries/doc/rows', `${q}/rows`);
     await check('GET', '/api/v1/dashboards', '/api/v1/dashboards');
     await check('GET', '/api/v1/dashboards/none', '/api/v1/dashboards/{name}');

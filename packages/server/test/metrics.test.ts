@@ -81,6 +81,79 @@ describe('/metrics', () => {
     }
   });
 
+  it('exports a gauge per state partition (operators with more than one), and drops stale ones', async () => {
+    const { service } = testService();
+    const session = service.createSession();
+    const app = await createHttpApp(service);
+    const words = schema({ word: t.string });
+    const start = async (name: string, partitions: number, dir: string) => {
+      const source = memoryStream(words, { name: `${name}-${partitions}` });
+      const q = await service.startQuery(session.readStream(source).groupBy('word').count(), {
+        queryName: name,
+        sink: memorySink(),
+        outputMode: 'update',
+        partitions,
+        checkpointLocation: dir,
+      });
+      source.addData(['a', 'b', 'c', 'd', 'e', 'a', 'a'].map((word) => ({ word })));
+      await q.processAllAvailable();
+      return q;
+    };
+    const scrape = async () => parsePrometheus((await app.inject({ method: 'GET', url: '/metrics' })).body);
+    try {
+      const q = await start('parts', 3, path.join(tempDir(), 'cp'));
+      const op = q.lastProgress!.stateOperators[0]!;
+      const tasks = op.partitions!.tasks;
+      const fams = await scrape();
+      const series = (name: string) =>
+        (fams.get(name)?.samples ?? []).filter((s) => s.labels.query === 'parts');
+      for (const name of [
+        'millrace_state_partition_processing_seconds',
+        'millrace_state_partition_input_rows',
+        'millrace_state_partition_rows',
+      ]) {
+        expect(fams.get(name)?.type).toBe('gauge');
+        expect(fams.get(name)!.help.length).toBeGreaterThan(10);
+        // one series per partition, labelled by query, operator and partition
+        expect(series(name).map((s) => s.labels)).toEqual(
+          expect.arrayContaining(
+            [0, 1, 2].map((p) => ({ query: 'parts', operator: op.operatorName, partition: String(p) })),
+          ),
+        );
+        expect(series(name)).toHaveLength(3);
+      }
+      const byPartition = (name: string) =>
+        Object.fromEntries(series(name).map((s) => [Number(s.labels.partition), s.value]));
+      expect(byPartition('millrace_state_partition_input_rows')).toEqual(
+        Object.fromEntries(tasks.map((x) => [x.partition, x.numInputRows])),
+      );
+      expect(byPartition('millrace_state_partition_rows')).toEqual(
+        Object.fromEntries(tasks.map((x) => [x.partition, x.numRowsTotal])),
+      );
+      expect(byPartition('millrace_state_partition_processing_seconds')).toEqual(
+        Object.fromEntries(tasks.map((x) => [x.partition, x.processingMs / 1000])),
+      );
+      expect(Object.values(byPartition('millrace_state_partition_input_rows')).reduce((a, b) => a + b)).toBe(
+        7,
+      );
+      expect(Object.values(byPartition('millrace_state_partition_rows')).reduce((a, b) => a + b)).toBe(5);
+      // the same name on a new checkpoint with one partition: its partition series go away
+      await q.stop();
+      await start('parts', 1, path.join(tempDir(), 'cp1'));
+      const after = await scrape();
+      expect(
+        after.get('millrace_state_partition_rows')?.samples.filter((s) => s.labels.query === 'parts') ?? [],
+      ).toEqual([]);
+      expect(
+        after.get('millrace_state_rows')!.samples.filter((s) => s.labels.query === 'parts'),
+      ).toHaveLength(1);
+    } finally {
+      await service.stopAll();
+      await app.close();
+      await service.close({ flushMs: 0 });
+    }
+  });
+
   it('counts failures and marks the query inactive', async () => {
     const { service } = testService();
     const session = service.createSession();

@@ -135,8 +135,50 @@ export const HistoryEntry = named(
 
 const metricsMap = { type: 'object', additionalProperties: { type: ['number', 'string'] } } as const;
 
+/**
+ * A stateful operator's state partitions (only when it has more than one). Open to new fields,
+ * like the progress record: a declared-closed object would make the serializer drop them.
+ */
+export const StatePartitions = named('StatePartitions', {
+  type: 'object',
+  description:
+    "Present only when the operator's state is split into more than one partition (writeStream " +
+    "`partitions`): each partition's share of the batch, and the slowest beside the median (skew)",
+  properties: {
+    numPartitions: {
+      type: 'integer',
+      description: 'State partitions of the operator (fixed per checkpoint)',
+    },
+    slowestPartition: {
+      type: 'integer',
+      description: 'The partition whose operator took longest in this batch',
+    },
+    slowestMs: { type: 'number', description: 'Processing time of the slowest partition (ms)' },
+    medianMs: { type: 'number', description: 'Median processing time over the partitions (ms)' },
+    tasks: {
+      type: 'array',
+      description: 'One per partition, by partition number',
+      items: {
+        type: 'object',
+        properties: {
+          partition: int,
+          numInputRows: { type: 'number', description: "Rows the partition's operator got in this batch" },
+          numRowsTotal: { type: 'number', description: 'Rows (keys) the partition holds in state' },
+          processingMs: { type: 'number', description: "Time the partition's operator spent on this batch" },
+          commitTimeMs: { type: 'number', description: "Time to commit the partition's state store" },
+        },
+        required: ['partition', 'numInputRows', 'numRowsTotal', 'processingMs', 'commitTimeMs'],
+        additionalProperties: true,
+      },
+    },
+  },
+  required: ['numPartitions', 'slowestPartition', 'slowestMs', 'medianMs', 'tasks'],
+  additionalProperties: true,
+} as const);
+
 export const StateOperatorProgress = named('StateOperatorProgress', {
   type: 'object',
+  description: "A stateful operator's figures for the batch, summed over its state partitions",
   properties: {
     operatorName: str,
     numRowsTotal: num,
@@ -146,6 +188,7 @@ export const StateOperatorProgress = named('StateOperatorProgress', {
     memoryUsedBytes: num,
     commitTimeMs: num,
     customMetrics: { type: 'object', additionalProperties: { type: 'number' } },
+    partitions: StatePartitions,
   },
   required: ['operatorName', 'numRowsTotal', 'numRowsUpdated', 'numRowsRemoved', 'memoryUsedBytes'],
   additionalProperties: true,

@@ -18,6 +18,9 @@ import type { Clock, StreamingQueryProgress } from 'millrace';
 import type { Redactor } from '../redact.ts';
 import { lagOf } from '../queries/lag.ts';
 
+/** Most partitions a state operator exports series for (the engine allows at most 1,024). */
+export const MAX_PARTITION_SERIES = 1024;
+
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
 export interface ServiceMetricsOptions {
@@ -31,6 +34,8 @@ export class ServiceMetrics {
   readonly registry = new Registry();
   private readonly watermarks = new Map<string, number>();
   private readonly activeQueries = new Map<string, number>();
+  /** Per query label: the partitions of each operator label that have series now. */
+  private readonly partitionSeries = new Map<string, Map<string, Set<number>>>();
 
   readonly inputRows: Counter<'query'>;
   readonly processedRows: Counter<'query'>;
@@ -42,6 +47,9 @@ export class ServiceMetrics {
   readonly watermarkLag: Gauge<'query'>;
   readonly stateRows: Gauge<'query' | 'operator'>;
   readonly stateMemory: Gauge<'query' | 'operator'>;
+  readonly statePartitionProcessing: Gauge<'query' | 'operator' | 'partition'>;
+  readonly statePartitionInputRows: Gauge<'query' | 'operator' | 'partition'>;
+  readonly statePartitionRows: Gauge<'query' | 'operator' | 'partition'>;
   readonly sourceLag: Gauge<'query' | 'source'>;
   readonly sinkRows: Counter<'query' | 'sink'>;
   readonly failures: Counter<'query'>;
@@ -123,6 +131,29 @@ export class ServiceMetrics {
       name: 'millrace_state_memory_bytes',
       help: 'Memory (in-memory store) or disk (LMDB store) used by an operator state, after the last batch',
       labelNames: ['query', 'operator'],
+      registers: r,
+    });
+    // One series per state partition (operators with more than one): at most the partition count
+    // (≤ 1,024) per operator, removed when the operator no longer reports them.
+    const partitionLabels = ['query', 'operator', 'partition'] as const;
+    this.statePartitionProcessing = new Gauge({
+      name: 'millrace_state_partition_processing_seconds',
+      help:
+        "Time one state partition's operator spent on the last batch (operators with more than one " +
+        'partition; the slowest partition beside the others shows skew)',
+      labelNames: partitionLabels,
+      registers: r,
+    });
+    this.statePartitionInputRows = new Gauge({
+      name: 'millrace_state_partition_input_rows',
+      help: "Rows one state partition's operator got in the last batch (operators with more than one partition)",
+      labelNames: partitionLabels,
+      registers: r,
+    });
+    this.statePartitionRows = new Gauge({
+      name: 'millrace_state_partition_rows',
+      help: 'Rows (keys) one state partition holds after the last batch (operators with more than one partition)',
+      labelNames: partitionLabels,
       registers: r,
     });
     this.sourceLag = new Gauge({
@@ -233,8 +264,45 @@ export class ServiceMetrics {
       this.stateRows.set({ query, operator }, o.numRowsTotal);
       this.stateMemory.set({ query, operator }, o.memoryUsedBytes);
     }
+    this.partitionProgress(query, p.stateOperators);
     const sink = this.label(sinkName(p.sink.description));
     this.sinkRows.inc({ query, sink }, p.sink.numOutputRows);
+  }
+
+  /**
+   * Per-partition gauges of the operators that have more than one partition. Series of partitions
+   * (or operators) a query no longer reports are removed, so each operator keeps at most its
+   * partition count of series.
+   */
+  private partitionProgress(query: string, operators: StreamingQueryProgress['stateOperators']): void {
+    const before = this.partitionSeries.get(query);
+    const now = new Map<string, Set<number>>();
+    for (const o of operators) {
+      if (!o.partitions) continue;
+      const operator = this.label(o.operatorName);
+      const seen = now.get(operator) ?? new Set<number>();
+      now.set(operator, seen);
+      for (const t of o.partitions.tasks) {
+        const ok = Number.isInteger(t.partition) && t.partition >= 0 && t.partition < MAX_PARTITION_SERIES;
+        if (!ok) continue;
+        const labels = { query, operator, partition: String(t.partition) };
+        this.statePartitionProcessing.set(labels, t.processingMs / 1000);
+        this.statePartitionInputRows.set(labels, t.numInputRows);
+        this.statePartitionRows.set(labels, t.numRowsTotal);
+        seen.add(t.partition);
+      }
+    }
+    for (const [operator, partitions] of before ?? []) {
+      for (const partition of partitions) {
+        if (now.get(operator)?.has(partition)) continue;
+        const labels = { query, operator, partition: String(partition) };
+        this.statePartitionProcessing.remove(labels);
+        this.statePartitionInputRows.remove(labels);
+        this.statePartitionRows.remove(labels);
+      }
+    }
+    if (now.size > 0) this.partitionSeries.set(query, now);
+    else this.partitionSeries.delete(query);
   }
 
   queryTerminated(name: string, failed: boolean): void {
@@ -249,6 +317,7 @@ export class ServiceMetrics {
     const query = this.label(name);
     this.activeQueries.delete(query);
     this.watermarks.delete(query);
+    this.partitionSeries.delete(query);
     const metrics = [
       this.inputRows,
       this.processedRows,
@@ -260,6 +329,9 @@ export class ServiceMetrics {
       this.sourceMalformedRows,
       this.stateRows,
       this.stateMemory,
+      this.statePartitionProcessing,
+      this.statePartitionInputRows,
+      this.statePartitionRows,
       this.sourceLag,
       this.sinkRows,
     ] as unknown as {

@@ -239,6 +239,9 @@ describe('web UI (Chromium)', () => {
     expect(Number(source[2])).toBeGreaterThan(0); // end offset: an event number
     expect(await page.locator('#sink').textContent()).toContain('bids-per-channel');
     expect(await page.locator('#state-operators tbody tr').count()).toBeGreaterThanOrEqual(1);
+    // one state partition: no partition figures
+    expect(await page.locator('#state-partitions .partitions').count()).toBe(0);
+    expect(await page.locator('#state-partitions').isHidden()).toBe(true);
     expect((await page.locator('#plan').textContent())!.length).toBeGreaterThan(20);
     expect(await page.locator('[data-kpi="watermark"]').textContent()).toMatch(/lag/);
     // the full record of a recent batch
@@ -409,6 +412,114 @@ describe('web UI (Chromium)', () => {
     await missing.close();
     await page.close();
     expect(browser.problems.filter((p) => !p.includes('404'))).toEqual([]);
+  });
+});
+
+describe('web UI: state partitions', () => {
+  it('shows the partitions of a partitioned operator: count, slowest beside the median, each partition', async () => {
+    const { service: svc } = testService({ logLevel: 'warn' });
+    const srv = await startHttpServer(svc, { port: 0, ui: webUi() });
+    const words = memoryStream(schema({ word: t.string }), { name: `words-${suffix}` });
+    const session = svc.createSession();
+    try {
+      const q = await svc.startQuery(session.readStream(words).groupBy('word').count(), {
+        queryName: 'word-counts',
+        outputMode: 'update',
+        partitions: 3,
+        checkpointLocation: path.join(tempDir('millrace-ui-parts-'), 'cp'),
+        sink: memorySink({ name: `words-out-${suffix}` }),
+      });
+      // one hot key (most rows, in one partition) and a few cold ones
+      const rows = [
+        ...Array.from({ length: 20_000 }, () => ({ word: 'hot' })),
+        ...Array.from({ length: 60 }, (_, i) => ({ word: `w${i % 12}` })),
+      ];
+      words.addData(rows);
+      await q.processAllAvailable();
+      const op = q.lastProgress!.stateOperators[0]!;
+      const parts = op.partitions!;
+      expect(parts.numPartitions).toBe(3);
+
+      const problemsBefore = browser.problems.length;
+      const page = await browser.newPage();
+      await page.goto(`${srv.url}/queries/word-counts`);
+      await page.locator('[data-ready="true"]').first().waitFor();
+      const block = page.locator(`#state-partitions .partitions[data-operator="${op.operatorName}"]`);
+      await block.waitFor();
+      expect(await page.locator('#state-partitions .partitions').count()).toBe(1);
+      // the operator's own row is as before
+      expect(await page.locator('#state-operators tbody tr').count()).toBe(1);
+      // how many partitions; the slowest and its time beside the median, and the ratio
+      expect(await block.locator('h3').textContent()).toBe(`${op.operatorName}: 3 state partitions`);
+      const skew = (await block.locator('.skew').textContent())!;
+      const m = /^slowest p([0-2]): ([\d.,]+) ms, median ([\d.,]+) ms(?:, ([\d.,]+)×)?$/.exec(skew);
+      expect(m, skew).not.toBeNull();
+      expect(Number(m![1])).toBe(parts.slowestPartition);
+      if (parts.medianMs > 0) {
+        const ratio = parts.slowestMs / parts.medianMs;
+        expect(Math.abs(Number(m![4]!.replace(/,/g, '')) - ratio)).toBeLessThanOrEqual(
+          ratio >= 100 ? 0.5 : 0.05,
+        );
+      } else expect(m![4]).toBeUndefined();
+      // one row per partition: input rows, state rows, time, and a bar relative to the slowest
+      const trs = block.locator('tbody tr');
+      expect(await trs.count()).toBe(3);
+      const table = await trs.evaluateAll((els) =>
+        els.map((tr) => [...tr.querySelectorAll('th, td')].map((c) => c.textContent ?? '')),
+      );
+      const n = (v: string) => Number(v.replace(/,/g, ''));
+      expect(table.map((r) => r[0]!.replace(' (slowest)', ''))).toEqual(['p0', 'p1', 'p2']);
+      expect(table.map((r) => n(r[1]!))).toEqual(parts.tasks.map((x) => x.numInputRows));
+      expect(table.map((r) => n(r[2]!))).toEqual(parts.tasks.map((x) => x.numRowsTotal));
+      expect(table.map((r) => n(r[1]!)).reduce((a, b) => a + b)).toBe(rows.length);
+      expect(table.map((r) => n(r[2]!)).reduce((a, b) => a + b)).toBe(13);
+      expect(table.every((r) => / ms$/.test(r[3]!))).toBe(true);
+      expect(table[parts.slowestPartition]![0]).toBe(`p${parts.slowestPartition} (slowest)`);
+      expect(await block.locator('tbody .pbar-fill').count()).toBe(3);
+      // (set through the CSSOM, which shows in the style attribute)
+      const widths = await block
+        .locator('tbody .pbar-fill')
+        .evaluateAll((els) => els.map((e) => e.getAttribute('style')));
+      expect(widths[parts.slowestPartition]).toBe('width: 100%;');
+      expect(await block.locator('.partitions-note').isHidden()).toBe(true);
+      shots.push(await screenshot(page, 'query-partitions'));
+      await page.close();
+
+      // many partitions: the table lists the 16 slowest, slowest first, and says so
+      const keys = memoryStream(schema({ word: t.string }), { name: `keys-${suffix}` });
+      const many = await svc.startQuery(session.readStream(keys).groupBy('word').count(), {
+        queryName: 'many-partitions',
+        outputMode: 'update',
+        partitions: 24,
+        sink: memorySink({ name: `many-out-${suffix}` }),
+      });
+      keys.addData(Array.from({ length: 2_000 }, (_, i) => ({ word: `k${i % 300}` })));
+      await many.processAllAvailable();
+      const manyParts = many.lastProgress!.stateOperators[0]!.partitions!;
+      const page2 = await browser.newPage();
+      await page2.goto(`${srv.url}/queries/many-partitions`);
+      const block2 = page2.locator('#state-partitions .partitions');
+      await block2.waitFor();
+      expect(await block2.locator('h3').textContent()).toMatch(/: 24 state partitions$/);
+      expect(await block2.locator('tbody tr').count()).toBe(16);
+      const first = await block2.locator('tbody tr').first().locator('th').textContent();
+      expect(first).toBe(`p${manyParts.slowestPartition} (slowest)`);
+      const shown = (await block2.locator('tbody tr th').allTextContents()).map((x) =>
+        Number(/^p(\d+)/.exec(x)![1]),
+      );
+      const byTime = [...manyParts.tasks]
+        .sort((a, b) => b.processingMs - a.processingMs || a.partition - b.partition)
+        .slice(0, 16)
+        .map((x) => x.partition);
+      expect(shown).toEqual(byTime);
+      expect(await block2.locator('.partitions-note').textContent()).toMatch(/16 slowest of 24 partitions/);
+      await page2.close();
+      expect(browser.problems.slice(problemsBefore)).toEqual([]);
+    } finally {
+      await svc.stopAll();
+      await srv.close();
+      await svc.close({ flushMs: 0 });
+    }
   });
 });
 

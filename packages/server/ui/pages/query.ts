@@ -1,6 +1,7 @@
 /**
  * One query: charts over its recent batches, the batch table, sources, sink, state
- * operators, the plan, why it failed, and stop / restart.
+ * operators (and their state partitions, see partitions.ts), the plan, why it failed,
+ * and stop / restart.
  *
  *   load:  GET /queries/{q}  +  GET /queries/{q}/progress?limit=<window>   (≤ 1,000 batches)
  *   live:  query.progress ──▶ append the entry (charts, table) ──▶ render ≤ 4/s
@@ -24,6 +25,7 @@ import {
   type QueryProgressEvent,
   type QuerySummary,
 } from '../lib/types.ts';
+import { StatePartitionsView } from './partitions.ts';
 import { healthCell, watermarkLagSeconds } from './queries.ts';
 
 const WINDOWS = [60, 300, 1000] as const;
@@ -277,6 +279,7 @@ export function queryPage(ctx: PageContext, params: readonly string[]): Page {
     { numeric: state.numeric },
   );
   const stateEmpty = h('p', { class: 'muted' }, 'No stateful operators (or no batch yet).');
+  const statePartitions = new StatePartitionsView();
   const sourcesEmpty = h('p', { class: 'muted' }, 'No batch has run yet.');
   const plan = h('pre', { class: 'plan', id: 'plan' });
   const about = h('div', { id: 'about' });
@@ -321,7 +324,13 @@ export function queryPage(ctx: PageContext, params: readonly string[]): Page {
       record,
     ),
     section('sources', 'Sources', h('div', { class: 'table-wrap' }, sources.table), sourcesEmpty),
-    section('state', 'State operators', h('div', { class: 'table-wrap' }, state.table), stateEmpty),
+    section(
+      'state',
+      'State operators',
+      h('div', { class: 'table-wrap' }, state.table),
+      stateEmpty,
+      statePartitions.el,
+    ),
     h(
       'div',
       { class: 'two-col' },
@@ -410,6 +419,7 @@ export function queryPage(ctx: PageContext, params: readonly string[]): Page {
     stateRows.set(d.stateOperators);
     state.table.hidden = d.stateOperators.length === 0;
     stateEmpty.hidden = d.stateOperators.length > 0;
+    statePartitions.set(d.stateOperators);
     const s = d.sink;
     replace(
       sink,
