@@ -26,6 +26,8 @@ options:
   --baseline-chunk N       baseline generation chunk in events (default 10,000)
   --sink checksum|noop     engine sink: foreachBatch folding the checksum (default) or noop
   --only baseline|engine   run one side only
+  --workers W              engine: run on W worker threads (default: inline, on the main thread)
+  --partitions P           engine: state partitions (default: 1 inline, W on workers)
   --node-options "FLAGS"   extra node flags for both runs, e.g. "--max-semi-space-size=64"
   --save                   also write the JSON to bench/out/nexmark-<query>-<time>.json`;
 
@@ -45,6 +47,8 @@ function parseArgs(args: string[]): CliOptions | string {
   let only: 'baseline' | 'engine' | undefined;
   let nodeOptions: string[] = [];
   let save = false;
+  let workers: number | undefined;
+  let partitions: number | undefined;
   const int = (flag: string, v: string | undefined): number => {
     const n = Number(v?.replace(/_/g, ''));
     if (!Number.isSafeInteger(n) || n <= 0)
@@ -86,6 +90,12 @@ function parseArgs(args: string[]): CliOptions | string {
       case '--save':
         save = true;
         break;
+      case '--workers':
+        workers = int(flag, value());
+        break;
+      case '--partitions':
+        partitions = int(flag, value());
+        break;
       case '-h':
       case '--help':
         return '';
@@ -96,7 +106,18 @@ function parseArgs(args: string[]): CliOptions | string {
     }
   }
   if (!query) return 'name a query';
-  return { query, events: events ?? 0, eventsPerTrigger, baselineChunk, sink, only, nodeOptions, save };
+  return {
+    query,
+    events: events ?? 0,
+    eventsPerTrigger,
+    baselineChunk,
+    sink,
+    only,
+    nodeOptions,
+    save,
+    ...(workers ? { workers } : {}),
+    ...(partitions ? { partitions } : {}),
+  };
 }
 
 function runChild(query: string, mode: 'baseline' | 'engine', options: CliOptions): Promise<Measurement> {
@@ -105,6 +126,8 @@ function runChild(query: string, mode: 'baseline' | 'engine', options: CliOption
     eventsPerTrigger: options.eventsPerTrigger,
     baselineChunk: options.baselineChunk,
     sink: options.sink,
+    ...(mode === 'engine' && options.workers ? { workers: options.workers } : {}),
+    ...(mode === 'engine' && options.partitions ? { partitions: options.partitions } : {}),
   };
   const args = [...options.nodeOptions, '--import', 'tsx', RUNNER, query, mode, JSON.stringify(run)];
   return new Promise((resolve, reject) => {
@@ -205,6 +228,8 @@ export async function main(args: string[]): Promise<number> {
       engine && baseline && engine.cpuSeconds > 0 ? baseline.cpuSeconds / engine.cpuSeconds : null,
     eventsPerTrigger: options.eventsPerTrigger,
     sink: options.sink,
+    workers: options.workers ?? 0,
+    partitions: options.partitions ?? options.workers ?? 1,
     nodeVersion: process.version,
     nodeOptions: options.nodeOptions.join(' '),
     timestamp: new Date().toISOString(),
@@ -215,7 +240,7 @@ export async function main(args: string[]): Promise<number> {
   const lines: string[] = [];
   lines.push(`Nexmark ${query.name}: ${query.description}`);
   lines.push(
-    `${fmt(events)} events (${fmt(result.bids)} bids); engine: ${fmt(options.eventsPerTrigger)} events/trigger, ${options.sink} sink; node ${process.version}${options.nodeOptions.length ? ` ${options.nodeOptions.join(' ')}` : ''}`,
+    `${fmt(events)} events (${fmt(result.bids)} bids); engine: ${fmt(options.eventsPerTrigger)} events/trigger, ${options.sink} sink, ${options.workers ? `${options.workers} worker threads` : 'inline'}, ${result.partitions} state partitions; node ${process.version}${options.nodeOptions.length ? ` ${options.nodeOptions.join(' ')}` : ''}`,
   );
   lines.push('');
   lines.push(

@@ -9,7 +9,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import type { OutputMode, Sink, Stream, StreamingQueryProgress } from 'millrace';
+import type {
+  JsonValue,
+  OutputMode,
+  Session,
+  Sink,
+  Stream,
+  StreamingQueryProgress,
+  WorkersOption,
+} from 'millrace';
 import {
   type Auction,
   type Bid,
@@ -33,6 +41,10 @@ export interface RunOptions {
   readonly baselineChunk: number;
   /** Engine: `checksum` (a chunk-aware sink folding the checksum) or `noop` (no checksum). */
   readonly sink: 'checksum' | 'noop';
+  /** Engine: worker threads (absent: the inline runner, on the main thread). */
+  readonly workers?: number;
+  /** Engine: state partitions (absent: 1 inline, the worker count on workers). */
+  readonly partitions?: number;
 }
 
 export interface RunResult {
@@ -105,6 +117,9 @@ export interface EngineQueryConfig<O> {
   readonly foldFinal?: (rows: Iterable<O>) => Checksum;
   /** Also hand every output row to this (to feed a second query, as q4 does). */
   readonly tap?: (row: O) => void;
+  /** Passed to writeStream. */
+  readonly workers?: WorkersOption;
+  readonly partitions?: number;
 }
 
 /**
@@ -142,7 +157,8 @@ export async function runEngineQueryOver<O>(
   config: EngineQueryConfig<O> = {},
 ): Promise<RunResult> {
   const { createSession } = await import('millrace');
-  const session = createSession();
+  const building = buildOnly;
+  const session = building?.session ?? createSession();
   const inputs: Record<string, Stream<any>> = {};
   for (const kind of kinds) {
     inputs[kind] = session.readStream(
@@ -150,7 +166,54 @@ export async function runEngineQueryOver<O>(
     );
   }
   const batches = Math.ceil(options.events / options.eventsPerTrigger);
-  return runStreamQuery(name, build(inputs), batches, options.sink, hashRow, config);
+  if (building) {
+    building.built = build(inputs);
+    throw BUILT;
+  }
+  const workers: WorkersOption | undefined = options.workers
+    ? {
+        count: options.workers,
+        module: import.meta.url,
+        export: 'buildQueryStream',
+        args: { query: name, options: { ...options } as unknown as JsonValue },
+      }
+    : undefined;
+  return runStreamQuery(name, build(inputs), batches, options.sink, hashRow, {
+    ...config,
+    ...(workers ? { workers } : {}),
+    ...(options.partitions ? { partitions: options.partitions } : {}),
+  });
+}
+
+/** Set while a worker thread builds a query's stream (buildQueryStream): build it, do not run it. */
+let buildOnly: { readonly session: Session; built?: Stream<any> } | undefined;
+const BUILT = Symbol('built');
+
+/**
+ * A worker thread's way to the same stream the engine side runs: the query's `engine()` is
+ * called with this session, and `runEngineQueryOver` hands back the stream it built instead of
+ * starting it. (Queries that start their stream by other means cannot run on workers.)
+ */
+export async function buildQueryStream(
+  session: Session,
+  args: { readonly query: string; readonly options: RunOptions },
+): Promise<Stream<any>> {
+  const { loadQuery } = await import('./queries.ts');
+  const query = await loadQuery(args.query);
+  const state: { session: Session; built?: Stream<any> } = { session };
+  buildOnly = state;
+  try {
+    await query.engine(args.options);
+  } catch (e) {
+    if (e !== BUILT) throw e;
+  } finally {
+    buildOnly = undefined;
+  }
+  if (!state.built)
+    throw new Error(
+      `${args.query} does not build its stream with runEngineQueryOver: it cannot run on workers`,
+    );
+  return state.built;
 }
 
 /**
@@ -193,6 +256,8 @@ export async function runStreamQuery<O>(
         outputMode,
         trigger: Trigger.availableNow(),
         maxRecentProgress: batchesExpected,
+        ...(config.workers ? { workers: config.workers } : {}),
+        ...(config.partitions ? { partitions: config.partitions } : {}),
       })
       .start();
     await query.awaitTermination();

@@ -27,7 +27,7 @@ export type {
   TimeMode,
   TimerInfo,
 } from './operators/keyed/types.ts';
-export { DataStreamWriter, type WriteStreamOptions } from './api/DataStreamWriter.ts';
+export { DataStreamWriter, type WriteStreamOptions, type WorkersOption } from './api/DataStreamWriter.ts';
 export { Column, type Cols, type ColumnLike, type NullOf, type CastTarget } from './api/Column.ts';
 export * from './api/functions/index.ts';
 
@@ -59,10 +59,12 @@ export type {
   SourceProgress,
   SinkProgress,
   StateOperatorProgress,
+  StatePartitionsProgress,
   EventTimeProgress,
 } from './execution/progress.ts';
 
 export type {
+  SourceSplit,
   Source,
   Sink,
   TableSource,

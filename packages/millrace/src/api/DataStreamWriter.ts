@@ -129,7 +129,9 @@ export class DataStreamWriter {
   explain(): string {
     const workers = this.options?.workers;
     const numPartitions = this.options?.partitions ?? workers?.count ?? this.session.shufflePartitions;
-    return this.explainWith(planPhysical(this.plan, { numPartitions, distributed: workers !== undefined }).root);
+    return this.explainWith(
+      planPhysical(this.plan, { numPartitions, distributed: workers !== undefined }).root,
+    );
   }
 
   private explainWith(physical: PhysicalPlan): string {

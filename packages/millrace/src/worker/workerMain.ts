@@ -218,6 +218,7 @@ class ExchangeInbox {
   }
 
   async take(batchId: number, exchange: number, count: number): Promise<ExchangeMessage[]> {
+    if (count === 0) return [];
     const key = `${batchId}/${exchange}`;
     while ((this.got.get(key)?.length ?? 0) < count) {
       await new Promise<void>((resolve) => this.waiting.set(key, resolve));

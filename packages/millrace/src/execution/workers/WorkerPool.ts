@@ -72,6 +72,7 @@ export class WorkerPool {
         workerData: { init, peers },
         transferList: peers.filter((p): p is MessagePort => p !== null),
         name: `millrace ${options.init.queryName} worker ${workerIndex}`,
+        resourceLimits: { maxYoungGenerationSizeMb: 48 },
       });
     });
     const pool = new WorkerPool(workers, options.init.queryName);
