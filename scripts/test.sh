@@ -21,8 +21,15 @@ npx tsc -p packages/server/ui/tsconfig.json --noEmit   # the browser code (DOM t
 npx eslint .
 npx prettier --check . >/dev/null || { npx prettier --check .; exit 1; }
 npx vitest run --project unit --reporter=default --reporter=json --outputFile.json="$out/unit.json"
+# The test matrix: the engine's fast suite again with 3 state partitions (every stateful operator
+# behind an exchange), and a sample of the crash tests in that configuration. Worker threads have
+# their own tests (workers.test.ts, partitions-workers.slow.test.ts, crash/workers-*).
+MILLRACE_SHUFFLE_PARTITIONS=3 npx vitest run --project unit --reporter=dot --reporter=json --outputFile.json="$out/unit-partitions.json"
 npx vitest run --project integration --reporter=default --reporter=json --outputFile.json="$out/integration.json"
 bash packages/server/test/browser/ensure-chromium.sh   # Chromium for the browser tests
 bash examples/resource-monitor/scripts/ensure-collectd.sh   # collectd for the collectd input test
 npx vitest run --project slow --reporter=default --reporter=json --outputFile.json="$out/slow.json"
-npx tsx scripts/summarize-tests.ts "$out/unit.json" "$out/integration.json" "$out/slow.json"
+MILLRACE_SHUFFLE_PARTITIONS=3 npx vitest run --project slow packages/millrace/test/crash/windowed-aggregation.slow.test.ts \
+  --reporter=default --reporter=json --outputFile.json="$out/slow-partitions.json"
+npx tsx scripts/summarize-tests.ts "$out/unit.json" "$out/unit-partitions.json" "$out/integration.json" \
+  "$out/slow.json" "$out/slow-partitions.json"

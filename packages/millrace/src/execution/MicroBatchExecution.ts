@@ -270,6 +270,7 @@ export class MicroBatchExecution {
     return WorkerPool.start({
       count: workers.count,
       fingerprint: workers.fingerprint,
+      outputSchema: this.plan.root.schema,
       init: {
         query: workers.query,
         queryName,

@@ -18,7 +18,9 @@
  * stream from the source through the operator as they always did.
  */
 import type { Source } from '../connectors/contracts.ts';
-import type { Schema } from '../schema/index.ts';
+import { Schema } from '../schema/index.ts';
+import type { Expr } from '../expr/Expr.ts';
+import { columnUses } from '../expr/rewrite.ts';
 import { type PipelineFn, type PipelineStep, compilePipeline } from '../operators/pipeline.ts';
 import type { LogicalPlan, PlanKind, PlanOf } from './logical.ts';
 import { optimize } from './optimizer.ts';
@@ -175,6 +177,36 @@ export function planPhysical(logical: LogicalPlan, options: PhysicalPlanOptions 
 
   const visit = (p: LogicalPlan): Draft => planners[p.kind](p as never);
 
+  /**
+   * Before an aggregation's exchange between worker threads, keep only the columns its keys and
+   * aggregates read: every row crossing threads is copied, and what it carries besides (a URL, a
+   * payload) would be copied for nothing. The operator reads columns by name, so it needs no
+   * change. (Inline, rows are not copied and a projection would only cost.)
+   */
+  const pruneForExchange = (input: Draft, p: PlanOf<'aggregate'>): Draft => {
+    const used = new Set<string>();
+    const use = (e: Expr) => {
+      for (const c of columnUses(e).keys()) used.add(c);
+    };
+    for (const k of p.keys) use(k.expr);
+    for (const { agg } of p.aggs) {
+      agg.args.forEach(use);
+      if (agg.filter) use(agg.filter);
+    }
+    const fields = p.input.schema.fields;
+    if (used.size >= fields.length || ![...used].every((c) => fields.some((f) => f.name === c))) return input;
+    const kept = fields.filter((f) => used.has(f.name));
+    return extend(
+      input,
+      {
+        kind: 'project',
+        exprs: kept.map((f) => ({ name: f.name, expr: { kind: 'col', name: f.name } })),
+        inputSchema: p.input.schema,
+      },
+      new Schema(kept),
+    );
+  };
+
   const planners: { [K in PlanKind]: (p: PlanOf<K>) => Draft } = {
     source: (p) => {
       if (!sources.includes(p.source)) sources.push(p.source);
@@ -208,7 +240,7 @@ export function planPhysical(logical: LogicalPlan, options: PhysicalPlanOptions 
       node: { kind: 'union', inputs: p.inputs.map((i) => finish(visit(i))), schema: p.schema },
     }),
     aggregate: (p) => {
-      const upstream = finish(visit(p.input));
+      const upstream = finish(distributed ? pruneForExchange(visit(p.input), p) : visit(p.input));
       // A session_window key needs its own operator (sessions merge); other aggregations share one.
       const session = sessionKeyIndex(p) >= 0;
       let input: PhysicalPlan;

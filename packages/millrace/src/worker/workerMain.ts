@@ -32,6 +32,7 @@ import {
   type WorkerInit,
   ownerOf,
 } from '../execution/workers/protocol.ts';
+import { type EncodedRows, type RowCodec, rowCodec } from '../execution/workers/rowCodec.ts';
 import { systemClock } from '../util/clock.ts';
 import { silentLogger } from '../util/logger.ts';
 
@@ -96,6 +97,9 @@ class TaskWorker {
   readonly inbox = new ExchangeInbox();
   private readonly tasks: StatefulTasks;
   private readonly exchanges: Map<PhysicalPlan, number>;
+  /** Each exchange's rows cross as columns (rowCodec.ts), as does the output to the driver. */
+  private readonly codecs = new Map<PhysicalPlan, RowCodec>();
+  private readonly outputCodec: RowCodec;
   private readonly provider = stateStoreFromRecipe(init.stateStore);
   /** Rows the driver sent for the coming batch, by source name. */
   private rowsIn = new Map<string, Row[]>();
@@ -110,6 +114,8 @@ class TaskWorker {
       minBatchesToRetain: init.minBatchesToRetain,
     });
     this.exchanges = exchangeIds(plan.root);
+    for (const node of this.exchanges.keys()) this.codecs.set(node, rowCodec(node.schema));
+    this.outputCodec = rowCodec(plan.root.schema);
   }
 
   async handle(m: ToWorker): Promise<void> {
@@ -177,7 +183,10 @@ class TaskWorker {
       stateful: (op, partition, input) => this.tasks.run(op, partition, input),
       tasks: { owns: this.owns, exchange: (node, rows) => this.exchange(batchId, node, rows) },
     });
-    for await (const rows of output) send({ type: 'output', batchId, rows });
+    for await (const rows of output) {
+      const { message, transfer } = this.outputCodec.encode(rows);
+      port.postMessage({ type: 'output', batchId, rows: message } satisfies FromWorker, transfer);
+    }
     const state = await this.tasks.commit(this.owns);
     send({ type: 'done', batchId, result: { eventTime, rowsRead, state } });
   }
@@ -185,19 +194,29 @@ class TaskWorker {
   /** Send each other worker its partitions' rows; gather this worker's from all, in worker order. */
   private async exchange(batchId: number, node: PhysicalPlan, rows: Row[][]): Promise<Row[][]> {
     const exchange = this.exchanges.get(node)!;
+    const codec = this.codecs.get(node)!;
     const { workerIndex: me, workerCount } = init;
     for (let q = 0; q < workerCount; q++) {
       if (q === me) continue;
-      const parts: Record<number, Row[]> = {};
-      for (let p = q; p < rows.length; p += workerCount) if (rows[p]!.length > 0) parts[p] = rows[p]!;
-      peers[q]!.postMessage({ batchId, exchange, from: me, parts } satisfies ExchangeMessage);
+      const parts: Record<number, EncodedRows> = {};
+      const transfer: ArrayBuffer[] = [];
+      for (let p = q; p < rows.length; p += workerCount) {
+        if (rows[p]!.length === 0) continue;
+        const encoded = codec.encode(rows[p]!);
+        parts[p] = encoded.message;
+        transfer.push(...encoded.transfer);
+      }
+      peers[q]!.postMessage({ batchId, exchange, from: me, parts } satisfies ExchangeMessage, transfer);
     }
     const received = await this.inbox.take(batchId, exchange, workerCount - 1);
     const from = new Map(received.map((m) => [m.from, m.parts]));
     const out: Row[][] = rows.map(() => []);
     for (let p = me; p < rows.length; p += workerCount) {
       const parts: Row[][] = [];
-      for (let q = 0; q < workerCount; q++) parts.push(q === me ? rows[p]! : (from.get(q)?.[p] ?? []));
+      for (let q = 0; q < workerCount; q++) {
+        const got = from.get(q)?.[p];
+        parts.push(q === me ? rows[p]! : got ? codec.decode(got) : []);
+      }
       out[p] = parts.length === 1 ? parts[0]! : ([] as Row[]).concat(...parts);
     }
     return out;

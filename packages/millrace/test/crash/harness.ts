@@ -15,7 +15,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Sink } from '../../src/index.ts';
+import { type Sink, type StreamingQueryProgress, readFileSinkOutput } from '../../src/index.ts';
 import type { StateStore, StateStoreProvider } from '../../src/state/index.ts';
 
 /** The repository root (package resolution of `tsx` works from here). */
@@ -205,6 +205,35 @@ export async function killAll(children: readonly Child[]): Promise<void> {
   await Promise.all(children.filter((c) => c.alive).map((c) => c.kill()));
 }
 
+/** The progress records a child printed (`PROGRESS <json>` lines), in order. */
+export function progressOf(child: Child): StreamingQueryProgress[] {
+  return child.lines
+    .filter((l) => l.startsWith('PROGRESS '))
+    .map((l) => JSON.parse(l.slice('PROGRESS '.length)) as StreamingQueryProgress);
+}
+
+/**
+ * Run a child to its clean end (exit code 0 and a `DONE` line) within `timeoutMs`, e.g. a final
+ * run with Trigger.availableNow(); throws with the child's output otherwise (killing it if it hangs).
+ */
+export async function runToEnd(
+  script: string,
+  env: Record<string, string>,
+  children: Child[],
+  timeoutMs = 60_000,
+): Promise<Child> {
+  const child = spawnChild(script, env);
+  children.push(child);
+  const exit = await Promise.race([child.exited, sleep(timeoutMs).then(() => null)]);
+  if (exit === null) {
+    await child.kill();
+    throw new Error(`the run did not finish in ${timeoutMs} ms: ${child.describe()}`);
+  }
+  if (exit.code !== 0 || !child.lines.includes('DONE'))
+    throw new Error(`the run failed (exit code ${exit.code}, signal ${exit.signal}): ${child.describe()}`);
+  return child;
+}
+
 // ---------------------------------------------------------------------------
 // Temp directories: removed on success, kept (and printed) on failure
 
@@ -331,6 +360,47 @@ export function partFileBatch(rel: string): number {
   const m = /part-(\d+)-\d+\.[a-z]+$/.exec(rel);
   if (!m) throw new Error(`not a part file: ${rel}`);
   return Number(m[1]);
+}
+
+/**
+ * Input file `in-<index>.jsonl` of a file source: written under a dot name (which the source
+ * skips), its mtime set to `index` seconds after a fixed base (the reading order), renamed in.
+ */
+export async function writeJsonlInput(dir: string, index: number, rows: readonly object[]): Promise<void> {
+  const file = `in-${String(index).padStart(5, '0')}.jsonl`;
+  const tmp = path.join(dir, `.${file}.tmp`);
+  await fsp.writeFile(tmp, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  const mtime = 1_700_000_000 + index;
+  await fsp.utimes(tmp, mtime, mtime);
+  await fsp.rename(tmp, path.join(dir, file));
+}
+
+/**
+ * A file sink's committed output (readFileSinkOutput: what its manifest names) against the
+ * expected rows, as multisets; and its directory against its manifest: files no manifest entry
+ * names (`unmanifested`; an interrupted write leaves them, a later write of the batch must not
+ * commit them twice), and temp or hidden files left. Read only while no child is running.
+ */
+export async function compareFileSinkOutput(
+  outputDir: string,
+  expectedRows: readonly Record<string, unknown>[],
+): Promise<ReturnType<typeof multisetDiff> & { rows: number; unmanifested: string[]; tempFiles: string[] }> {
+  const rows = await readFileSinkOutput(outputDir);
+  const diff = multisetDiff(countBy(expectedRows, rowKey), countBy(rows, rowKey));
+  const manifested = new Set<string>();
+  for (const id of await sinkManifestIds(outputDir)) {
+    const entry = JSON.parse(
+      (await fsp.readFile(path.join(outputDir, '_millrace_manifest', String(id)), 'utf8')).split('\n')[1]!,
+    ) as { files: { path: string }[] };
+    for (const f of entry.files) manifested.add(f.path);
+  }
+  const tree = await listTree(outputDir);
+  return {
+    ...diff,
+    rows: rows.length,
+    unmanifested: (await sinkPartFiles(outputDir)).filter((f) => !manifested.has(f)),
+    tempFiles: tree.filter((f) => f.split('/').some((seg) => seg.startsWith('.') || seg.endsWith('.tmp'))),
+  };
 }
 
 // ---------------------------------------------------------------------------

@@ -7,7 +7,8 @@
  */
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { MillraceError } from '../../errors/index.ts';
-import type { Row } from '../../schema/index.ts';
+import type { Row, Schema } from '../../schema/index.ts';
+import { type RowCodec, rowCodec } from './rowCodec.ts';
 import type { Chunks } from '../runPlan.ts';
 import { AsyncQueue } from './asyncQueue.ts';
 import type { BatchTask, FromWorker, SerializedError, TaskResult, ToWorker, WorkerInit } from './protocol.ts';
@@ -18,6 +19,8 @@ export interface WorkerPoolOptions {
   readonly init: Omit<WorkerInit, 'workerIndex' | 'workerCount'>;
   /** The driver's plan fingerprint: every worker must have built the same plan. */
   readonly fingerprint: string;
+  /** The schema of the plan's output (what workers send back, as columns). */
+  readonly outputSchema: Schema;
   /** How long a worker may take to build its plan. Default 60 s. */
   readonly startTimeoutMs?: number;
 }
@@ -48,10 +51,15 @@ export class WorkerPool {
   private nextId = 0;
   private closing = false;
 
+  private readonly outputCodec: RowCodec;
+
   private constructor(
     private readonly workers: readonly Worker[],
     private readonly queryName: string,
-  ) {}
+    outputSchema: Schema,
+  ) {
+    this.outputCodec = rowCodec(outputSchema);
+  }
 
   static async start(options: WorkerPoolOptions): Promise<WorkerPool> {
     const { count } = options;
@@ -75,7 +83,7 @@ export class WorkerPool {
         resourceLimits: { maxYoungGenerationSizeMb: 48 },
       });
     });
-    const pool = new WorkerPool(workers, options.init.queryName);
+    const pool = new WorkerPool(workers, options.init.queryName, options.outputSchema);
     try {
       await pool.ready(options.fingerprint, options.startTimeoutMs ?? 60_000);
     } catch (e) {
@@ -229,7 +237,7 @@ export class WorkerPool {
     const b = this.batch;
     switch (m.type) {
       case 'output':
-        if (b && b.batchId === m.batchId) b.outputs[i]!.push(m.rows);
+        if (b && b.batchId === m.batchId) b.outputs[i]!.push(this.outputCodec.decode(m.rows));
         return;
       case 'done':
         if (!b || b.batchId !== m.batchId) return;

@@ -24,6 +24,7 @@ import type { EventTimeStats } from '../../operators/pipeline.ts';
 import type { StateStoreRecipe } from '../../state/StateStore.ts';
 import type { ErrorDomain } from '../../errors/index.ts';
 import type { PartitionStateReport } from '../statefulTasks.ts';
+import type { EncodedRows } from './rowCodec.ts';
 
 /** Where a query's plan comes from, so that a worker thread can build it too. */
 export interface QueryModule {
@@ -97,7 +98,7 @@ export type ToWorker =
 
 export type FromWorker =
   | { readonly type: 'ready'; readonly fingerprint: string }
-  | { readonly type: 'output'; readonly batchId: number; readonly rows: readonly Row[] }
+  | { readonly type: 'output'; readonly batchId: number; readonly rows: EncodedRows }
   | { readonly type: 'done'; readonly batchId: number; readonly result: TaskResult }
   | { readonly type: 'failed'; readonly batchId?: number; readonly error: SerializedError }
   | { readonly type: 'needs'; readonly id: number; readonly value: boolean }
@@ -108,8 +109,8 @@ export interface ExchangeMessage {
   /** The exchange node's index in the plan (pre-order; the same in every worker). */
   readonly exchange: number;
   readonly from: number;
-  /** Rows of the receiver's partitions, by partition. */
-  readonly parts: Record<number, Row[]>;
+  /** Rows of the receiver's partitions, by partition (rowCodec.ts). */
+  readonly parts: Record<number, EncodedRows>;
 }
 
 /** Worker w runs the state partitions p with p mod W = w. */
