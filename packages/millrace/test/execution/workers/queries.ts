@@ -62,4 +62,16 @@ export function failing(session: Session) {
     .agg(() => ({ c: count() }));
 }
 
+/** A worker thread that meets n = 99 ends (process.exit in a worker ends that thread only). */
+export function dies(session: Session) {
+  return session
+    .readStream(input)
+    .map((r) => {
+      if (r.n === 99) process.exit(7);
+      return r;
+    }, eventSchema)
+    .groupBy(($) => ({ user: $.user }))
+    .agg(() => ({ c: count() }));
+}
+
 export const notAFunction = 42;

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type OutputMode, type Session, type Stream, createSession, memorySink } from '../../../src/index.ts';
 import { canonicalJson } from '../../../src/util/json.ts';
 import { cleanupDirs, tempDir } from '../helpers.ts';
-import { bidsPerAuction, failing, input, perUser, resetInput, windowedPerUser } from './queries.ts';
+import { bidsPerAuction, dies, failing, input, perUser, resetInput, windowedPerUser } from './queries.ts';
 
 afterEach(cleanupDirs);
 
@@ -159,6 +159,24 @@ describe('queries on worker threads', () => {
       message: expect.stringMatching(/thirteen is unlucky/),
       context: expect.objectContaining({ batch: 1, worker: expect.any(Number) }),
     });
+  });
+
+  it('a worker thread that dies fails the query with the worker and the batch, and stop() returns', async () => {
+    const session = createSession();
+    const q = await dies(session)
+      .writeStream({ sink: memorySink(), outputMode: 'update', workers: { count: 2, module, export: 'dies' } })
+      .start();
+    input.addData(ev(1, 'ann', 99), ev(2, 'bob', 99));
+    const error = await q.awaitTermination().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({
+      code: 'WORKER_DIED',
+      message: expect.stringMatching(/worker \d exited \(code 7\)/),
+      context: expect.objectContaining({ batch: 0 }),
+    });
+    await q.stop();
   });
 
   it('refuses at start a module without the export, or one that builds another plan', async () => {
