@@ -557,6 +557,7 @@ export class MicroBatchExecution {
         scan: (s) => scans.get(s)?.() ?? oneChunk([]),
         eventTime: run.eventTime,
         stateful: (op, partition, input) => this.tasks.run(op, partition, input),
+        partial: (op, input) => this.tasks.partial(op, input),
       });
       commitState = () => this.tasks.commit(everyPartition);
     }

@@ -20,6 +20,7 @@ import type { Row } from '../schema/index.ts';
 import type { PipelineRunContext } from '../operators/pipeline.ts';
 import type { PhysicalPlan } from '../plan/physical.ts';
 import type { StatefulOperator } from '../operators/StatefulOperator.ts';
+import type { StreamingAggregate } from '../operators/aggregate/StreamingAggregate.ts';
 import { SIDE_BREAK } from '../operators/join/StreamJoin.ts';
 import type { Partitioning } from '../plan/partitioning.ts';
 import { internalError } from '../errors/index.ts';
@@ -31,6 +32,8 @@ export interface PlanRunContext extends PipelineRunContext {
   readonly scan: (source: Source<any>) => Chunks;
   /** Runs the instance of a stateful operator for state partition `partition` over its input. */
   readonly stateful: (operator: StatefulOperator, partition: number, input: Chunks) => Chunks;
+  /** Folds this task's rows into an aggregation's partial groups (plans on worker threads). */
+  readonly partial: (operator: StreamingAggregate, input: Chunks) => Chunks;
   /**
    * Where the plan runs in several tasks (worker threads): the partitions this one runs, and the
    * exchange that sends this task's rows of the others' partitions to them and returns the rows of
@@ -71,6 +74,8 @@ export function runPlan(node: PhysicalPlan, ctx: PlanRunContext): Chunks {
         return (p) => ctx.stateful(partitions[p]!, p, joinInput(oneChunk(l[p]!), oneChunk(r[p]!)));
       });
     }
+    case 'partialAggregate':
+      return ctx.partial(node.operator, runPlan(node.input, ctx));
     case 'exchange':
       // The planner puts exchanges only under stateful operators, which read them above.
       throw internalError('an exchange must be the input of a stateful operator', {});

@@ -21,6 +21,7 @@ import {
   newStatefulMetrics,
 } from '../operators/StatefulOperator.ts';
 import type { StateStore, StateStoreProvider } from '../state/StateStore.ts';
+import type { StreamingAggregate } from '../operators/aggregate/StreamingAggregate.ts';
 import type { StateOperatorProgress } from './progress.ts';
 import type { Chunks } from './runPlan.ts';
 
@@ -72,6 +73,8 @@ export interface StatefulTasksOptions {
 export class StatefulTasks {
   private batch: StatefulBatch | undefined;
   private readonly open = new Map<StatefulOperator, OpenStore>();
+  /** What partial aggregation did in this task, by operator id. */
+  private readonly partialMetrics = new Map<string, StatefulBatchMetrics>();
 
   constructor(private readonly options: StatefulTasksOptions) {}
 
@@ -122,6 +125,18 @@ export class StatefulTasks {
   }
 
   /**
+   * An aggregation's partial groups of this task's rows (before its exchange). Rows it drops as late
+   * are counted with the operator's first partition this task commits (progress sums them).
+   */
+  partial(op: StreamingAggregate, input: Chunks): Chunks {
+    const batch = this.current();
+    const delay = this.options.plan.watermarkDelays.get(op.operatorId) ?? 0;
+    const metrics = newStatefulMetrics();
+    this.partialMetrics.set(op.operatorId, metrics);
+    return op.partial(input, batch.previousWatermarkMs - delay, metrics);
+  }
+
+  /**
    * Commit the stores of every operator's partitions that `owns` (version N+1), opening those this
    * batch never pulled (their state carries over), and delete versions no longer needed.
    */
@@ -129,6 +144,7 @@ export class StatefulTasks {
     const batch = this.current();
     const reports: PartitionStateReport[] = [];
     for (const { operatorId, partitions } of this.options.plan.statefulOperators) {
+      let dropped = this.partialMetrics.get(operatorId)?.numRowsDroppedByWatermark ?? 0;
       for (let p = 0; p < partitions.length; p++) {
         if (!owns(p)) continue;
         const op = partitions[p]!;
@@ -162,13 +178,14 @@ export class StatefulTasks {
           numRowsTotal: metrics.numRowsTotal ?? m.numKeys,
           numRowsUpdated: metrics.numRowsUpdated,
           numRowsRemoved: metrics.numRowsRemoved,
-          numRowsDroppedByWatermark: metrics.numRowsDroppedByWatermark,
+          numRowsDroppedByWatermark: metrics.numRowsDroppedByWatermark + dropped,
           memoryUsedBytes: m.memoryUsedBytes,
           commitTimeMs: m.commitTimeMs,
           customMetrics: { ...m.custom, ...metrics.custom },
           numInputRows: entry.numInputRows,
           processingMs: entry.processingMs,
         });
+        dropped = 0;
         if (batch.batchId % 10 === 0) {
           const minVersionToKeep = batch.batchId + 1 - this.options.minBatchesToRetain;
           if (minVersionToKeep > 0) {
@@ -183,6 +200,7 @@ export class StatefulTasks {
       }
     }
     this.open.clear();
+    this.partialMetrics.clear();
     this.batch = undefined;
     return reports;
   }
@@ -191,6 +209,7 @@ export class StatefulTasks {
   abort(): void {
     for (const s of this.open.values()) if (!s.committed) s.store.abort();
     this.open.clear();
+    this.partialMetrics.clear();
     this.batch = undefined;
   }
 

@@ -67,6 +67,8 @@ export function explainPhysical(p: PhysicalPlan): string {
           return `*Pipeline (fused, compiled) [${n.steps.map(describeStep).join(' → ')}]`;
         case 'exchange':
           return `Exchange ${describePartitioning(n.partitioning)}`;
+        case 'partialAggregate':
+          return `PartialAggregate ${n.operator.operatorId} (per task, before the exchange)`;
         case 'stateful':
         case 'join':
           return (

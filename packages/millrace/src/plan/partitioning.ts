@@ -167,6 +167,39 @@ export function aggregatePartitioning(
   return hashPartitioning(terms, numPartitions, 'no grouping key but a sliding window');
 }
 
+/**
+ * The partial groups of an aggregation (`StreamingAggregate.partial`: rows `{ k, e, g }`, `g` the
+ * group: key values in key order, a window key as its start): the same partition as the group's
+ * rows get from `aggregatePartitioning`, so a checkpoint is read alike inline and on workers.
+ */
+export function partialGroupPartitioning(
+  p: PlanOf<'aggregate'>,
+  spec: AggregateSpec,
+  numPartitions: number,
+): Partitioning {
+  const schema = p.input.schema;
+  const et = spec.eventTime;
+  const windowIndex = et?.kind === 'window' ? et.keyIndex : -1;
+  const terms: KeyTerm[] = [];
+  p.keys.forEach((k, i) => {
+    if (i === windowIndex || isSessionWindowCall(unalias(k.expr))) return;
+    const type = resolveExpr(k.expr, schema, `groupBy key ${k.name}`).type;
+    terms.push({
+      text: exprToString(k.expr),
+      value: (row) => (row.g as unknown[])[i],
+      hash: typedHash(type),
+    });
+  });
+  if (et?.kind === 'window' && et.spec.sizeMs === et.spec.slideMs) {
+    terms.push({
+      text: `${p.keys[et.keyIndex]!.name}.start`,
+      value: (row) => (row.g as unknown[])[et.keyIndex],
+      hash: (v, seed) => (v == null ? seed : murmurHashLong((v as number) * 1000, seed)),
+    });
+  }
+  return hashPartitioning(terms, numPartitions, 'no grouping key but a sliding window');
+}
+
 /** A session-window aggregation: by the keys beside the session window. */
 export function sessionPartitioning(p: PlanOf<'aggregate'>, numPartitions: number): Partitioning {
   const schema = p.input.schema;

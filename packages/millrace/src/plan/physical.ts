@@ -18,9 +18,10 @@
  * stream from the source through the operator as they always did.
  */
 import type { Source } from '../connectors/contracts.ts';
-import { Schema } from '../schema/index.ts';
+import { JSON_TYPE, LONG, STRING, Schema } from '../schema/index.ts';
 import type { Expr } from '../expr/Expr.ts';
 import { columnUses } from '../expr/rewrite.ts';
+import { isWindowCall } from './eventTime.ts';
 import { type PipelineFn, type PipelineStep, compilePipeline } from '../operators/pipeline.ts';
 import type { LogicalPlan, PlanKind, PlanOf } from './logical.ts';
 import { optimize } from './optimizer.ts';
@@ -46,6 +47,7 @@ import {
   joinPartitioning,
   keyedKeyPartition,
   keyedPartitioning,
+  partialGroupPartitioning,
   sessionPartitioning,
 } from './partitioning.ts';
 import { type OperatorStateInfo, type StatefulPlan, operatorStateInfo } from './stateSchema.ts';
@@ -60,6 +62,17 @@ export type PhysicalPlan =
       readonly schema: Schema;
     }
   | { readonly kind: 'union'; readonly inputs: readonly PhysicalPlan[]; readonly schema: Schema }
+  | {
+      /**
+       * An aggregation's rows of this task folded into partial groups before its exchange (Spark's
+       * partial aggregate): the exchange then moves groups, not rows. On worker threads only.
+       */
+      readonly kind: 'partialAggregate';
+      readonly input: PhysicalPlan;
+      /** The operator whose spec folds (its `partial()`); the final instances merge. */
+      readonly operator: StreamingAggregate;
+      readonly schema: Schema;
+    }
   | {
       /** Rows split into state partitions for the stateful operator above (only with > 1 partition). */
       readonly kind: 'exchange';
@@ -143,6 +156,35 @@ type Draft =
       readonly steps: PipelineStep[];
       readonly schema: Schema;
     };
+
+/** Aggregates whose buffer is a number or two: a partial group is no bigger than a row. */
+const SMALL_BUFFERS = new Set(['count', 'sum', 'min', 'max', 'avg', 'mean', 'first', 'last', 'count_if']);
+
+/**
+ * Whether folding each task's rows into partial groups before the exchange moves less than the
+ * rows would: only when a row lands in one group (no sliding window: a row is in size/slide of them,
+ * so partial groups could outnumber the rows) and every buffer is small (a distinct set or a list
+ * would travel whole). Otherwise the exchange carries the rows, pruned to the columns used.
+ */
+function partialAggregationPays(p: PlanOf<'aggregate'>): boolean {
+  const unalias = (e: Expr): Expr => (e.kind === 'alias' ? e.arg : e);
+  for (const k of p.keys) {
+    const e = unalias(k.expr);
+    if (isWindowCall(e)) {
+      const size = e.args[1];
+      const slide = e.args[2];
+      if (size?.kind !== 'lit' || slide?.kind !== 'lit' || size.value !== slide.value) return false;
+    }
+  }
+  return p.aggs.every(({ agg }) => !agg.def && !agg.distinct && SMALL_BUFFERS.has(agg.name));
+}
+
+/** Rows of partial groups between a partial aggregate and its exchange: store key, event-time end, group. */
+const PARTIAL_GROUPS = new Schema([
+  { name: 'k', type: STRING, nullable: false },
+  { name: 'e', type: LONG, nullable: false },
+  { name: 'g', type: JSON_TYPE, nullable: false },
+]);
 
 export function planPhysical(logical: LogicalPlan, options: PhysicalPlanOptions = {}): PhysicalQuery {
   const numPartitions = options.numPartitions ?? 1;
@@ -240,7 +282,9 @@ export function planPhysical(logical: LogicalPlan, options: PhysicalPlanOptions 
       node: { kind: 'union', inputs: p.inputs.map((i) => finish(visit(i))), schema: p.schema },
     }),
     aggregate: (p) => {
-      const upstream = finish(distributed ? pruneForExchange(visit(p.input), p) : visit(p.input));
+      const upstream = finish(
+        distributed && !partialAggregationPays(p) ? pruneForExchange(visit(p.input), p) : visit(p.input),
+      );
       // A session_window key needs its own operator (sessions merge); other aggregations share one.
       const session = sessionKeyIndex(p) >= 0;
       let input: PhysicalPlan;
@@ -249,6 +293,18 @@ export function planPhysical(logical: LogicalPlan, options: PhysicalPlanOptions 
         const spec = bindSession(p, `sessionAggregate-${statefulOperators.length}`);
         partitions = instances(p, () => new SessionAggregate(spec));
         input = exchange(upstream, () => sessionPartitioning(p, numPartitions));
+      } else if (distributed && partialAggregationPays(p)) {
+        // Partial groups per task, exchanged, merged into the partitions' state (Spark's partial/final).
+        const spec = bindAggregate(p, `aggregate-${statefulOperators.length}`);
+        const final = { ...spec, mergesPartials: true };
+        partitions = instances(p, () => new StreamingAggregate(final));
+        const partial: PhysicalPlan = {
+          kind: 'partialAggregate',
+          input: upstream,
+          operator: new StreamingAggregate(spec),
+          schema: PARTIAL_GROUPS,
+        };
+        input = exchange(partial, () => partialGroupPartitioning(p, spec, numPartitions));
       } else {
         const spec = bindAggregate(p, `aggregate-${statefulOperators.length}`);
         partitions = instances(p, () => new StreamingAggregate(spec));
@@ -366,6 +422,7 @@ export function watermarkDelaysOf(root: PhysicalPlan): Map<string, number> {
         return Math.max(0, ...node.inputs.map(outputDelay));
       case 'pipeline':
       case 'exchange':
+      case 'partialAggregate':
         return outputDelay(node.input);
       case 'stateful': {
         const d = outputDelay(node.input);

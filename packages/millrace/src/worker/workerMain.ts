@@ -181,6 +181,7 @@ class TaskWorker {
       scan,
       eventTime,
       stateful: (op, partition, input) => this.tasks.run(op, partition, input),
+      partial: (op, input) => this.tasks.partial(op, input),
       tasks: { owns: this.owns, exchange: (node, rows) => this.exchange(batchId, node, rows) },
     });
     for await (const rows of output) {

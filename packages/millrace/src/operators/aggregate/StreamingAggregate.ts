@@ -79,6 +79,20 @@ export interface AggregateSpec {
   readonly accumulateGroup: (group: Group, row: Row) => void;
   /** Finds a row's group by its non-window key values (generated; see bindAggregate). */
   readonly findGroup: GroupFinder;
+  /**
+   * The input is partial groups (`partial()` of the same spec in each task, merged here), not rows:
+   * set by the planner when the plan runs on worker threads.
+   */
+  readonly mergesPartials?: boolean;
+}
+
+/** A batch's groups (first-touch order) with their store keys and event-time ends. */
+interface FoldedBatch {
+  readonly touched: Group[];
+  readonly touchedKeys: string[];
+  readonly touchedEnds: number[];
+  /** The lowest event-time end among them (eviction can run before the puts while it is above the watermark). */
+  readonly minEnd: number;
 }
 
 /** This batch's groups of one window or event time (or of the whole batch, without event time). */
@@ -116,17 +130,80 @@ export class StreamingAggregate implements StatefulOperator {
     ctx: StatefulBatchContext,
     metrics: StatefulBatchMetrics,
   ): AsyncIterable<Row[]> {
+    const batch = this.spec.mergesPartials
+      ? await this.mergePartials(input, ctx.store)
+      : await this.fold(input, ctx.store, ctx.lateEventsWatermarkMs, metrics);
+    const out = this.save(batch, ctx, metrics);
+    if (out.length > 0) yield out;
+  }
+
+  /**
+   * Partial aggregation (Spark's partial/final split): this batch's rows of one task folded into
+   * groups without the store, as rows `{ k: store key, e: event-time end, g: group }` for the
+   * exchange. Late rows are dropped here (counted in `metrics`), as the final operator would.
+   */
+  async *partial(
+    input: AsyncIterable<readonly Row[]>,
+    lateEventsWatermarkMs: number,
+    metrics: StatefulBatchMetrics,
+  ): AsyncIterable<Row[]> {
+    const { touched, touchedKeys, touchedEnds } = await this.fold(
+      input,
+      null,
+      lateEventsWatermarkMs,
+      metrics,
+    );
+    const out: Row[] = [];
+    for (let i = 0; i < touched.length; i++)
+      out.push({ k: touchedKeys[i], e: touchedEnds[i], g: touched[i] });
+    if (out.length > 0) yield out;
+  }
+
+  /** Partial groups from every task merged into the store's groups (`aggs[i].merge`). */
+  private async mergePartials(input: AsyncIterable<readonly Row[]>, store: StateStore): Promise<FoldedBatch> {
+    const { aggs, keyNames } = this.spec;
+    const n = keyNames.length;
+    const touchedKeys: string[] = [];
+    const touched: Group[] = [];
+    const touchedEnds: number[] = [];
+    const index = new Map<string, number>();
+    let minEnd = Infinity;
+    for await (const chunk of input) {
+      for (let r = 0; r < chunk.length; r++) {
+        const { k, e, g } = chunk[r] as { k: string; e: number; g: Group };
+        const seen = index.get(k);
+        let target: Group | undefined = seen === undefined ? undefined : touched[seen];
+        if (target === undefined) target = store.getForUpdate(k) as Group | undefined;
+        if (target === undefined) target = g;
+        else for (let i = 0; i < aggs.length; i++) target[n + i] = aggs[i]!.merge(target[n + i], g[n + i]);
+        if (seen === undefined) {
+          index.set(k, touched.length);
+          touchedKeys.push(k);
+          touched.push(target);
+          touchedEnds.push(e);
+          if (e < minEnd) minEnd = e;
+        }
+      }
+    }
+    return { touched, touchedKeys, touchedEnds, minEnd };
+  }
+
+  /** This batch's rows folded into groups: looked up in `store` (null: none, for a partial). */
+  private async fold(
+    input: AsyncIterable<readonly Row[]>,
+    store: StateStore | null,
+    lateWm: number,
+    metrics: StatefulBatchMetrics,
+  ): Promise<FoldedBatch> {
     const { spec } = this;
-    const { store } = ctx;
     const watermarked = this.hasWatermarkedTime();
-    const wm = ctx.watermarkMs;
-    const lateWm = ctx.lateEventsWatermarkMs;
     const et = spec.eventTime;
     const { aggs, findGroup, accumulateGroup } = spec;
 
     // The groups touched this batch and their store keys, in first-touch order.
     const touchedKeys: string[] = [];
     const touched: Group[] = [];
+    const touchedEnds: number[] = [];
     // The lowest event-time end among them (eviction can run before the puts while it is above the watermark).
     let minEnd = Infinity;
     // The slot of the row being folded in (findGroup may call maker.make).
@@ -135,7 +212,7 @@ export class StreamingAggregate implements StatefulOperator {
       make(row: Row, keyText: string): Group {
         const key = slot.prefix + keyText;
         // Changed in place and put back below (the store undoes it if the batch does not commit).
-        let g = slot.inStore ? (store.getForUpdate(key) as Group | undefined) : undefined;
+        let g = slot.inStore && store !== null ? (store.getForUpdate(key) as Group | undefined) : undefined;
         if (g === undefined) {
           g = spec.keyValues(row);
           if (et?.kind === 'window') g[et.keyIndex] = slot.start;
@@ -143,6 +220,7 @@ export class StreamingAggregate implements StatefulOperator {
         }
         touchedKeys.push(key);
         touched.push(g);
+        touchedEnds.push(slot.end);
         if (slot.end < minEnd) minEnd = slot.end;
         return g;
       },
@@ -154,6 +232,7 @@ export class StreamingAggregate implements StatefulOperator {
      */
     const newSlot = (start: number, end: number): Slot => {
       const prefix = `${padTime(end)}|`;
+      if (store === null) return { groups: new Map(), prefix, start, end, inStore: false };
       let inStore = !watermarked;
       if (watermarked) {
         for (const _ of store.range({ prefix })) {
@@ -165,7 +244,7 @@ export class StreamingAggregate implements StatefulOperator {
     };
 
     if (et === null) {
-      slot = { groups: new Map(), prefix: '', start: 0, end: Infinity, inStore: true };
+      slot = { groups: new Map(), prefix: '', start: 0, end: Infinity, inStore: store !== null };
       for await (const chunk of input) {
         for (let r = 0; r < chunk.length; r++) {
           const row = chunk[r]!;
@@ -227,6 +306,15 @@ export class StreamingAggregate implements StatefulOperator {
         }
       }
     }
+    return { touched, touchedKeys, touchedEnds, minEnd };
+  }
+
+  /** Put the batch's groups, evict and emit by the output mode; returns the rows to emit. */
+  private save(batch: FoldedBatch, ctx: StatefulBatchContext, metrics: StatefulBatchMetrics): Row[] {
+    const { touched, touchedKeys, minEnd } = batch;
+    const { store } = ctx;
+    const watermarked = this.hasWatermarkedTime();
+    const wm = ctx.watermarkMs;
     metrics.numRowsUpdated = touched.length;
 
     const out: Row[] = [];
@@ -252,7 +340,7 @@ export class StreamingAggregate implements StatefulOperator {
       if (mode === 'complete') for (const [, g] of store.range()) out.push(this.toRow(g as Group));
       else if (mode === 'update') for (const g of touched) out.push(this.toRow(g));
     }
-    if (out.length > 0) yield out;
+    return out;
   }
 
   /** Delete groups whose event time is ≤ watermark (keys below `end`), emitting them into `out` if given. */

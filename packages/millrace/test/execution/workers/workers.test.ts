@@ -113,6 +113,47 @@ describe('queries on worker threads', () => {
     expect(onWorkers).toEqual(inline);
   });
 
+  it('one checkpoint, started inline, then on workers, then inline again: the state carries over', async () => {
+    // Inline the aggregation reads rows; on workers it merges partial groups. Both put a group in
+    // the same partition (its key's hash), so either can resume the other's checkpoint.
+    const checkpointLocation = tempDir();
+    const sink = memorySink();
+    const session = createSession();
+    const start = (workers: boolean) =>
+      perUser(session)
+        .writeStream({
+          sink,
+          checkpointLocation,
+          outputMode: 'update',
+          partitions: 4,
+          ...(workers ? { workers: { count: 2, module, export: 'perUser' } } : {}),
+        })
+        .start();
+    for (const [workers, rows] of [
+      [false, [ev(1, 'ann', 1), ev(2, 'bob', 2), ev(3, 'cy', 3)]],
+      [true, [ev(4, 'ann', 4), ev(5, 'bob', 5), ev(6, 'dee', 6)]],
+      [false, [ev(7, 'ann', 7), ev(8, 'dee', 8)]],
+    ] as const) {
+      const q = await start(workers);
+      input.addData(...rows);
+      await q.processAllAvailable();
+      await q.stop();
+    }
+    expect(sink.lastBatch()).toEqual(
+      expect.arrayContaining([
+        { user: 'ann', c: 3, total: 12 },
+        { user: 'dee', c: 2, total: 14 },
+      ]),
+    );
+    expect(sink.batch(1)).toEqual(
+      expect.arrayContaining([
+        { user: 'ann', c: 2, total: 5 },
+        { user: 'bob', c: 2, total: 7 },
+        { user: 'dee', c: 1, total: 6 },
+      ]),
+    );
+  });
+
   it('progress sums the workers’ partitions and shows each one', async () => {
     const session = createSession();
     const q = await perUser(session)
@@ -164,7 +205,11 @@ describe('queries on worker threads', () => {
   it('a worker thread that dies fails the query with the worker and the batch, and stop() returns', async () => {
     const session = createSession();
     const q = await dies(session)
-      .writeStream({ sink: memorySink(), outputMode: 'update', workers: { count: 2, module, export: 'dies' } })
+      .writeStream({
+        sink: memorySink(),
+        outputMode: 'update',
+        workers: { count: 2, module, export: 'dies' },
+      })
       .start();
     input.addData(ev(1, 'ann', 99), ev(2, 'bob', 99));
     const error = await q.awaitTermination().then(
