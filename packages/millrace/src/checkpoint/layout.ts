@@ -16,6 +16,8 @@
  *                                                     that was stateless); new operators start empty
  *   an id recorded, not current (or current, not      STATE_SCHEMA_INCOMPATIBLE: operators were
  *   recorded), or one id of another kind              added, removed or moved
+ *   same id and kind, another state format            STATE_SCHEMA_INCOMPATIBLE: written by another
+ *                                                     Millrace version that stored it differently
  *   same id and kind, key or value fields differ      STATE_SCHEMA_INCOMPATIBLE, listing the fields
  *   (added, removed, other type or function, order)   added, removed, changed or reordered
  *   otherwise                                         compatible (null)
@@ -23,7 +25,7 @@
  * Checks run in that order and the first that fails is reported, with every operator it
  * concerns. Nullability is not compared: stored values carry no declared nullability.
  *
- *   layout    v1 | {"numPartitions"} | [{"id","kind","keySchema","valueSchema"}, …]
+ *   layout    v1 | {"numPartitions"} | [{"id","kind","format","keySchema","valueSchema"}, …]
  */
 import { type MillraceError, userError } from '../errors/index.ts';
 import type { OperatorStateInfo, StateField } from '../plan/stateSchema.ts';
@@ -64,6 +66,11 @@ function invalidOperator(op: unknown): string | null {
   if (typeof o.id !== 'string') return 'has no id';
   if (typeof o.kind !== 'string' || !KINDS.has(o.kind))
     return `(${o.id}) has an unknown kind ${JSON.stringify(o.kind)}`;
+  if (
+    o.format !== undefined &&
+    !(typeof o.format === 'number' && Number.isInteger(o.format) && o.format >= 1)
+  )
+    return `(${o.id}) has a malformed state format ${JSON.stringify(o.format)}`;
   for (const part of ['keySchema', 'valueSchema'] as const) {
     const fields = o[part];
     const ok =
@@ -109,7 +116,36 @@ export function checkLayout(
   if (recorded.operators.length === 0) return null;
   return (
     operatorsMismatch(recorded.operators, current.operators, checkpointDir) ??
+    formatMismatch(recorded.operators, current.operators, checkpointDir) ??
     schemaMismatch(recorded.operators, current.operators, checkpointDir)
+  );
+}
+
+/** The same operators, their state stored another way (by another Millrace version). */
+function formatMismatch(
+  recorded: readonly OperatorStateInfo[],
+  current: readonly OperatorStateInfo[],
+  dir: string,
+): MillraceError | null {
+  const now = new Map(current.map((op) => [op.id, op]));
+  const problems: string[] = [];
+  for (const r of recorded) {
+    const c = now.get(r.id);
+    if (c && (r.format ?? 1) !== (c.format ?? 1)) {
+      problems.push(
+        `${r.id}'s state is in format ${r.format ?? 1}, this version of Millrace reads format ${c.format ?? 1}`,
+      );
+    }
+  }
+  if (problems.length === 0) return null;
+  return userError(
+    'STATE_SCHEMA_INCOMPATIBLE',
+    `the checkpoint at ${dir} holds state this version cannot read: ${problems.join('; ')}. ` +
+      'Start a new checkpointLocation (its state starts empty), or run the version that wrote it',
+    {
+      checkpoint: dir,
+      operator: problems.length === 1 ? recorded.find((r) => problems[0]!.startsWith(r.id))?.id : undefined,
+    },
   );
 }
 

@@ -38,6 +38,11 @@ export type StateOperatorKind = 'aggregate' | 'sessionAggregate' | 'dedup' | 'jo
 export interface OperatorStateInfo {
   readonly id: string;
   readonly kind: StateOperatorKind;
+  /**
+   * How the operator lays its state out in a store (STATE_FORMATS); absent in a layout: 1. Bump it
+   * when an operator stores its keys or values another way, so old checkpoints are refused, not misread.
+   */
+  readonly format?: number;
   readonly keySchema: readonly StateField[];
   readonly valueSchema: readonly StateField[];
 }
@@ -50,7 +55,25 @@ export function isStatefulPlan(p: LogicalPlan): p is StatefulPlan {
 }
 
 /** The state layout of one stateful node, planned as operator `operatorId`. */
+/**
+ * Each operator kind's state format, in either store. aggregate 2: a group is one flat array (key
+ * values, then buffers) under `<padded end>|<key text>` (2026-11; format 1 kept key and buffers
+ * apart).
+ */
+export const STATE_FORMATS: Readonly<Record<StateOperatorKind, number>> = {
+  aggregate: 2,
+  sessionAggregate: 1,
+  dedup: 1,
+  join: 1,
+  keyed: 1,
+};
+
 export function operatorStateInfo(node: StatefulPlan, operatorId: string): OperatorStateInfo {
+  const info = fieldsOf(node, operatorId);
+  return { ...info, format: STATE_FORMATS[info.kind] };
+}
+
+function fieldsOf(node: StatefulPlan, operatorId: string): OperatorStateInfo {
   switch (node.kind) {
     case 'aggregate':
       return aggregateInfo(node, operatorId);

@@ -201,6 +201,28 @@ describe('checkLayout', () => {
     expect(e.context.operator).toBe('op-0');
   });
 
+  it('refuses state stored in another format (by another Millrace version); a layout without a format is format 1', () => {
+    const e = refused(
+      layout([{ ...agg('aggregate-0', [total]), format: 1 }]),
+      layout([{ ...agg('aggregate-0', [total]), format: 2 }]),
+    );
+    expect(e.code).toBe('STATE_SCHEMA_INCOMPATIBLE');
+    expect(e.message).toContain(
+      "aggregate-0's state is in format 1, this version of Millrace reads format 2",
+    );
+    expect(e.message).toContain('new checkpointLocation');
+    expect(
+      checkLayout(
+        layout([agg('aggregate-0', [total])]),
+        layout([{ ...agg('aggregate-0', [total]), format: 1 }]),
+        DIR,
+      ),
+    ).toBeNull();
+    expect(() => decodeLayout(encodeLayout(layout([{ ...agg('a', [total]), format: 0 }])), 'f')).toThrow(
+      /malformed state format 0/,
+    );
+  });
+
   it('refuses a changed aggregate list, naming exactly the fields added and changed', () => {
     const e = refused(
       layout([agg('aggregate-0', [total])]),

@@ -51,6 +51,7 @@ describe('operatorStateInfo', () => {
     expect(info(q, 'aggregate-0')).toEqual({
       id: 'aggregate-0',
       kind: 'aggregate',
+      format: 2,
       keySchema: [
         {
           name: 'w',
@@ -90,6 +91,7 @@ describe('operatorStateInfo', () => {
     expect(info(q, 'sessionAggregate-0')).toEqual({
       id: 'sessionAggregate-0',
       kind: 'sessionAggregate',
+      format: 1,
       keySchema: [
         { name: 's', type: 'struct<start: timestamp, end: timestamp>' },
         { name: 'user', type: 'string' },
@@ -105,12 +107,14 @@ describe('operatorStateInfo', () => {
     expect(info(session.readStream(bids).dropDuplicates('user'), 'dedup-0')).toEqual({
       id: 'dedup-0',
       kind: 'dedup',
+      format: 1,
       keySchema: [{ name: 'user', type: 'string' }],
       valueSchema: [{ name: 'seen', type: 'boolean', function: 'dropDuplicates' }],
     });
     expect(info(watermarked().dropDuplicates('user', 'ts'), 'dedup-0')).toEqual({
       id: 'dedup-0',
       kind: 'dedup',
+      format: 1,
       keySchema: [
         { name: 'user', type: 'string' },
         { name: 'ts', type: 'timestamp', function: 'event time' },
@@ -120,6 +124,7 @@ describe('operatorStateInfo', () => {
     expect(info(watermarked().dropDuplicatesWithinWatermark('user'), 'dedup-0')).toEqual({
       id: 'dedup-0',
       kind: 'dedup',
+      format: 1,
       keySchema: [{ name: 'user', type: 'string' }],
       valueSchema: [{ name: 'seen', type: 'timestamp', function: 'dropDuplicatesWithinWatermark' }],
     });
@@ -141,6 +146,7 @@ describe('operatorStateInfo', () => {
     expect(info(q, 'join-0')).toEqual({
       id: 'join-0',
       kind: 'join',
+      format: 1,
       keySchema: [{ name: 'user', type: 'string' }],
       valueSchema: [
         { name: 'left.user', type: 'string' },
@@ -175,6 +181,7 @@ describe('operatorStateInfo', () => {
     expect(info(q, 'processWithState-0-carts')).toEqual({
       id: 'processWithState-0-carts',
       kind: 'keyed',
+      format: 1,
       keySchema: [{ name: 'user', type: 'string' }],
       valueSchema: [
         { name: 'state', type: 'any' },
@@ -195,6 +202,7 @@ describe('operatorStateInfo', () => {
     expect(info(objectKey, 'processWithState-0')).toEqual({
       id: 'processWithState-0',
       kind: 'keyed',
+      format: 1,
       keySchema: [
         { name: 'key.user', type: 'string' },
         { name: 'key.price', type: 'long' },
