@@ -10,21 +10,29 @@
  *   ────────────                          ──────────────────────────────────────────────────────
  *   write 30 input files ───────────────► fileSource(maxFilesPerTrigger 2)    driver
  *   repeat 14 times (per variant):          → withWatermark('t', 8 s)         ┐
- *     spawn child; add 1–4 more files       [→ dropDuplicates(k, id, t)]      │ 2 worker threads,
- *     SIGKILL: while the workers start,     → groupBy(window(t, 10 s), k)     │ 4 state partitions
- *     at a random time, in the sink's       → agg(count, sum, min, max, max t)┘
- *     write (workers mid-task), stalled     → fileSink(jsonl)                 driver, append mode
- *     right after it (state N+1 and the
- *     manifest on disk, commits/N not), or just after a batch's progress
- *     inspect checkpoint + state + sink: where did the kill land?
+ *     spawn child; add 1–6 more files       [→ dropDuplicates(k, id, t)]      │ 2 worker threads,
+ *     SIGKILL (7 kinds, each twice):        → groupBy(window(t, 10 s), k)     │ 4 state partitions
+ *     - while the workers start             → agg(count, sum, min, max, max t)│
+ *     - at a random time                    → map (unchanged; may stall)      ┘
+ *     - in the sink's write (×2): the       → fileSink(jsonl)                 driver, append mode
+ *       workers are mid-task
+ *     - one worker stalled before its output and commit, once the other committed its
+ *       partitions: exactly one worker's partitions (p mod 2) must be at N+1
+ *     - the driver stalled right after the sink's write: state N+1 and manifest N on disk,
+ *       commits/N not
+ *     - just after a batch's progress record
+ *     inspect checkpoint + state (per partition) + sink: where did the kill land?
  *     committed results ⊆ possible results, and ⊇ those before the kill
- *     every progress record matches the model (watermark, input rows, state rows, late rows,
- *     duplicates, and the partitions' input rows summing to the operator's input)
- *   final file: one far-future event, so the watermark closes every other window
- *   final run with Trigger.availableNow(), clean exit
- *   output == expected (multiset, exact counts/sums/min/max); the layout says 4 partitions;
- *   state/<operator>/0..3 all at the last version, bounded, no temp files; partitions of both
- *   parities (both workers) had input
+ *     every progress record matches the model: watermark, input rows, per operator state rows,
+ *     rows dropped as late, duplicates, partitions 0..3 reported, their input rows summing to
+ *     the rows that reach the operator (for an aggregation that receives partial aggregates
+ *     from the workers: at most that many)
+ *   final run (Trigger.availableNow(), clean exit): 10 more files, then one far-future event,
+ *   so the watermark closes every other window
+ *   output == expected (multiset, exact counts/sums/min/max), every part file in a manifest; the
+ *   layout says 4 partitions; state/<operator>/0..3, each at the last version, old versions
+ *   removed, no temp files; partitions of both parities (both workers) had input; the final
+ *   run's two worker threads built the plan
  *
  * The model is the one of windowed-aggregation.slow.test.ts (see its header), for tumbling windows
  * only: file i's rows are judged late by a watermark somewhere in [W(i−2m+1), W(i)] whatever the
@@ -64,8 +72,8 @@ import {
   sinkPartFiles,
   sleep,
   spawnChild,
-  waitFor,
   stateVersions,
+  waitFor,
   writeJsonlInput,
 } from './harness.ts';
 import type { WorkersQueryArgs } from './workers-query.ts';
