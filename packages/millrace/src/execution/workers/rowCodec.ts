@@ -66,12 +66,17 @@ export function rowCodec(schema: Schema): RowCodec {
     return k === names.length;
   };
 
+  const fast = hints.every((h) => h === 'f64' || h === 'dict') ? fastCodec(names, hints) : undefined;
+
   return {
     encode(rows) {
       if (rows.length === 0 || !sameFields(rows[0]!))
         return { message: { kind: 'rows', rows }, transfer: [] };
       const n = rows.length;
       const transfer: ArrayBuffer[] = [];
+      const quick = fast?.encode(rows, transfer);
+      if (quick) return { message: { kind: 'columns', n, names, columns: quick }, transfer };
+      transfer.length = 0;
       const columns = names.map((name, j) => {
         const values = new Array<unknown>(n);
         for (let i = 0; i < n; i++) values[i] = rows[i]![name];
@@ -83,12 +88,84 @@ export function rowCodec(schema: Schema): RowCodec {
     decode(message) {
       if (message.kind === 'rows') return message.rows as Row[];
       const { n, columns } = message;
+      const direct = fast?.decode(columns, n);
+      if (direct) return direct;
       const values = columns.map((c) => decodeColumn(c, n));
       const rows = new Array<Row>(n);
       for (let i = 0; i < n; i++) rows[i] = make(values, i);
       return rows;
     },
   };
+}
+
+/**
+ * Generated loops for rows of numbers and strings only (what an exchange of pruned rows carries):
+ * one pass over the rows filling every column's typed array, no intermediate arrays, no property
+ * read by a computed name. A value of another type makes `encode` return undefined (the general
+ * path then runs); columns with nulls are decoded by the general path.
+ */
+function fastCodec(
+  names: readonly string[],
+  hints: readonly Hint[],
+): {
+  encode(rows: readonly Row[], transfer: ArrayBuffer[]): Column[] | undefined;
+  decode(columns: readonly Column[], n: number): Row[] | undefined;
+} {
+  const prop = (j: number) => `r[${JSON.stringify(names[j])}]`;
+  const lines: string[] = ['const n = rows.length;'];
+  hints.forEach((h, j) => {
+    if (h === 'f64') lines.push(`const a${j} = new Float64Array(n); let f${j} = null;`);
+    else lines.push(`const a${j} = new Int32Array(n); const d${j} = []; const m${j} = new Map();`);
+  });
+  lines.push('for (let i = 0; i < n; i++) {', '  const r = rows[i];');
+  hints.forEach((h, j) => {
+    lines.push(`  const v${j} = ${prop(j)};`);
+    if (h === 'f64') {
+      lines.push(
+        `  if (typeof v${j} === 'number') a${j}[i] = v${j};`,
+        `  else if (v${j} === null || v${j} === undefined) { if (f${j} === null) f${j} = new Uint8Array(n); f${j}[i] = v${j} === null ? ${NULL} : ${UNDEFINED}; }`,
+        '  else return undefined;',
+      );
+    } else {
+      lines.push(
+        `  if (typeof v${j} === 'string') { let c = m${j}.get(v${j}); if (c === undefined) { c = d${j}.length; d${j}.push(v${j}); m${j}.set(v${j}, c); } a${j}[i] = c; }`,
+        `  else if (v${j} === null) a${j}[i] = -1; else if (v${j} === undefined) a${j}[i] = -2;`,
+        '  else return undefined;',
+      );
+    }
+  });
+  lines.push('}');
+  const cols = hints.map((h, j) =>
+    h === 'f64'
+      ? `(transfer.push(a${j}.buffer), f${j} !== null && transfer.push(f${j}.buffer), { kind: 'f64', values: a${j}, flags: f${j} })`
+      : `(transfer.push(a${j}.buffer), { kind: 'dict', codes: a${j}, dict: d${j} })`,
+  );
+  lines.push(`return [${cols.join(', ')}];`);
+  const encode = new Function('rows', 'transfer', lines.join('\n')) as (
+    rows: readonly Row[],
+    transfer: ArrayBuffer[],
+  ) => Column[] | undefined;
+
+  const get = hints.map((h, j) => (h === 'f64' ? `c${j}.values[i]` : `c${j}.dict[c${j}.codes[i]]`));
+  const test = hints
+    .map((h, j) => (h === 'f64' ? `c${j}.kind !== 'f64' || c${j}.flags !== null` : `c${j}.kind !== 'dict'`))
+    .join(' || ');
+  const decodeBody = [
+    ...hints.map((_, j) => `const c${j} = columns[${j}];`),
+    // Only columns as the fast encoder makes them, without nulls (a dict code < 0 is a null).
+    `if (${test}) return undefined;`,
+    ...hints.flatMap((h, j) =>
+      h === 'dict' ? [`for (let i = 0; i < n; i++) if (c${j}.codes[i] < 0) return undefined;`] : [],
+    ),
+    'const rows = new Array(n);',
+    `for (let i = 0; i < n; i++) rows[i] = { ${names.map((name, j) => `${JSON.stringify(name)}: ${get[j]}`).join(', ')} };`,
+    'return rows;',
+  ];
+  const decode = new Function('columns', 'n', decodeBody.join('\n')) as (
+    columns: readonly Column[],
+    n: number,
+  ) => Row[] | undefined;
+  return { encode, decode };
 }
 
 function encodeColumn(values: unknown[], hint: Hint, transfer: ArrayBuffer[]): Column {

@@ -39,6 +39,22 @@ describe('rowCodec', () => {
     expect(Object.keys(out[0]!)).toEqual(['id', 'price', 'name', 'at', 'tags', 'w']);
   });
 
+  it('rows of numbers and strings only (generated loops), with and without nulls', async () => {
+    const s = schema({ bidder: t.long, channel: t.string.orNull(), at: t.timestamp.orNull() });
+    const plain: Row[] = Array.from({ length: 1000 }, (_, i) => ({
+      bidder: i,
+      channel: `c${i % 7}`,
+      at: i * 1000,
+    }));
+    expect(await roundTrip(plain, s)).toEqual(plain);
+    const nulls: Row[] = [
+      { bidder: 1, channel: null, at: 5 },
+      { bidder: 2, channel: 'x', at: null },
+      { bidder: 3, channel: undefined, at: undefined },
+    ];
+    expect(await roundTrip(nulls, s)).toEqual(nulls);
+  });
+
   it('untyped columns: partial groups (arrays of one length) by element, mixed values as they are', async () => {
     const s = schema({ k: t.string, e: t.long, g: t.json });
     const rows: Row[] = [
