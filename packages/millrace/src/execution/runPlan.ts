@@ -4,16 +4,11 @@
  * read (Spark's per-partition iterators, in chunks). Exhaustive over node
  * kinds: stateful nodes (next layers) consume chunks and emit at the end.
  *
- * An exchange under a stateful operator is a barrier, as Spark's shuffle is:
- * its whole input is read and split by partition first, then the operator
- * runs on partition 0, 1, … in turn, each over its own rows in input order:
- *
- *   input chunks ──► partitionOf(row) ──► rows[0] │ rows[1] │ … │ rows[P-1]
- *                                            │        │
- *                           operator[0](rows[0]) ─► operator[1](rows[1]) ─► … ──► output
- *
- * Every partition runs every batch, with rows or without (its watermark-driven
- * output and evictions are due either way).
+ * An exchange under a stateful operator streams (execution/exchange.ts): each
+ * input chunk is split by partition into bounded queues, and the operator's
+ * partitions consume them side by side. Every partition runs every batch, with
+ * rows or without (its watermark-driven output and evictions are due either
+ * way).
  */
 import type { Source } from '../connectors/contracts.ts';
 import type { Row } from '../schema/index.ts';
@@ -22,7 +17,7 @@ import type { PhysicalPlan } from '../plan/physical.ts';
 import type { StatefulOperator } from '../operators/StatefulOperator.ts';
 import type { StreamingAggregate } from '../operators/aggregate/StreamingAggregate.ts';
 import { SIDE_BREAK } from '../operators/join/StreamJoin.ts';
-import type { Partitioning } from '../plan/partitioning.ts';
+import { ChunkQueue, concurrently, pump } from './exchange.ts';
 import { internalError } from '../errors/index.ts';
 
 export type Chunks = AsyncIterable<readonly Row[]>;
@@ -41,7 +36,16 @@ export interface PlanRunContext extends PipelineRunContext {
    */
   readonly tasks?: {
     readonly owns: (partition: number) => boolean;
-    readonly exchange: (node: ExchangeNode, rows: Row[][]) => Promise<Row[][]>;
+    /**
+     * Read `input` into the queues of this task's partitions (`queues[p]`), sending the rows of
+     * other tasks' partitions to them and adding theirs to these queues; ends the queues once every
+     * task's input is done. Resolves when this task's input is read.
+     */
+    readonly exchange: (
+      node: ExchangeNode,
+      input: Chunks,
+      queues: readonly (ChunkQueue | undefined)[],
+    ) => Promise<void>;
   };
 }
 
@@ -58,21 +62,16 @@ export function runPlan(node: PhysicalPlan, ctx: PlanRunContext): Chunks {
     case 'stateful': {
       const { input, partitions } = node;
       if (input.kind !== 'exchange') return ctx.stateful(node.operator, 0, runPlan(input, ctx));
-      return partitioned(partitions.length, ctx, async () => {
-        const rows = await exchanged(input, await split(runPlan(input.input, ctx), input.partitioning), ctx);
-        return (p) => ctx.stateful(partitions[p]!, p, oneChunk(rows[p]!));
-      });
+      return exchangeAndRun(ctx, [input], (p, [rows]) => ctx.stateful(partitions[p]!, p, rows!));
     }
     case 'join': {
       const { left, right, partitions } = node;
       if (left.kind !== 'exchange' || right.kind !== 'exchange') {
         return ctx.stateful(node.operator, 0, joinInput(runPlan(left, ctx), runPlan(right, ctx)));
       }
-      return partitioned(partitions.length, ctx, async () => {
-        const l = await exchanged(left, await split(runPlan(left.input, ctx), left.partitioning), ctx);
-        const r = await exchanged(right, await split(runPlan(right.input, ctx), right.partitioning), ctx);
-        return (p) => ctx.stateful(partitions[p]!, p, joinInput(oneChunk(l[p]!), oneChunk(r[p]!)));
-      });
+      return exchangeAndRun(ctx, [left, right], (p, [l, r]) =>
+        ctx.stateful(partitions[p]!, p, joinInput(l!, r!)),
+      );
     }
     case 'partialAggregate':
       return ctx.partial(node.operator, runPlan(node.input, ctx));
@@ -82,41 +81,48 @@ export function runPlan(node: PhysicalPlan, ctx: PlanRunContext): Chunks {
   }
 }
 
-/** Each partition's rows, in input order. */
-async function split(input: Chunks, partitioning: Partitioning): Promise<Row[][]> {
-  const rows: Row[][] = Array.from({ length: partitioning.numPartitions }, () => []);
-  if (partitioning.kind === 'single') {
-    const all = rows[0]!;
-    for await (const chunk of input) for (let i = 0; i < chunk.length; i++) all.push(chunk[i]!);
-    return rows;
-  }
-  const { partitionOf } = partitioning;
-  for await (const chunk of input) {
-    for (let i = 0; i < chunk.length; i++) {
-      const row = chunk[i]!;
-      rows[partitionOf(row)]!.push(row);
-    }
-  }
-  return rows;
-}
-
-/** Reads the exchange (`prepare`), then the outputs of the partitions this task runs, one after another. */
-async function* partitioned(
-  numPartitions: number,
+/**
+ * Run an operator's partitions over their exchanged inputs (execution/exchange.ts): a queue per
+ * partition this task runs, per exchange (a join has one per side); the exchanges are read one
+ * after the other while the partitions' operators consume their queues side by side.
+ */
+function exchangeAndRun(
   ctx: PlanRunContext,
-  prepare: () => Promise<(partition: number) => Chunks>,
+  exchanges: readonly ExchangeNode[],
+  run: (partition: number, inputs: Chunks[]) => Chunks,
 ): Chunks {
-  const run = await prepare();
-  for (let p = 0; p < numPartitions; p++) if (!ctx.tasks || ctx.tasks.owns(p)) yield* run(p);
-}
-
-/** Rows of this task's partitions from every task (inline: the rows split here). */
-function exchanged(node: ExchangeNode, rows: Row[][], ctx: PlanRunContext): Promise<Row[][]> | Row[][] {
-  return ctx.tasks ? ctx.tasks.exchange(node, rows) : rows;
-}
-
-async function* oneChunk(rows: readonly Row[]): Chunks {
-  if (rows.length > 0) yield rows;
+  const numPartitions = exchanges[0]!.partitioning.numPartitions;
+  const owned: number[] = [];
+  for (let p = 0; p < numPartitions; p++) if (!ctx.tasks || ctx.tasks.owns(p)) owned.push(p);
+  const queues = exchanges.map(() => {
+    const q: (ChunkQueue | undefined)[] = Array(numPartitions).fill(undefined);
+    for (const p of owned) q[p] = new ChunkQueue();
+    return q;
+  });
+  const feed = async () => {
+    for (let i = 0; i < exchanges.length; i++) {
+      const node = exchanges[i]!;
+      const input = runPlan(node.input, ctx);
+      if (ctx.tasks) await ctx.tasks.exchange(node, input, queues[i]!);
+      else {
+        await pump(input, node.partitioning, queues[i]!);
+        for (const q of queues[i]!) q?.end();
+      }
+    }
+  };
+  const stop = (e: unknown) => {
+    for (const qs of queues) for (const q of qs) q?.fail(e);
+  };
+  return concurrently(
+    owned.map((p) =>
+      run(
+        p,
+        queues.map((qs) => qs[p]!),
+      ),
+    ),
+    feed,
+    stop,
+  );
 }
 
 /** A join's input: every left chunk, SIDE_BREAK, every right chunk (operators/join/StreamJoin.ts). */

@@ -97,8 +97,14 @@ export class StatefulTasks {
     };
     this.open.set(op, entry);
     const delay = this.options.plan.watermarkDelays.get(op.operatorId) ?? 0;
+    // Time waiting for input (rows still being read or exchanged) is not this partition's work.
+    let waiting = 0;
     const output = op.run(
-      countRows(input, (n) => (entry.numInputRows += n)),
+      timedInput(
+        input,
+        (n) => (entry.numInputRows += n),
+        (ms) => (waiting += ms),
+      ),
       {
         batchId: batch.batchId,
         watermarkMs: batch.watermarkMs - delay,
@@ -114,8 +120,9 @@ export class StatefulTasks {
     try {
       while (true) {
         const t = performance.now();
+        waiting = 0;
         const next = await it.next();
-        entry.processingMs += performance.now() - t;
+        entry.processingMs += performance.now() - t - waiting;
         if (next.done) return;
         yield next.value;
       }
@@ -269,11 +276,20 @@ function stateFailure(e: unknown, what: string, context: Record<string, unknown>
   });
 }
 
-/** Chunks passed through, their rows counted. */
-async function* countRows(chunks: Chunks, count: (n: number) => void): Chunks {
-  for await (const c of chunks) {
-    count(c.length);
-    yield c;
+/** Chunks passed through, their rows counted and the time spent waiting for each measured. */
+async function* timedInput(chunks: Chunks, count: (n: number) => void, waited: (ms: number) => void): Chunks {
+  const it = chunks[Symbol.asyncIterator]();
+  try {
+    while (true) {
+      const t = performance.now();
+      const next = await it.next();
+      waited(performance.now() - t);
+      if (next.done) return;
+      count(next.value.length);
+      yield next.value;
+    }
+  } finally {
+    await it.return?.();
   }
 }
 

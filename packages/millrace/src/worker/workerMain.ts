@@ -21,6 +21,7 @@ import { type PhysicalPlan, type PhysicalQuery, planPhysical } from '../plan/phy
 import type { Row } from '../schema/index.ts';
 import { stateStoreFromRecipe } from '../state/index.ts';
 import { type Chunks, runPlan } from '../execution/runPlan.ts';
+import { type ChunkQueue, pump } from '../execution/exchange.ts';
 import { StatefulTasks } from '../execution/statefulTasks.ts';
 import {
   type BatchTask,
@@ -182,7 +183,10 @@ class TaskWorker {
       eventTime,
       stateful: (op, partition, input) => this.tasks.run(op, partition, input),
       partial: (op, input) => this.tasks.partial(op, input),
-      tasks: { owns: this.owns, exchange: (node, rows) => this.exchange(batchId, node, rows) },
+      tasks: {
+        owns: this.owns,
+        exchange: (node, input, queues) => this.exchange(batchId, node, input, queues),
+      },
     });
     for await (const rows of output) {
       const { message, transfer } = this.outputCodec.encode(rows);
@@ -192,66 +196,117 @@ class TaskWorker {
     send({ type: 'done', batchId, result: { eventTime, rowsRead, state } });
   }
 
-  /** Send each other worker its partitions' rows; gather this worker's from all, in worker order. */
-  private async exchange(batchId: number, node: PhysicalPlan, rows: Row[][]): Promise<Row[][]> {
+  /**
+   * Stream this task's input into its partitions' queues; the rows of other workers' partitions go
+   * to them chunk by chunk (one message per worker per input chunk), theirs arrive into these
+   * queues as they come. The queues end when this input and every peer's are done.
+   */
+  private async exchange(
+    batchId: number,
+    node: PhysicalPlan,
+    input: Chunks,
+    queues: readonly (ChunkQueue | undefined)[],
+  ): Promise<void> {
     const exchange = this.exchanges.get(node)!;
     const codec = this.codecs.get(node)!;
     const { workerIndex: me, workerCount } = init;
+    let peersDone = 0;
+    let localDone = false;
+    const finish = () => {
+      if (!localDone || peersDone < workerCount - 1) return;
+      this.inbox.unsubscribe(batchId, exchange);
+      for (const q of queues) q?.end();
+    };
+    this.inbox.subscribe(batchId, exchange, (m) => {
+      if (m.end) {
+        peersDone++;
+        finish();
+        return;
+      }
+      for (const [p, encoded] of Object.entries(m.parts)) queues[Number(p)]?.add(codec.decode(encoded));
+    });
+    // This chunk's rows for each other worker, sent together once the chunk is split.
+    const outgoing = new Map<number, Record<number, Row[]>>();
+    const remote = {
+      add(partition: number, rows: Row[]) {
+        const to = ownerOf(partition, workerCount);
+        let parts = outgoing.get(to);
+        if (!parts) outgoing.set(to, (parts = {}));
+        parts[partition] = rows;
+      },
+      flush() {
+        for (const [to, parts] of outgoing) {
+          const encoded: Record<number, EncodedRows> = {};
+          const transfer: ArrayBuffer[] = [];
+          for (const [p, rows] of Object.entries(parts)) {
+            const e = codec.encode(rows);
+            encoded[Number(p)] = e.message;
+            transfer.push(...e.transfer);
+          }
+          peers[to]!.postMessage(
+            { batchId, exchange, from: me, parts: encoded } satisfies ExchangeMessage,
+            transfer,
+          );
+        }
+        outgoing.clear();
+      },
+    };
+    await pump(input, node.kind === 'exchange' ? node.partitioning : unreachable(), queues, remote);
     for (let q = 0; q < workerCount; q++) {
-      if (q === me) continue;
-      const parts: Record<number, EncodedRows> = {};
-      const transfer: ArrayBuffer[] = [];
-      for (let p = q; p < rows.length; p += workerCount) {
-        if (rows[p]!.length === 0) continue;
-        const encoded = codec.encode(rows[p]!);
-        parts[p] = encoded.message;
-        transfer.push(...encoded.transfer);
-      }
-      peers[q]!.postMessage({ batchId, exchange, from: me, parts } satisfies ExchangeMessage, transfer);
+      if (q !== me)
+        peers[q]!.postMessage({
+          batchId,
+          exchange,
+          from: me,
+          parts: {},
+          end: true,
+        } satisfies ExchangeMessage);
     }
-    const received = await this.inbox.take(batchId, exchange, workerCount - 1);
-    const from = new Map(received.map((m) => [m.from, m.parts]));
-    const out: Row[][] = rows.map(() => []);
-    for (let p = me; p < rows.length; p += workerCount) {
-      const parts: Row[][] = [];
-      for (let q = 0; q < workerCount; q++) {
-        const got = from.get(q)?.[p];
-        parts.push(q === me ? rows[p]! : got ? codec.decode(got) : []);
-      }
-      out[p] = parts.length === 1 ? parts[0]! : ([] as Row[]).concat(...parts);
-    }
-    return out;
+    localDone = true;
+    finish();
   }
 }
 
-/** Exchange messages from other workers, held until this worker reaches that exchange. */
+function unreachable(): never {
+  throw new MillraceError('INTERNAL', 'an exchange id names a node that is not an exchange', {
+    domain: 'internal',
+  });
+}
+
+/**
+ * Exchange messages from other workers by (batch, exchange): held until this worker reaches that
+ * exchange (a peer may be ahead), then handed to its handler as they arrive.
+ */
 class ExchangeInbox {
-  private readonly got = new Map<string, ExchangeMessage[]>();
-  private readonly waiting = new Map<string, () => void>();
+  private readonly held = new Map<string, ExchangeMessage[]>();
+  private readonly handlers = new Map<string, (m: ExchangeMessage) => void>();
 
   put(m: ExchangeMessage): void {
     const key = `${m.batchId}/${m.exchange}`;
-    const list = this.got.get(key);
+    const handler = this.handlers.get(key);
+    if (handler) return handler(m);
+    const list = this.held.get(key);
     if (list) list.push(m);
-    else this.got.set(key, [m]);
-    this.waiting.get(key)?.();
+    else this.held.set(key, [m]);
   }
 
-  async take(batchId: number, exchange: number, count: number): Promise<ExchangeMessage[]> {
-    if (count === 0) return [];
+  subscribe(batchId: number, exchange: number, handler: (m: ExchangeMessage) => void): void {
     const key = `${batchId}/${exchange}`;
-    while ((this.got.get(key)?.length ?? 0) < count) {
-      await new Promise<void>((resolve) => this.waiting.set(key, resolve));
-    }
-    this.waiting.delete(key);
-    const list = this.got.get(key)!;
-    this.got.delete(key);
-    return list;
+    this.handlers.set(key, handler);
+    const held = this.held.get(key);
+    this.held.delete(key);
+    for (const m of held ?? []) handler(m);
+  }
+
+  unsubscribe(batchId: number, exchange: number): void {
+    this.handlers.delete(`${batchId}/${exchange}`);
   }
 
   /** Drop what is left of a batch (it failed part way). */
   clear(batchId: number): void {
-    for (const key of this.got.keys()) if (key.startsWith(`${batchId}/`)) this.got.delete(key);
+    for (const map of [this.held, this.handlers]) {
+      for (const key of map.keys()) if (key.startsWith(`${batchId}/`)) map.delete(key);
+    }
   }
 }
 

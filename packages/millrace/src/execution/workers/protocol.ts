@@ -16,6 +16,7 @@
  *   close                               ──►  close stores  ◄── closed
  *
  *   worker ⇄ worker (MessagePort per pair): exchange {batchId, exchange, from, parts: {p: rows}}
+ *   per input chunk, as the sender reads it, then {…, end: true} when its input is done
  */
 import type { Offset, OutputMode } from '../../connectors/contracts.ts';
 import type { JsonValue } from '../../connectors/contracts.ts';
@@ -109,8 +110,10 @@ export interface ExchangeMessage {
   /** The exchange node's index in the plan (pre-order; the same in every worker). */
   readonly exchange: number;
   readonly from: number;
-  /** Rows of the receiver's partitions, by partition (rowCodec.ts). */
+  /** Rows of the receiver's partitions, by partition (rowCodec.ts): one input chunk's. */
   readonly parts: Record<number, EncodedRows>;
+  /** The sender's input for this exchange is done (no parts). */
+  readonly end?: boolean;
 }
 
 /** Worker w runs the state partitions p with p mod W = w. */
