@@ -203,6 +203,9 @@ export async function main(args: string[]): Promise<number> {
     cpuSeconds: engine?.cpuSeconds ?? null,
     eventsPerCpuSecond: engine ? perSec(events, engine.cpuSeconds) : null,
     eventsPerWallSecond: engine ? perSec(events, engine.wallSeconds) : null,
+    startSeconds: engine?.startSeconds ?? null,
+    eventsPerWallSecondAfterStart:
+      engine?.startSeconds !== undefined ? perSec(events, engine.wallSeconds - engine.startSeconds) : null,
     peakRssBytes: engine?.peakRssBytes ?? null,
     rowsOut: engine?.rowsOut ?? null,
     checksum: engine?.checksum ?? null,

@@ -64,6 +64,8 @@ export interface RunResult {
   /** Input rows dropped as late by the watermark, over all batches. */
   readonly rowsDroppedByWatermark?: number;
   readonly outputMode?: OutputMode;
+  /** Seconds until the query had started (worker threads: until each had built the plan). */
+  readonly startSeconds?: number;
 }
 
 export interface NexmarkQuery {
@@ -248,6 +250,7 @@ export async function runStreamQuery<O>(
             : rowSink((row: O) => checksum.add(hashRow(row)));
     // Every batch (with data or not) must stay in recentProgress to be counted.
     const batchesExpected = 2 * batchesWithData + 10;
+    const startedAt = performance.now();
     const query = await stream
       .writeStream({
         sink,
@@ -260,6 +263,7 @@ export async function runStreamQuery<O>(
         ...(config.partitions ? { partitions: config.partitions } : {}),
       })
       .start();
+    const startSeconds = (performance.now() - startedAt) / 1000;
     await query.awaitTermination();
     if (query.exception) throw query.exception;
     let rowsIn = 0;
@@ -298,6 +302,7 @@ export async function runStreamQuery<O>(
       stateRows,
       rowsDroppedByWatermark: dropped,
       outputMode,
+      startSeconds,
     };
   } finally {
     rmSync(checkpointLocation, { recursive: true, force: true });

@@ -53,7 +53,7 @@ export type ChunkedBatch<R> = AsyncIterable<R[]> & {
   summary?(): Omit<SourceBatch<R>, 'rows'>;
 };
 
-/** One of `count` contiguous parts of a batch's rows. */
+/** One of `count` parts of a batch's rows. */
 export interface SourceSplit {
   readonly index: number;
   readonly count: number;
@@ -82,9 +82,11 @@ export interface Source<R = Row> {
    */
   getBatchChunks?(start: Offset | null, end: Offset, info: { readonly batchId: number }): ChunkedBatch<R>;
   /**
-   * Optional: split `index` of `count` contiguous splits of the rows in (start, end], read by one
-   * task on a worker thread (execution/workers). Concatenated in index order the splits are
-   * exactly getBatch's rows. It is called on an instance the worker built from the same options,
+   * Optional: split `index` of `count` splits of the rows in (start, end], read by one task on a
+   * worker thread (execution/workers). Together the splits hold exactly getBatch's rows, each row
+   * in one split, and a split keeps their order (how rows are dealt to splits is the source's:
+   * contiguous ranges, or interleaved blocks so every task moves through event time at the same
+   * pace, as the Nexmark generator does). It is called on an instance the worker built from the same options,
    * one that was never opened: offer it only when a batch is a pure function of the source's
    * options and offsets (a generator; a log read by offset range). Without it, the driver reads the
    * batch and hands each task a contiguous slice of the rows.

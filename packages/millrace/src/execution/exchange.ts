@@ -115,7 +115,7 @@ export async function pump(
   input: Chunks,
   partitioning: Partitioning,
   queues: readonly (ChunkQueue | undefined)[],
-  remote?: { add(partition: number, rows: Row[]): void; flush(): void },
+  remote?: { add(partition: number, rows: Row[]): void; flush(): Promise<void> | void },
 ): Promise<void> {
   try {
     for await (const chunk of input) {
@@ -124,7 +124,7 @@ export async function pump(
         if (q) await q.push(rows);
         else remote?.add(p, rows);
       }
-      remote?.flush();
+      await remote?.flush();
     }
   } catch (e) {
     for (const q of queues) q?.fail(e);

@@ -249,6 +249,9 @@ class TaskWorker {
           );
         }
         outgoing.clear();
+        // Let the event loop run: the peers' chunks for this worker's partitions arrive as messages,
+        // which a loop of microtasks (reading, splitting, consuming) would leave waiting to the end.
+        return new Promise<void>((resolve) => setImmediate(resolve));
       },
     };
     await pump(input, node.kind === 'exchange' ? node.partitioning : unreachable(), queues, remote);

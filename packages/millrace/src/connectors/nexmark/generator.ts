@@ -1,5 +1,5 @@
 /**
- * The Nexmark event generator (workload: /work/shared/benchmarks/NEXMARK.md).
+ * The Nexmark event generator: people, auctions and bids interleaved 1 : 3 : 46, event n a function of n alone.
  *
  * Pure and deterministic: event n's kind comes from n % 50 (0 → person, 1..3 → auction,
  * 4..49 → bid) and every random draw of event n comes from a PRNG seeded with n alone, so any

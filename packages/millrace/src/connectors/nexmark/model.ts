@@ -1,5 +1,5 @@
 /**
- * Nexmark row types and schemas (see /work/shared/benchmarks/NEXMARK.md).
+ * Nexmark row types and schemas (person, auction, bid), as the Nexmark benchmark defines them.
  * Timestamps are epoch milliseconds; ids, prices and categories are longs.
  */
 import { type Schema, schema, t } from '../../schema/index.ts';
