@@ -282,11 +282,12 @@ export function planPhysical(logical: LogicalPlan, options: PhysicalPlanOptions 
       node: { kind: 'union', inputs: p.inputs.map((i) => finish(visit(i))), schema: p.schema },
     }),
     aggregate: (p) => {
-      const upstream = finish(
-        distributed && !partialAggregationPays(p) ? pruneForExchange(visit(p.input), p) : visit(p.input),
-      );
       // A session_window key needs its own operator (sessions merge); other aggregations share one.
       const session = sessionKeyIndex(p) >= 0;
+      // On workers, rows cross to the partition's worker: only the columns the aggregation reads
+      // (unless partial groups cross instead).
+      const rowsCross = distributed && (session || !partialAggregationPays(p));
+      const upstream = finish(rowsCross ? pruneForExchange(visit(p.input), p) : visit(p.input));
       let input: PhysicalPlan;
       let partitions: StatefulOperator[];
       if (session) {

@@ -80,7 +80,9 @@ export class WorkerPool {
         workerData: { init, peers },
         transferList: peers.filter((p): p is MessagePort => p !== null),
         name: `millrace ${options.init.queryName} worker ${workerIndex}`,
-        resourceLimits: { maxYoungGenerationSizeMb: 48 },
+        // A batch's rows and exchanged chunks are short-lived: a larger young generation lets them
+        // die there instead of being promoted (q11 on 2 workers: 48 MiB 2.2M, 96 MiB 2.57M events/s).
+        resourceLimits: { maxYoungGenerationSizeMb: 96 },
       });
     });
     const pool = new WorkerPool(workers, options.init.queryName, options.outputSchema);
