@@ -12,6 +12,8 @@
  *   ───────────────────────────────────────────────   ──────────────────────────────────────────
  *   numPartitions differ                              CHECKPOINT_MISMATCH: state is split by it,
  *                                                     fixed when the checkpoint was created
+ *   another partitioner (hash)                        CHECKPOINT_MISMATCH: a group's state would be
+ *                                                     looked for in another partition
  *   recorded has no operators                         compatible: no state to misread (a query
  *                                                     that was stateless); new operators start empty
  *   an id recorded, not current (or current, not      STATE_SCHEMA_INCOMPATIBLE: operators were
@@ -25,7 +27,7 @@
  * Checks run in that order and the first that fails is reported, with every operator it
  * concerns. Nullability is not compared: stored values carry no declared nullability.
  *
- *   layout    v1 | {"numPartitions"} | [{"id","kind","format","keySchema","valueSchema"}, …]
+ *   layout    v1 | {"numPartitions","partitioner"} | [{"id","kind","format","keySchema","valueSchema"}, …]
  */
 import { type MillraceError, userError } from '../errors/index.ts';
 import type { OperatorStateInfo, StateField } from '../plan/stateSchema.ts';
@@ -36,6 +38,8 @@ export type { OperatorStateInfo, StateField, StateOperatorKind } from '../plan/s
 export interface StateLayout {
   /** State partitions (Spark's spark.sql.shuffle.partitions), fixed when the checkpoint is created. */
   readonly numPartitions: number;
+  /** How rows are hashed to partitions (plan/partitioning.ts PARTITIONER); absent: the first one. */
+  readonly partitioner?: string;
   /** The stateful operators, in plan order. */
   readonly operators: readonly OperatorStateInfo[];
 }
@@ -43,7 +47,13 @@ export interface StateLayout {
 const KINDS = new Set(['aggregate', 'sessionAggregate', 'dedup', 'join', 'keyed']);
 
 export function encodeLayout(layout: StateLayout): string {
-  return encode([{ numPartitions: layout.numPartitions }, layout.operators]);
+  return encode([
+    {
+      numPartitions: layout.numPartitions,
+      ...(layout.partitioner ? { partitioner: layout.partitioner } : {}),
+    },
+    layout.operators,
+  ]);
 }
 
 export function decodeLayout(text: string, file: string): StateLayout {
@@ -57,7 +67,15 @@ export function decodeLayout(text: string, file: string): StateLayout {
     const why = invalidOperator(op);
     if (why !== null) throw corrupt(file, `operator ${i} ${why}`);
   });
-  return { numPartitions, operators: operators as OperatorStateInfo[] };
+  const partitioner = (head as { partitioner?: unknown }).partitioner;
+  if (partitioner !== undefined && typeof partitioner !== 'string') {
+    throw corrupt(file, `its partitioner is ${JSON.stringify(partitioner)}, not a name`);
+  }
+  return {
+    numPartitions,
+    ...(partitioner ? { partitioner } : {}),
+    operators: operators as OperatorStateInfo[],
+  };
 }
 
 function invalidOperator(op: unknown): string | null {
@@ -110,6 +128,15 @@ export function checkLayout(
       `the checkpoint at ${checkpointDir} was created with ${n} state partitions, but this query asks for ` +
         `${current.numPartitions}; the number is fixed when a checkpoint is created (state is split by it). ` +
         `Run the query with \`partitions: ${n}\`, or start a new checkpointLocation (its state starts empty)`,
+      { checkpoint: checkpointDir },
+    );
+  }
+  if (recorded.partitioner && current.partitioner && recorded.partitioner !== current.partitioner) {
+    return userError(
+      'CHECKPOINT_MISMATCH',
+      `the checkpoint at ${checkpointDir} split its state by the hash "${recorded.partitioner}", this version of ` +
+        `Millrace by "${current.partitioner}": a group's state would be looked for in another partition. ` +
+        'Start a new checkpointLocation (its state starts empty), or run the version that wrote it',
       { checkpoint: checkpointDir },
     );
   }

@@ -42,6 +42,7 @@ import type { PhysicalPlan, PhysicalQuery } from '../plan/physical.ts';
 import type { StateStoreProvider } from '../state/StateStore.ts';
 import { type PartitionStateReport, StatefulTasks, stateDirOf, stateProgressOf } from './statefulTasks.ts';
 import { WorkerPool } from './workers/WorkerPool.ts';
+import { PARTITIONER } from '../plan/partitioning.ts';
 import type { QueryModule, SourceRange } from './workers/protocol.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
@@ -243,6 +244,7 @@ export class MicroBatchExecution {
   private async checkStateLayout(cp: Checkpoint): Promise<void> {
     const current: StateLayout = {
       numPartitions: this.plan.numPartitions,
+      partitioner: PARTITIONER,
       operators: this.plan.statefulOperators.map((o) => o.stateInfo),
     };
     let recorded = await cp.readLayout();

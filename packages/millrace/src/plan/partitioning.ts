@@ -41,6 +41,12 @@ import type { NamedExpr, PlanOf } from './logical.ts';
 import { isSessionWindowCall, isWindowCall } from './eventTime.ts';
 import { analyzeStreamJoin } from './joinNode.ts';
 
+/**
+ * The name of this partitioning, recorded in a checkpoint's layout: a checkpoint split by another
+ * hash would have a group's state in another partition. Change it with the hash.
+ */
+export const PARTITIONER = 'murmur3-spark-seed42';
+
 /** Spark's seed for `hash()` and for HashPartitioning. */
 const SEED = 42;
 

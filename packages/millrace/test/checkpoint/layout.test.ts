@@ -138,6 +138,18 @@ describe('checkLayout', () => {
     expect(e.message).toContain('new checkpointLocation (its state starts empty)');
   });
 
+  it('refuses state split by another hash; a layout without one is taken as split by this one', () => {
+    const e = refused(
+      { ...layout([]), partitioner: 'murmur3-spark-seed42' },
+      { ...layout([]), partitioner: 'xxhash' },
+    );
+    expect(e.code).toBe('CHECKPOINT_MISMATCH');
+    expect(e.message).toContain('split its state by the hash "murmur3-spark-seed42"');
+    expect(checkLayout(layout([]), { ...layout([]), partitioner: 'xxhash' }, DIR)).toBeNull();
+    const withHash = { ...layout([dedup('dedup-0')]), partitioner: 'murmur3-spark-seed42' };
+    expect(decodeLayout(encodeLayout(withHash), 'f')).toEqual(withHash);
+  });
+
   it('checks the partitions before the operators', () => {
     const e = refused(layout([agg('aggregate-0', [total])], 4), layout([dedup('dedup-0')], 2));
     expect(e.code).toBe('CHECKPOINT_MISMATCH');

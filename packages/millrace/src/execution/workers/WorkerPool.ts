@@ -10,7 +10,7 @@ import { MillraceError } from '../../errors/index.ts';
 import type { Row, Schema } from '../../schema/index.ts';
 import { type RowCodec, rowCodec } from './rowCodec.ts';
 import type { Chunks } from '../runPlan.ts';
-import { AsyncQueue } from './asyncQueue.ts';
+import { ChunkQueue } from '../exchange.ts';
 import type { BatchTask, FromWorker, SerializedError, TaskResult, ToWorker, WorkerInit } from './protocol.ts';
 
 export interface WorkerPoolOptions {
@@ -33,7 +33,7 @@ export interface PoolBatch {
 
 interface Pending {
   readonly batchId: number;
-  readonly outputs: AsyncQueue<readonly Row[]>[];
+  readonly outputs: ChunkQueue[];
   readonly results: (TaskResult | undefined)[];
   resolve(r: TaskResult[]): void;
   reject(e: unknown): void;
@@ -167,7 +167,7 @@ export class WorkerPool {
     results.catch(() => undefined);
     const pending: Pending = {
       batchId: task.batchId,
-      outputs: this.workers.map(() => new AsyncQueue<readonly Row[]>()),
+      outputs: this.workers.map(() => new ChunkQueue(Infinity)),
       results: Array(n).fill(undefined),
       resolve,
       reject,
@@ -239,7 +239,7 @@ export class WorkerPool {
     const b = this.batch;
     switch (m.type) {
       case 'output':
-        if (b && b.batchId === m.batchId) b.outputs[i]!.push(this.outputCodec.decode(m.rows));
+        if (b && b.batchId === m.batchId) b.outputs[i]!.add(this.outputCodec.decode(m.rows));
         return;
       case 'done':
         if (!b || b.batchId !== m.batchId) return;
@@ -313,6 +313,6 @@ export class WorkerPool {
   }
 }
 
-async function* concat(queues: readonly AsyncQueue<readonly Row[]>[]): Chunks {
+async function* concat(queues: readonly ChunkQueue[]): Chunks {
   for (const q of queues) yield* q;
 }
