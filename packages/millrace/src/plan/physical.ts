@@ -79,6 +79,8 @@ export type PhysicalPlan =
       readonly input: PhysicalPlan;
       readonly partitioning: Partitioning;
       readonly schema: Schema;
+      /** Between worker threads, only these columns cross (what the operator reads); absent: all. */
+      readonly carries?: Schema;
     }
   | {
       readonly kind: 'stateful';
@@ -202,10 +204,16 @@ export function planPhysical(logical: LogicalPlan, options: PhysicalPlanOptions 
     return all;
   };
   /** The input of a stateful operator, split by its key when there is more than one partition. */
-  const exchange = (input: PhysicalPlan, partitioning: () => Partitioning): PhysicalPlan =>
+  const exchange = (input: PhysicalPlan, partitioning: () => Partitioning, carries?: Schema): PhysicalPlan =>
     numPartitions === 1 && !distributed
       ? input
-      : { kind: 'exchange', input, partitioning: partitioning(), schema: input.schema };
+      : {
+          kind: 'exchange',
+          input,
+          partitioning: partitioning(),
+          schema: input.schema,
+          ...(distributed && carries ? { carries } : {}),
+        };
 
   const finish = (d: Draft): PhysicalPlan =>
     d.kind === 'node'
@@ -220,12 +228,12 @@ export function planPhysical(logical: LogicalPlan, options: PhysicalPlanOptions 
   const visit = (p: LogicalPlan): Draft => planners[p.kind](p as never);
 
   /**
-   * Before an aggregation's exchange between worker threads, keep only the columns its keys and
-   * aggregates read: every row crossing threads is copied, and what it carries besides (a URL, a
-   * payload) would be copied for nothing. The operator reads columns by name, so it needs no
-   * change. (Inline, rows are not copied and a projection would only cost.)
+   * The columns an aggregation reads, when they are fewer than its input's: between worker threads
+   * its exchange carries only these (every row crossing threads is copied; a URL or a payload
+   * beside them would be copied for nothing). The operator reads columns by name, so rows with
+   * only these fields suit it; rows staying in their thread are not touched.
    */
-  const pruneForExchange = (input: Draft, p: PlanOf<'aggregate'>): Draft => {
+  const columnsRead = (p: PlanOf<'aggregate'>): Schema | undefined => {
     const used = new Set<string>();
     const use = (e: Expr) => {
       for (const c of columnUses(e).keys()) used.add(c);
@@ -236,17 +244,9 @@ export function planPhysical(logical: LogicalPlan, options: PhysicalPlanOptions 
       if (agg.filter) use(agg.filter);
     }
     const fields = p.input.schema.fields;
-    if (used.size >= fields.length || ![...used].every((c) => fields.some((f) => f.name === c))) return input;
-    const kept = fields.filter((f) => used.has(f.name));
-    return extend(
-      input,
-      {
-        kind: 'project',
-        exprs: kept.map((f) => ({ name: f.name, expr: { kind: 'col', name: f.name } })),
-        inputSchema: p.input.schema,
-      },
-      new Schema(kept),
-    );
+    if (used.size >= fields.length || ![...used].every((c) => fields.some((f) => f.name === c)))
+      return undefined;
+    return new Schema(fields.filter((f) => used.has(f.name)));
   };
 
   const planners: { [K in PlanKind]: (p: PlanOf<K>) => Draft } = {
@@ -284,16 +284,14 @@ export function planPhysical(logical: LogicalPlan, options: PhysicalPlanOptions 
     aggregate: (p) => {
       // A session_window key needs its own operator (sessions merge); other aggregations share one.
       const session = sessionKeyIndex(p) >= 0;
-      // On workers, rows cross to the partition's worker: only the columns the aggregation reads
-      // (unless partial groups cross instead).
-      const rowsCross = distributed && (session || !partialAggregationPays(p));
-      const upstream = finish(rowsCross ? pruneForExchange(visit(p.input), p) : visit(p.input));
+      const upstream = finish(visit(p.input));
+      const carries = columnsRead(p);
       let input: PhysicalPlan;
       let partitions: StatefulOperator[];
       if (session) {
         const spec = bindSession(p, `sessionAggregate-${statefulOperators.length}`);
         partitions = instances(p, () => new SessionAggregate(spec));
-        input = exchange(upstream, () => sessionPartitioning(p, numPartitions));
+        input = exchange(upstream, () => sessionPartitioning(p, numPartitions), carries);
       } else if (distributed && partialAggregationPays(p)) {
         // Partial groups per task, exchanged, merged into the partitions' state (Spark's partial/final).
         const spec = bindAggregate(p, `aggregate-${statefulOperators.length}`);
@@ -309,7 +307,7 @@ export function planPhysical(logical: LogicalPlan, options: PhysicalPlanOptions 
       } else {
         const spec = bindAggregate(p, `aggregate-${statefulOperators.length}`);
         partitions = instances(p, () => new StreamingAggregate(spec));
-        input = exchange(upstream, () => aggregatePartitioning(p, spec, numPartitions));
+        input = exchange(upstream, () => aggregatePartitioning(p, spec, numPartitions), carries);
       }
       const operator = partitions[0]!;
       const keys = p.keys.map((k) =>

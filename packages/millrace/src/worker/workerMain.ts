@@ -115,7 +115,10 @@ class TaskWorker {
       minBatchesToRetain: init.minBatchesToRetain,
     });
     this.exchanges = exchangeIds(plan.root);
-    for (const node of this.exchanges.keys()) this.codecs.set(node, rowCodec(node.schema));
+    for (const node of this.exchanges.keys()) {
+      if (node.kind !== 'exchange') continue;
+      this.codecs.set(node, node.carries ? rowCodec(node.carries, { subset: true }) : rowCodec(node.schema));
+    }
     this.outputCodec = rowCodec(plan.root.schema);
   }
 

@@ -46,8 +46,11 @@ export interface RowCodec {
   decode(message: EncodedRows): Row[];
 }
 
-/** A codec for rows of `schema`. */
-export function rowCodec(schema: Schema): RowCodec {
+/**
+ * A codec for rows of `schema`. `subset`: the rows may have more fields than the schema's, and only
+ * the schema's cross (an exchange carrying just the columns its operator reads).
+ */
+export function rowCodec(schema: Schema, options: { readonly subset?: boolean } = {}): RowCodec {
   const names = schema.fields.map((f) => f.name);
   const hints = schema.fields.map((f) => hintOf(f.type));
   // One object shape for every decoded row: a literal with the fields in schema order.
@@ -58,6 +61,7 @@ export function rowCodec(schema: Schema): RowCodec {
   ) as (v: unknown[][], i: number) => Row;
 
   const sameFields = (row: Row): boolean => {
+    if (options.subset) return names.every((n) => n in row);
     let k = 0;
     for (const key in row) {
       if (key !== names[k]) return false;

@@ -6,8 +6,12 @@ import { rowCodec } from '../../../src/execution/workers/rowCodec.ts';
 import type { Row } from '../../../src/schema/index.ts';
 
 /** Through a real MessagePort, with the transfer list (a transferred buffer is not copied). */
-async function roundTrip(rows: Row[], s: Parameters<typeof rowCodec>[0]): Promise<Row[]> {
-  const codec = rowCodec(s);
+async function roundTrip(
+  rows: Row[],
+  s: Parameters<typeof rowCodec>[0],
+  options: Parameters<typeof rowCodec>[1] = {},
+): Promise<Row[]> {
+  const codec = rowCodec(s, options);
   const { message, transfer } = codec.encode(rows);
   const { port1, port2 } = new MessageChannel();
   const got = new Promise<unknown>((resolve) => port2.once('message', resolve));
@@ -68,6 +72,18 @@ describe('rowCodec', () => {
       { k: 'c', e: 3, g: { set: new Set([1, 2]) } },
     ];
     expect(await roundTrip(mixed, s)).toEqual(mixed);
+  });
+
+  it('subset: only the columns of the schema cross (what the operator of an exchange reads)', async () => {
+    const s = schema({ bidder: t.long, at: t.timestamp });
+    const rows: Row[] = [
+      { auction: 1, bidder: 7, url: 'https://a/very/long/url', at: 1000 },
+      { auction: 2, bidder: 8, url: 'https://b', at: 2000 },
+    ];
+    expect(await roundTrip(rows, s, { subset: true })).toEqual([
+      { bidder: 7, at: 1000 },
+      { bidder: 8, at: 2000 },
+    ]);
   });
 
   it('a value of another type than declared, or a row with other fields, is sent as it is', async () => {
