@@ -154,6 +154,37 @@ describe('queries on worker threads', () => {
     );
   });
 
+  it('one checkpoint of 4 partitions, restarted on 2, then 4, then 1 worker: each takes over the partitions', async () => {
+    const checkpointLocation = tempDir();
+    const sink = memorySink();
+    const session = createSession();
+    for (const [count, rows] of [
+      [2, [ev(1, 'ann', 1), ev(2, 'bob', 2), ev(3, 'cy', 3), ev(4, 'dee', 4)]],
+      [4, [ev(5, 'ann', 5), ev(6, 'bob', 6), ev(7, 'eve', 7)]],
+      [1, [ev(8, 'ann', 8), ev(9, 'eve', 9), ev(10, 'cy', 10)]],
+    ] as const) {
+      const q = await perUser(session)
+        .writeStream({
+          sink,
+          checkpointLocation,
+          outputMode: 'update',
+          partitions: 4,
+          workers: { count, module, export: 'perUser' },
+        })
+        .start();
+      input.addData(...rows);
+      await q.processAllAvailable();
+      await q.stop();
+    }
+    expect(sink.lastBatch()).toEqual(
+      expect.arrayContaining([
+        { user: 'ann', c: 3, total: 14 },
+        { user: 'eve', c: 2, total: 16 },
+        { user: 'cy', c: 2, total: 13 },
+      ]),
+    );
+  });
+
   it('progress sums the workers’ partitions and shows each one', async () => {
     const session = createSession();
     const q = await perUser(session)
