@@ -30,6 +30,15 @@
  * The watermarks used are the batch's (computed after earlier batches and kept in
  * the offsets log), so a replayed batch decides lateness and eviction exactly as
  * the first run. Lateness uses ctx.lateEventsWatermarkMs (see StatefulOperator).
+ *
+ * On worker threads the fold can run in two steps (Spark's partial/final aggregate):
+ *
+ *   task's rows ──► partial(): the same fold, no store ──► {k: store key, e: end, g: group}
+ *        ──► exchange (by the group's keys: the partition its rows would get) ──►
+ *   run() with spec.mergesPartials: each partial group merged into the store's
+ *        (AggregateFunction.merge) ──► put, evict, emit as above
+ *
+ * Late rows are dropped by partial(), with the same watermark, so the final step sees none.
  */
 import type { Row } from '../../schema/index.ts';
 import type { OutputMode } from '../../connectors/contracts.ts';
