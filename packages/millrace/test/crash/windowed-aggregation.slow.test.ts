@@ -93,8 +93,10 @@ import {
   sinkManifestIds,
   sinkPartFiles,
   sleep,
+  progressOf,
   spawnChild,
   stateVersions,
+  writeJsonlInput,
 } from './harness.ts';
 
 const CHILD = path.join(CRASH_DIR, 'windowed-aggregation.child.ts');
@@ -408,22 +410,6 @@ class SessionModel extends InputModel {
   }
 }
 
-/** Input files: written under a dot name, mtime = index seconds after a base (the reading order), renamed in. */
-async function writeInputFile(dir: string, index: number, rows: readonly InputRow[]): Promise<void> {
-  const file = `in-${String(index).padStart(5, '0')}.jsonl`;
-  const tmp = path.join(dir, `.${file}.tmp`);
-  await fsp.writeFile(tmp, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-  const mtime = 1_700_000_000 + index;
-  await fsp.utimes(tmp, mtime, mtime);
-  await fsp.rename(tmp, path.join(dir, file));
-}
-
-function progressOf(child: Child): StreamingQueryProgress[] {
-  return child.lines
-    .filter((l) => l.startsWith('PROGRESS '))
-    .map((l) => JSON.parse(l.slice('PROGRESS '.length)) as StreamingQueryProgress);
-}
-
 /** Check one progress record against the model; returns a problem or null. */
 function checkProgress(model: InputModel, p: StreamingQueryProgress): string | null {
   const src = p.sources[0]!;
@@ -547,7 +533,7 @@ for (const variant of VARIANTS) {
       await fsp.mkdir(output!, { recursive: true });
       const model = variant.model(rng);
       const addFile = async (kind: FileKind = 'normal') =>
-        writeInputFile(input!, model.files.length, model.addFile(kind));
+        writeJsonlInput(input!, model.files.length, model.addFile(kind));
       for (let i = 0; i < PRE_FILES; i++) await addFile();
 
       const phases = new PhaseTally();
@@ -732,7 +718,7 @@ it('a restart that switches nothing but the process: batch id, watermark and sta
     await fsp.mkdir(input, { recursive: true });
     const model = new WindowModel(rng, WINDOW_MS, WINDOW_MS);
     const addFile = async (kind: FileKind = 'normal') =>
-      writeInputFile(input, model.files.length, model.addFile(kind));
+      writeJsonlInput(input, model.files.length, model.addFile(kind));
     const all: StreamingQueryProgress[] = [];
 
     /** Start a child; once it has processed every file and has nothing left to do, SIGTERM it. */
