@@ -88,22 +88,28 @@ export class ChunkQueue implements AsyncIterable<readonly Row[]> {
   }
 }
 
-/** Each chunk's rows by partition (only partitions with rows; a `single` partitioning: all in 0). */
-export function splitChunk(chunk: readonly Row[], partitioning: Partitioning): Map<number, Row[]> {
-  const parts = new Map<number, Row[]>();
+/**
+ * A chunk's rows by partition: `parts[p]` (undefined where none). `parts` is reused between chunks
+ * by its caller; a single partitioning puts the chunk itself in 0.
+ */
+export function splitChunk(
+  chunk: readonly Row[],
+  partitioning: Partitioning,
+  parts: (Row[] | undefined)[],
+): void {
+  parts.fill(undefined);
   if (partitioning.kind === 'single') {
-    if (chunk.length > 0) parts.set(0, chunk as Row[]);
-    return parts;
+    if (chunk.length > 0) parts[0] = chunk as Row[];
+    return;
   }
   const { partitionOf } = partitioning;
   for (let i = 0; i < chunk.length; i++) {
     const row = chunk[i]!;
     const p = partitionOf(row);
-    const rows = parts.get(p);
-    if (rows) rows.push(row);
-    else parts.set(p, [row]);
+    const rows = parts[p];
+    if (rows === undefined) parts[p] = [row];
+    else rows.push(row);
   }
-  return parts;
 }
 
 /**
@@ -118,8 +124,12 @@ export async function pump(
   remote?: { add(partition: number, rows: Row[]): void; flush(): Promise<void> | void },
 ): Promise<void> {
   try {
+    const parts: (Row[] | undefined)[] = new Array(partitioning.numPartitions);
     for await (const chunk of input) {
-      for (const [p, rows] of splitChunk(chunk, partitioning)) {
+      splitChunk(chunk, partitioning, parts);
+      for (let p = 0; p < parts.length; p++) {
+        const rows = parts[p];
+        if (rows === undefined) continue;
         const q = queues[p];
         if (q) await q.push(rows);
         else remote?.add(p, rows);
