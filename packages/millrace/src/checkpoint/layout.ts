@@ -156,9 +156,11 @@ function formatMismatch(
 ): MillraceError | null {
   const now = new Map(current.map((op) => [op.id, op]));
   const problems: string[] = [];
+  const ids: string[] = [];
   for (const r of recorded) {
     const c = now.get(r.id);
     if (c && (r.format ?? 1) !== (c.format ?? 1)) {
+      ids.push(r.id);
       problems.push(
         `${r.id}'s state is in format ${r.format ?? 1}, this version of Millrace reads format ${c.format ?? 1}`,
       );
@@ -169,10 +171,7 @@ function formatMismatch(
     'STATE_SCHEMA_INCOMPATIBLE',
     `the checkpoint at ${dir} holds state this version cannot read: ${problems.join('; ')}. ` +
       'Start a new checkpointLocation (its state starts empty), or run the version that wrote it',
-    {
-      checkpoint: dir,
-      operator: problems.length === 1 ? recorded.find((r) => problems[0]!.startsWith(r.id))?.id : undefined,
-    },
+    { checkpoint: dir, operator: ids.join(', ') },
   );
 }
 

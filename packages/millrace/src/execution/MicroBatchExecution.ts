@@ -504,14 +504,7 @@ export class MicroBatchExecution {
           driverRows.set(source.name, rows);
         }
       } else if (source.getBatchChunks) {
-        const read = () =>
-          this.countedChunks(
-            source,
-            () => source.getBatchChunks!(start, end, { batchId }),
-            rowCounts,
-            sctx,
-            (summary) => run.sourceBatches.set(source.name, { rows: [], ...summary }),
-          );
+        const read = () => this.readWhole(source, start, end, run, rowCounts, sctx);
         // A source scanned more than once (a self-union) is read once and its chunks replayed.
         scans.set(source, (this.scanCounts.get(source) ?? 0) > 1 ? replayable(read) : read);
       } else {
@@ -619,7 +612,7 @@ export class MicroBatchExecution {
     this.reportProgress(run);
   }
 
-  /** A source's rows of this batch, in chunks however it reads them (for tasks on workers). */
+  /** A source's rows of this batch, in chunks however it reads them (counted, failures attributed). */
   private readWhole(
     source: Source<any>,
     start: Offset | null,
@@ -638,17 +631,19 @@ export class MicroBatchExecution {
         (summary) => run.sourceBatches.set(source.name, { rows: [], ...summary }),
       );
     }
-    return (async function* (self: MicroBatchExecution) {
-      const batch = await self.guard(
+    const read = () =>
+      this.guard(
         () => source.getBatch(start, end, { batchId }),
         'SOURCE_FAILED',
         `source "${source.name}" failed to read batch ${batchId}`,
         context,
       );
+    return (async function* () {
+      const batch = await read();
       run.sourceBatches.set(source.name, batch);
       rowCounts.set(source.name, batch.rows.length);
       yield batch.rows;
-    })(this);
+    })();
   }
 
   /** A source's chunks, counted, with failures attributed to the source. */
@@ -770,7 +765,7 @@ export class MicroBatchExecution {
   }
 
   /** Run a connector call; wrap anything it throws with where it happened. */
-  async guard<T>(
+  private async guard<T>(
     fn: () => Promise<T>,
     code: string,
     what: string,

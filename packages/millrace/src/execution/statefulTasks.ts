@@ -35,17 +35,10 @@ export interface StatefulBatch {
   readonly timestampMs: number;
 }
 
-/** What one operator instance did in a batch on one partition (plain data). */
-export interface PartitionStateReport {
+/** What one operator instance did in a batch on one partition (plain data): its progress figures, and more. */
+export interface PartitionStateReport extends Omit<StateOperatorProgress, 'operatorName' | 'partitions'> {
   readonly operatorId: string;
   readonly partition: number;
-  readonly numRowsTotal: number;
-  readonly numRowsUpdated: number;
-  readonly numRowsRemoved: number;
-  readonly numRowsDroppedByWatermark: number;
-  readonly memoryUsedBytes: number;
-  readonly commitTimeMs: number;
-  readonly customMetrics: Readonly<Record<string, number>>;
   readonly numInputRows: number;
   /** Time the instance spent on the batch (its own work, not what consumed its output). */
   readonly processingMs: number;
