@@ -25,7 +25,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: [
-            'packages/{log,kafka,postgres,server}/test/**/*.test.ts',
+            'packages/!(millrace)/test/**/*.test.ts',
             'packages/millrace/test/conformance/**/*.test.ts',
             'examples/**/*.test.ts',
             'bench/**/*.test.ts',
