@@ -162,3 +162,5 @@ export { AggColumn } from './api/AggColumn.ts';
 export { parseDuration } from './util/durations.ts';
 /** Durable small files for connectors' state directories (temp → fsync → rename → dir fsync). */
 export { writeFileAtomic, readFileIfExists } from './util/fs.ts';
+/** Own-property lookups for user-given names (`toString` is not a field of `{}`). */
+export { ownValue, hasOwn } from './util/own.ts';

@@ -17,20 +17,31 @@
  * stored or none. Request lifecycle and where it can be refused:
  *
  *   onRequest ── 429 too many requests / bytes in flight (maxPendingRequests,
- *       │        maxPendingBytes), or the topic has a partition above its
+ *       │        maxPendingBytes), or this client has maxPendingRequestsPerClient
+ *       │        in flight already, or the topic has a partition above its
  *       │        retention hard limit (retention has not caught up yet)
- *   body ─────── 413 over maxBodyBytes · 415 other content types
+ *   body ─────── 413 over maxBodyBytes · 415 other content types ·
+ *       │        408 + connection closed when the body has not fully arrived
+ *       │        within bodyTimeoutMs (a slow or stalled upload frees its slot)
  *   handler ──── 400 bad JSON (line / index / position + parser message),
+ *       │        invalid UTF-8 (byte offset), nested deeper than maxJsonDepth,
  *       │        413 over maxEventsPerRequest · 404 unknown topic when the
  *       │        log does not create topics · 422 idempotency key reused
  *   append ───── 200 after durable · 503 log closed or failing
+ *
+ * Why a per-client limit and a body timeout: a request holds a pending slot
+ * from its headers until it is answered. Without them, ~1,000 connections
+ * that send headers and part of a body hold every slot forever and every
+ * other client gets 429. With them, one client (by address: req.ip, which
+ * honours fastify's trustProxy) holds at most maxPendingRequestsPerClient
+ * slots, and a stalled upload is cut off after bodyTimeoutMs.
  */
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MillraceError } from 'millrace';
 import { check, optionError, quote } from '../errors.ts';
 import { Log, type AppendRecord } from '../log/Log.ts';
-import { BodyError, keyOf, parseJsonBody, parseNdjsonBody, type IngestEvent } from './body.ts';
+import { BodyError, decodeUtf8, keyOf, parseJsonBody, parseNdjsonBody, type IngestEvent } from './body.ts';
 
 export interface IngestOptions {
   readonly log: Log;
@@ -42,6 +53,12 @@ export interface IngestOptions {
   readonly maxPendingRequests?: number;
   /** Body bytes of admitted, unanswered requests; more get 429 (default 256 MiB). */
   readonly maxPendingBytes?: number;
+  /** Requests one client (remote address) may have admitted and unanswered; more get 429 (default 64). */
+  readonly maxPendingRequestsPerClient?: number;
+  /** Time from a request's headers to the last byte of its body; slower uploads get 408 and are closed (default 30,000 ms). */
+  readonly bodyTimeoutMs?: number;
+  /** Deepest nesting of objects and arrays in one event (default 1000, as Jackson's default). */
+  readonly maxJsonDepth?: number;
   /** Retry-After on 429, seconds (default 1). */
   readonly retryAfterSeconds?: number;
 }
@@ -52,6 +69,9 @@ const OPTIONS = [
   'maxEventsPerRequest',
   'maxPendingRequests',
   'maxPendingBytes',
+  'maxPendingRequestsPerClient',
+  'bodyTimeoutMs',
+  'maxJsonDepth',
   'retryAfterSeconds',
   // fastify's own register() options reach the plugin too
   'prefix',
@@ -68,7 +88,7 @@ const NDJSON_TYPES = [
 
 interface Body {
   readonly kind: 'json' | 'ndjson';
-  readonly text: string;
+  readonly bytes: Buffer;
 }
 
 interface Resolved {
@@ -77,6 +97,9 @@ interface Resolved {
   readonly maxEvents: number;
   readonly maxPendingRequests: number;
   readonly maxPendingBytes: number;
+  readonly maxPerClient: number;
+  readonly bodyTimeoutMs: number;
+  readonly maxJsonDepth: number;
   readonly retryAfter: number;
 }
 
@@ -94,6 +117,9 @@ function resolve(options: IngestOptions): Resolved {
     maxEvents: int('maxEventsPerRequest', 100_000),
     maxPendingRequests: int('maxPendingRequests', 1024),
     maxPendingBytes: int('maxPendingBytes', 256 * 1024 * 1024),
+    maxPerClient: int('maxPendingRequestsPerClient', 64),
+    bodyTimeoutMs: int('bodyTimeoutMs', 30_000),
+    maxJsonDepth: int('maxJsonDepth', 1000),
     retryAfter: int('retryAfterSeconds', 1),
   };
 }
@@ -105,6 +131,7 @@ function mib(n: number): string {
 const REASONS: Record<number, string> = {
   400: 'Bad Request',
   404: 'Not Found',
+  408: 'Request Timeout',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Entity',
@@ -143,25 +170,38 @@ export async function ingestPlugin(app: FastifyInstance, options: IngestOptions)
   const log = o.log;
   let pendingRequests = 0;
   let pendingBytes = 0;
-  const admitted = new WeakMap<FastifyRequest, number>();
+  /** Admitted, unanswered requests per client address (entries at 0 are deleted). */
+  const perClient = new Map<string, number>();
+  const admitted = new WeakMap<FastifyRequest, { bytes: number; client: string; timer?: NodeJS.Timeout }>();
   const release = (req: FastifyRequest) => {
-    const n = admitted.get(req);
-    if (n === undefined) return;
+    const a = admitted.get(req);
+    if (a === undefined) return;
     admitted.delete(req);
+    if (a.timer) clearTimeout(a.timer);
     pendingRequests--;
-    pendingBytes -= n;
+    pendingBytes -= a.bytes;
+    const n = (perClient.get(a.client) ?? 1) - 1;
+    if (n <= 0) perClient.delete(a.client);
+    else perClient.set(a.client, n);
   };
 
   // Only our two content types; anything else is answered 415 by fastify (mapped below).
+  // Bodies arrive as bytes: decodeUtf8 refuses invalid UTF-8 instead of replacing it with U+FFFD.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(JSON_TYPE, { parseAs: 'string', bodyLimit: o.maxBodyBytes }, (_req, body, done) =>
-    done(null, { kind: 'json', text: body as string } satisfies Body),
+  app.addContentTypeParser(JSON_TYPE, { parseAs: 'buffer', bodyLimit: o.maxBodyBytes }, (_req, body, done) =>
+    done(null, { kind: 'json', bytes: body as Buffer } satisfies Body),
   );
   app.addContentTypeParser(
     NDJSON_TYPES,
-    { parseAs: 'string', bodyLimit: o.maxBodyBytes },
-    (_req, body, done) => done(null, { kind: 'ndjson', text: body as string } satisfies Body),
+    { parseAs: 'buffer', bodyLimit: o.maxBodyBytes },
+    (_req, body, done) => done(null, { kind: 'ndjson', bytes: body as Buffer } satisfies Body),
   );
+
+  // nosniff on every answer of this plugin: JSON must never be sniffed into HTML by a browser.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    reply.header('X-Content-Type-Options', 'nosniff');
+    return payload;
+  });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     if (err instanceof MillraceError) return fail(reply, statusOf(err), err.code, err.message);
@@ -189,6 +229,17 @@ export async function ingestPlugin(app: FastifyInstance, options: IngestOptions)
 
   app.addHook('onRequest', async (req, reply) => {
     if (req.method !== 'POST') return;
+    const client = req.ip;
+    const mine = perClient.get(client) ?? 0;
+    if (mine >= o.maxPerClient) {
+      return overloaded(
+        reply,
+        `this client (${client}) has ${mine} requests in flight, the limit per client is ${o.maxPerClient} (maxPendingRequestsPerClient); ` +
+          'wait for answers before sending more',
+        'INGEST_CLIENT_OVERLOADED',
+        'too many requests from this client',
+      );
+    }
     if (pendingRequests >= o.maxPendingRequests) {
       return overloaded(
         reply,
@@ -216,21 +267,64 @@ export async function ingestPlugin(app: FastifyInstance, options: IngestOptions)
         );
       }
     }
-    admitted.set(req, len);
+    const entry: { bytes: number; client: string; timer?: NodeJS.Timeout } = { bytes: len, client };
+    entry.timer = setTimeout(() => bodyTimedOut(req, reply), o.bodyTimeoutMs);
+    entry.timer.unref();
+    admitted.set(req, entry);
+    perClient.set(client, mine + 1);
     pendingRequests++;
     pendingBytes += len;
+  });
+  // The body has arrived (parsed or refused): the upload can no longer stall.
+  app.addHook('preValidation', async (req) => {
+    const a = admitted.get(req);
+    if (a?.timer) {
+      clearTimeout(a.timer);
+      a.timer = undefined;
+    }
   });
   app.addHook('onResponse', async (req) => release(req));
   app.addHook('onRequestAbort', async (req) => release(req));
 
-  function overloaded(reply: FastifyReply, why: string, code = 'INGEST_OVERLOADED'): FastifyReply {
+  /**
+   * A body that has not fully arrived in time: answer 408 ourselves (fastify is still waiting for
+   * the body, so the reply is hijacked) and close the connection, which frees the slot.
+   */
+  function bodyTimedOut(req: FastifyRequest, reply: FastifyReply): void {
+    if (!admitted.has(req)) return;
+    release(req);
+    const res = reply.raw;
+    reply.hijack();
+    const status = 408;
+    if (!res.headersSent) {
+      const body = JSON.stringify({
+        statusCode: status,
+        error: REASONS[status],
+        code: 'INGEST_BODY_TIMEOUT',
+        message:
+          `the request body did not arrive within ${o.bodyTimeoutMs} ms (bodyTimeoutMs); ` +
+          'the connection is closed — send the whole body promptly, or split large uploads',
+      });
+      res.writeHead(status, {
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+        'x-content-type-options': 'nosniff',
+        connection: 'close',
+      });
+      res.end(body, () => req.raw.socket?.destroy());
+    } else {
+      req.raw.socket?.destroy();
+    }
+  }
+
+  function overloaded(
+    reply: FastifyReply,
+    why: string,
+    code = 'INGEST_OVERLOADED',
+    what = 'the log is behind',
+  ): FastifyReply {
     reply.header('Retry-After', String(o.retryAfter));
-    return fail(
-      reply,
-      429,
-      code,
-      `the log is behind: ${why}; retry after ${o.retryAfter} s (the Retry-After header)`,
-    );
+    return fail(reply, 429, code, `${what}: ${why}; retry after ${o.retryAfter} s (the Retry-After header)`);
   }
 
   app.post<{ Params: { topic: string }; Querystring: { key?: string; partition?: string } }>(
@@ -254,10 +348,11 @@ export async function ingestPlugin(app: FastifyInstance, options: IngestOptions)
             );
           }
         }
+        const text = decodeUtf8(body.bytes);
         events =
           body.kind === 'json'
-            ? parseJsonBody(body.text, o.maxEvents)
-            : parseNdjsonBody(body.text, o.maxEvents);
+            ? parseJsonBody(text, o.maxEvents, o.maxJsonDepth)
+            : parseNdjsonBody(text, o.maxEvents, o.maxJsonDepth);
         records = events.map((e, i) => ({
           value: e.text,
           key: keyField ? keyOf(e, keyField, i) : null,
@@ -268,9 +363,10 @@ export async function ingestPlugin(app: FastifyInstance, options: IngestOptions)
         throw e;
       }
       // Account for the body if it came without a Content-Length (chunked).
-      if (admitted.get(req) === 0) {
-        admitted.set(req, body.text.length);
-        pendingBytes += body.text.length;
+      const a = admitted.get(req);
+      if (a !== undefined && a.bytes === 0) {
+        a.bytes = body.bytes.length;
+        pendingBytes += body.bytes.length;
       }
       const idempotencyKey = header(req, 'idempotency-key');
       const result = await log.append(topic, records, {
@@ -279,7 +375,7 @@ export async function ingestPlugin(app: FastifyInstance, options: IngestOptions)
               idempotencyKey,
               idempotencyFingerprint: createHash('sha256')
                 .update(`${body.kind}\n${keyField ?? ''}\n${partition ?? ''}\n`)
-                .update(body.text)
+                .update(body.bytes)
                 .digest('base64url'),
             }
           : {}),

@@ -20,6 +20,12 @@ export interface IngestServerOptions extends Omit<IngestOptions, 'log'> {
   readonly host?: string;
   /** TCP port; 0 = any free port (read it from `server.port`). */
   readonly port: number;
+  /**
+   * Time to receive a whole request, headers and body, before Node answers 408 and closes the
+   * connection (default 120,000 ms; the plugin's bodyTimeoutMs usually cuts a stalled body first).
+   * Headers must arrive within min(60 s, this).
+   */
+  readonly requestTimeoutMs?: number;
   /** fastify's logger option (default off). */
   readonly logger?: FastifyServerOptions['logger'];
 }
@@ -38,7 +44,16 @@ export interface IngestServer {
 export async function startIngestServer(options: IngestServerOptions): Promise<IngestServer> {
   const where = 'startIngestServer';
   const o = check.object(where, options, '{ log | dir, port, host?, … }') as unknown as IngestServerOptions;
-  const { log: given, dir, logOptions, host = '127.0.0.1', port, logger = false, ...ingest } = o;
+  const {
+    log: given,
+    dir,
+    logOptions,
+    host = '127.0.0.1',
+    port,
+    logger = false,
+    requestTimeoutMs = 120_000,
+    ...ingest
+  } = o;
   if ((given === undefined) === (dir === undefined)) {
     throw optionError(where, 'give exactly one of "log" (an open Log) or "dir" (the log directory)');
   }
@@ -47,12 +62,25 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   }
   check.integer(where, 'port', port, 0, 65535);
   check.string(where, 'host', host);
+  check.integer(where, 'requestTimeoutMs', requestTimeoutMs, 1);
   if (given !== undefined && !(given instanceof Log)) {
     throw optionError(where, `"log" must be a Log from openLog(), got ${quote(given)}`);
   }
   const log = given ?? (await openLog({ ...logOptions, dir: dir! }));
   // maxParamLength: topic names may have 249 characters (fastify's default allows 100).
-  const app = fastify({ logger, forceCloseConnections: 'idle', routerOptions: { maxParamLength: 512 } });
+  // requestTimeout: fastify's default (0) would switch off Node's own limit on slow requests.
+  const app = fastify({
+    logger,
+    forceCloseConnections: 'idle',
+    routerOptions: { maxParamLength: 512 },
+    requestTimeout: requestTimeoutMs,
+  });
+  app.server.headersTimeout = Math.min(60_000, requestTimeoutMs);
+  // nosniff on every answer, 404s included (the plugin's own hook covers only its routes).
+  app.addHook('onSend', async (_req, reply, payload) => {
+    reply.header('X-Content-Type-Options', 'nosniff');
+    return payload;
+  });
   try {
     await app.register(ingestPlugin, { ...ingest, log });
     await app.listen({ host, port });

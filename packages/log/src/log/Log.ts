@@ -186,7 +186,11 @@ const DEFAULT_MAP_SIZE = 4 * 1024 ** 3;
 const MAX_PARTITIONS = 10_000;
 const RETENTION_CHUNK = 5_000;
 const EARLY_RETENTION_RATIO = 1.1;
+/** Kafka's topic-name rules (Topic.validate): 1–249 of [A-Za-z0-9._-], and not "." or "..". */
 const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
+function isLegalTopicName(name: unknown): name is string {
+  return typeof name === 'string' && TOPIC_NAME.test(name) && name !== '.' && name !== '..';
+}
 const MAX_IDEMPOTENCY_KEY = 255;
 const OPTIONS = [
   'dir',
@@ -232,10 +236,10 @@ interface StoredIdempotency {
 const openDirs = new Map<string, { fsync: FsyncPolicy; count: number }>();
 
 export function validateTopicName(name: unknown, where: string): string {
-  if (typeof name !== 'string' || !TOPIC_NAME.test(name)) {
+  if (!isLegalTopicName(name)) {
     throw userError(
       'INVALID_TOPIC_NAME',
-      `${where}: topic name ${quote(name)} is not valid; use 1–249 characters from A–Z a–z 0–9 . _ - (as Kafka)`,
+      `${where}: topic name ${quote(name)} is not valid; use 1–249 characters from A–Z a–z 0–9 . _ - other than "." and ".." (Kafka's rules)`,
       { topic: typeof name === 'string' ? name : undefined },
     );
   }
@@ -549,7 +553,7 @@ export class Log {
     this.checkOpen();
     const cached = this.byName.get(name);
     if (cached) return cached;
-    if (typeof name !== 'string' || !TOPIC_NAME.test(name)) return undefined;
+    if (!isLegalTopicName(name)) return undefined;
     const stored = this.topicsDb.get(name);
     return stored ? this.remember(name, stored) : undefined;
   }
@@ -907,7 +911,7 @@ export class Log {
   /** Partitions of `topic` whose bytes exceed retentionBytes × retentionHardLimitRatio (empty when within limits). */
   overRetentionLimit(topic: string): PartitionInfo[] {
     this.checkOpen();
-    if (!TOPIC_NAME.test(topic)) return [];
+    if (!isLegalTopicName(topic)) return [];
     // Fresh from the database: another process may have changed the topic's retention.
     const stored = this.topicsDb.get(topic);
     if (!stored) return [];
