@@ -12,6 +12,7 @@ import { userError } from '../../errors/index.ts';
 import type { Field, Schema } from '../../schema/index.ts';
 import type { ParseMode } from '../file/parse.ts';
 import { BadValue, fromJson, quote, toJson } from '../file/values.ts';
+import { ownValue } from '../../util/own.ts';
 
 export interface JsonRecordDecoderOptions {
   /** Default `permissive`, as Spark. */
@@ -101,7 +102,7 @@ export class JsonRecordDecoder<R> {
           for (const f of this.fields) {
             let v: unknown;
             try {
-              v = fromJson(obj[f.name], f.type);
+              v = fromJson(ownValue(obj, f.name), f.type);
             } catch (e) {
               if (!(e instanceof BadValue)) throw e;
               reasons.push(`column "${f.name}": ${e.message}`);
@@ -133,7 +134,7 @@ export class JsonRecordDecoder<R> {
   private build(values: Record<string, unknown>, corrupt: string | null): R {
     const row: Record<string, unknown> = {};
     for (const f of this.schema.fields) {
-      row[f.name] = f.name === this.corrupt ? corrupt : (values[f.name] ?? null);
+      row[f.name] = f.name === this.corrupt ? corrupt : (ownValue(values, f.name) ?? null);
     }
     return row as R;
   }

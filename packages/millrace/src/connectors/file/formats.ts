@@ -7,6 +7,7 @@ import { parquetWriteBuffer, type ColumnSource, type SchemaElement } from 'hypar
 import type { DataType, Field } from '../../schema/index.ts';
 import { csvLine, readCsv } from './csv.ts';
 import { BadValue, fromCsvField, fromJson, quote, toCsvText, toJson } from './values.ts';
+import { ownValue } from '../../util/own.ts';
 
 export type SinkFormat = 'jsonl' | 'csv' | 'parquet';
 
@@ -133,7 +134,7 @@ export async function decodeRows(
         if (line.trim() === '') continue;
         const o = JSON.parse(line) as Record<string, unknown>;
         const r: Record<string, unknown> = {};
-        for (const f of fields) r[f.name] = inColumn(f, () => fromJson(o[f.name], f.type));
+        for (const f of fields) r[f.name] = inColumn(f, () => fromJson(ownValue(o, f.name), f.type));
         out.push(r);
       }
       return out;
@@ -165,7 +166,7 @@ export async function decodeRows(
       });
       return objs.map((o) => {
         const r: Record<string, unknown> = {};
-        for (const f of fields) r[f.name] = fromParquetValue(o[f.name], f.type);
+        for (const f of fields) r[f.name] = fromParquetValue(ownValue(o, f.name), f.type);
         return r;
       });
     }

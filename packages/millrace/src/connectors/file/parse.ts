@@ -12,6 +12,7 @@ import { userError } from '../../errors/index.ts';
 import type { Field, Schema } from '../../schema/index.ts';
 import { readCsv, type CsvField } from './csv.ts';
 import { BadValue, fromCsvField, fromJson, quote } from './values.ts';
+import { ownValue } from '../../util/own.ts';
 
 export type ParseMode = 'permissive' | 'dropMalformed' | 'failFast';
 
@@ -57,9 +58,9 @@ export function parseFileText(text: string, file: string, plan: ParsePlan): Pars
   const emit = (res: RecordResult, line: number, raw: string) => {
     let fitsSchema = true;
     for (const f of dataFields) {
-      if ((res.values[f.name] ?? null) === null && !f.nullable) {
+      if ((ownValue(res.values, f.name) ?? null) === null && !f.nullable) {
         fitsSchema = false;
-        if (res.values[f.name] === null || res.reasons.length === 0) {
+        if (ownValue(res.values, f.name) === null || res.reasons.length === 0) {
           res.reasons.push(`column "${f.name}" is missing or null but the schema says it is not nullable`);
         }
       }
@@ -97,7 +98,7 @@ function buildRow(
 ): Record<string, unknown> {
   const row: Record<string, unknown> = {};
   for (const f of plan.schema.fields) {
-    row[f.name] = f.name === plan.corruptColumn ? corrupt : (values[f.name] ?? null);
+    row[f.name] = f.name === plan.corruptColumn ? corrupt : (ownValue(values, f.name) ?? null);
   }
   return row;
 }
@@ -143,7 +144,8 @@ function parseJsonLines(text: string, fields: readonly Field[], emit: Emit): voi
       continue;
     }
     const obj = parsed as Record<string, unknown>;
-    for (const f of fields) values[f.name] = convertField(f, () => fromJson(obj[f.name], f.type), reasons);
+    for (const f of fields)
+      values[f.name] = convertField(f, () => fromJson(ownValue(obj, f.name), f.type), reasons);
     emit({ values, reasons }, lineNo, line);
   }
 }

@@ -8,6 +8,7 @@
  */
 import type { DataType } from '../../schema/index.ts';
 import { typeToString } from '../../schema/index.ts';
+import { ownValue } from '../../util/own.ts';
 
 /** Thrown by the readers below when a value does not fit its type; `message` is the reason. */
 export class BadValue extends Error {}
@@ -202,7 +203,7 @@ export function fromJson(v: unknown, type: DataType): unknown {
       for (const f of type.fields) {
         let val: unknown;
         try {
-          val = fromJson(o[f.name], f.type);
+          val = fromJson(ownValue(o, f.name), f.type);
         } catch (e) {
           if (e instanceof BadValue) throw new BadValue(`field "${f.name}": ${e.message}`);
           throw e;
@@ -333,7 +334,7 @@ export function toJson(v: unknown, type: DataType): unknown {
       const o = v as Record<string, unknown>;
       const out: Record<string, unknown> = {};
       for (const f of type.fields) {
-        const val = toJson(o[f.name], f.type);
+        const val = toJson(ownValue(o, f.name), f.type);
         if (val !== null) out[f.name] = val;
       }
       return out;
