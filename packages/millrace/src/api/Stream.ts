@@ -18,6 +18,7 @@ import {
   filterNode,
   mapNode,
   projectNode,
+  uidNode,
   unionNode,
   watermarkNode,
 } from '../plan/logical.ts';
@@ -280,6 +281,22 @@ export class Stream<R = Row> {
       ? joinNode(this.plan, (other as Stream<R2>).plan, joinType, on)
       : lookupJoinNode(this.plan, other as TableSource<R2>, joinType, on);
     return this.derive(plan);
+  }
+
+  /**
+   * Name the stateful operator that produced this stream (Flink's `uid`): its state is kept in the
+   * checkpoint under this id, shown in explain() and progress, instead of an id derived from its
+   * position (`aggregate-1`), so adding or removing a stateful operator upstream keeps its state.
+   * Call it right after `agg`/`count`, `dropDuplicates…`, a stream–stream `join` or
+   * `processWithState`:
+   *
+   *   bids.groupBy('auction').count().uid('bids-per-auction')
+   *
+   * Naming an operator of an existing checkpoint that was started without a uid changes its id: the
+   * checkpoint refuses the change at start() (its state is under the old id).
+   */
+  uid(id: string): Stream<R> {
+    return this.derive(uidNode(this.plan, id));
   }
 
   /**

@@ -89,6 +89,11 @@ function invalidOperator(op: unknown): string | null {
     !(typeof o.format === 'number' && Number.isInteger(o.format) && o.format >= 1)
   )
     return `(${o.id}) has a malformed state format ${JSON.stringify(o.format)}`;
+  if (
+    o.since !== undefined &&
+    !(typeof o.since === 'number' && Number.isSafeInteger(o.since) && o.since >= 0)
+  )
+    return `(${o.id}) has a malformed first batch ${JSON.stringify(o.since)}`;
   for (const part of ['keySchema', 'valueSchema'] as const) {
     const fields = o[part];
     const ok =
@@ -198,8 +203,13 @@ function operatorsMismatch(
       ids.push(r.id);
     }
   }
-  for (const c of current) {
-    if (!before.has(c.id)) {
+  // An operator added to the query starts with empty state. That is safe only when every operator
+  // that keeps its state is named with uid(): a positional id (`aggregate-1`) may now belong to
+  // another operator that moved up one place, and would read that one's state.
+  const added = current.filter((c) => !before.has(c.id));
+  const unnamed = current.filter((c) => before.has(c.id) && !c.named);
+  if (added.length > 0 && (problems.length > 0 || unnamed.length > 0)) {
+    for (const c of added) {
       problems.push(`${describe(c)} is new`);
       ids.push(c.id);
     }
@@ -209,11 +219,37 @@ function operatorsMismatch(
     'STATE_SCHEMA_INCOMPATIBLE',
     `the stateful operators of this query do not match the state in checkpoint ${dir} ` +
       `(the checkpoint has ${list(recorded)}; this query has ${list(current)}): ${problems.join('; ')}. ` +
-      `Stateful operators (aggregations, dropDuplicates, stream–stream joins, processWithState) must keep ` +
-      `their order and kind across restarts of one checkpoint, because each one's state is found by its ` +
-      `position in the plan. Undo the change, or use a new checkpointLocation (its state starts empty)`,
+      `A stateful operator (aggregation, dropDuplicates, stream–stream join, processWithState) finds its ` +
+      `state by its id: its position and kind, or the name given with .uid("…"). Operators may be added ` +
+      `(their state starts empty) when every other one is named with uid(), but none may be removed, ` +
+      `renamed or change kind. Undo the change, or use a new checkpointLocation (its state starts empty)`,
     { checkpoint: dir, operator: ids.join(', ') },
   );
+}
+
+/**
+ * The layout to record for `current` over a checkpoint that recorded `recorded` (already checked):
+ * operators it keeps carry their `since`; operators added now start at batch `nextBatchId`.
+ */
+export function mergeLayout(
+  recorded: StateLayout | undefined,
+  current: StateLayout,
+  nextBatchId: number,
+): StateLayout {
+  const before = new Map((recorded?.operators ?? []).map((op) => [op.id, op]));
+  const operators = current.operators.map((op): OperatorStateInfo => {
+    const r = before.get(op.id);
+    const since = r === undefined ? (recorded === undefined ? 0 : nextBatchId) : (r.since ?? 0);
+    return since === 0 ? op : { ...op, since };
+  });
+  return { ...current, operators };
+}
+
+/** Operators whose state began after batch 0: the batch each first ran in, by id. */
+export function addedAt(layout: StateLayout): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const op of layout.operators) if (op.since) out[op.id] = op.since;
+  return out;
 }
 
 function schemaMismatch(

@@ -34,8 +34,10 @@ import {
   type OffsetEntry,
   type RecoveryDecision,
   type StateLayout,
+  addedAt,
   checkLayout,
   decideRecovery,
+  mergeLayout,
 } from '../checkpoint/index.ts';
 import { type EventTimeStats, newEventTimeStats } from '../operators/pipeline.ts';
 import type { PhysicalPlan, PhysicalQuery } from '../plan/physical.ts';
@@ -187,15 +189,16 @@ export class MicroBatchExecution {
   private async open(): Promise<void> {
     const { options } = this;
     this.checkpoint = await Checkpoint.open(options.checkpointLocation, { queryName: options.queryName });
-    await this.checkStateLayout(this.checkpoint);
+    const layout = await this.checkStateLayout(this.checkpoint);
     this.tasks = new StatefulTasks({
+      addedAt: addedAt(layout),
       plan: this.plan,
       stateStore: options.stateStore,
       stateDir: stateDirOf(this.checkpoint.dir),
       outputMode: options.outputMode,
       minBatchesToRetain: options.minBatchesToRetain,
     });
-    if (options.workers) this.pool = await this.startWorkers(options.workers, this.checkpoint);
+    if (options.workers) this.pool = await this.startWorkers(options.workers, this.checkpoint, layout);
     const base = {
       queryId: this.checkpoint.metadata.id,
       queryName: options.queryName,
@@ -241,7 +244,7 @@ export class MicroBatchExecution {
    * added, removed, reordered or changed: checkpoint/layout.ts), before anything runs; record the
    * layout in a new checkpoint. One written before layouts were recorded has one partition.
    */
-  private async checkStateLayout(cp: Checkpoint): Promise<void> {
+  private async checkStateLayout(cp: Checkpoint): Promise<StateLayout> {
     const current: StateLayout = {
       numPartitions: this.plan.numPartitions,
       partitioner: PARTITIONER,
@@ -255,13 +258,25 @@ export class MicroBatchExecution {
       const mismatch = checkLayout(recorded, current, cp.dir);
       if (mismatch) throw mismatch.withContext({ query: this.options.queryName });
     }
-    if (recorded === undefined || canonicalJson(recorded as never) !== canonicalJson(current as never)) {
-      await cp.writeLayout(current);
+    // Operators added now start with empty state at the next batch (the one after the last commit).
+    const state = await cp.readState();
+    const layout = mergeLayout(
+      recorded,
+      current,
+      state.lastCommit === null ? 0 : state.lastCommit.batchId + 1,
+    );
+    if (recorded === undefined || canonicalJson(recorded as never) !== canonicalJson(layout as never)) {
+      await cp.writeLayout(layout);
     }
+    return layout;
   }
 
   /** Start the worker threads; each builds the plan from the query's module, as this one. */
-  private async startWorkers(workers: WorkersSetup, cp: Checkpoint): Promise<WorkerPool> {
+  private async startWorkers(
+    workers: WorkersSetup,
+    cp: Checkpoint,
+    layout: StateLayout,
+  ): Promise<WorkerPool> {
     const { stateStore, outputMode, minBatchesToRetain, queryName } = this.options;
     if (!stateStore.recipe) {
       throw userError(
@@ -281,6 +296,7 @@ export class MicroBatchExecution {
         stateDir: stateDirOf(cp.dir),
         outputMode,
         minBatchesToRetain,
+        addedAt: addedAt(layout),
       },
     });
   }

@@ -61,6 +61,11 @@ export interface StatefulTasksOptions {
   readonly outputMode: OutputMode;
   /** State versions kept (Spark's minBatchesToRetain). */
   readonly minBatchesToRetain: number;
+  /**
+   * Operators added to a running query's checkpoint, by id: the batch they first ran in. Their
+   * stores count versions from there (checkpoint/layout.ts, `since`).
+   */
+  readonly addedAt?: Readonly<Record<string, number>>;
 }
 
 export class StatefulTasks {
@@ -187,7 +192,8 @@ export class StatefulTasks {
         });
         dropped = 0;
         if (batch.batchId % 10 === 0) {
-          const minVersionToKeep = batch.batchId + 1 - this.options.minBatchesToRetain;
+          const minVersionToKeep =
+            this.versionOf(operatorId, batch.batchId) + 1 - this.options.minBatchesToRetain;
           if (minVersionToKeep > 0) {
             await this.options.stateStore.cleanup({
               stateDir: this.options.stateDir,
@@ -237,18 +243,24 @@ export class StatefulTasks {
     return this.batch;
   }
 
+  /** The store version that holds an operator's state before batch `batchId`. */
+  private versionOf(operatorId: string, batchId: number): number {
+    return batchId - (this.options.addedAt?.[operatorId] ?? 0);
+  }
+
   private async openStore(op: StatefulOperator, partition: number, batchId: number): Promise<StateStore> {
+    const version = this.versionOf(op.operatorId, batchId);
     try {
       return await this.options.stateStore.open({
         stateDir: this.options.stateDir,
         operatorId: op.operatorId,
         partition,
-        version: batchId,
+        version,
       });
     } catch (e) {
       throw stateFailure(
         e,
-        `the state of operator ${op.operatorId} partition ${partition} could not be loaded at version ${batchId}`,
+        `the state of operator ${op.operatorId} partition ${partition} could not be loaded at version ${version}`,
         { batch: batchId, operator: op.operatorId, partition },
       );
     }

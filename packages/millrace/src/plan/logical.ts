@@ -55,6 +55,8 @@ export type LogicalPlan =
   | {
       readonly kind: 'aggregate';
       readonly input: LogicalPlan;
+      /** The operator's id given with `.uid()`: its state's name in the checkpoint. */
+      readonly uid?: string;
       readonly keys: readonly NamedExpr[];
       readonly aggs: readonly NamedAgg[];
       readonly schema: Schema;
@@ -63,6 +65,8 @@ export type LogicalPlan =
       /** dropDuplicates / dropDuplicatesWithinWatermark: rows pass unchanged; `columns` is the key (never empty). */
       readonly kind: 'dedup';
       readonly input: LogicalPlan;
+      /** The operator's id given with `.uid()`: its state's name in the checkpoint. */
+      readonly uid?: string;
       readonly columns: readonly string[];
       readonly withinWatermark: boolean;
       readonly schema: Schema;
@@ -71,6 +75,8 @@ export type LogicalPlan =
       /** groupByKey(…).processWithState(…): user functions per key, with state and timers (plan/keyedNode.ts). */
       readonly kind: 'keyed';
       readonly input: LogicalPlan;
+      /** The operator's id given with `.uid()`: its state's name in the checkpoint. */
+      readonly uid?: string;
       /** The key: one expression (`singleKey`), or named expressions making an object. */
       readonly keys: readonly NamedExpr[];
       readonly singleKey: boolean;
@@ -80,6 +86,8 @@ export type LogicalPlan =
   | ({
       /** A stream–stream join (plan/joinNode.ts; operators/join/StreamJoin.ts). */
       readonly kind: 'join';
+      /** The operator's id given with `.uid()`: its state's name in the checkpoint. */
+      readonly uid?: string;
       readonly left: LogicalPlan;
       readonly right: LogicalPlan;
       readonly schema: Schema;
@@ -379,4 +387,36 @@ export function collectSources(p: LogicalPlan, out: Source<any>[] = []): Source<
   if (p.kind === 'source') out.push(p.source);
   for (const c of children(p)) collectSources(c, out);
   return out;
+}
+
+/** What `.uid()` accepts: it names a directory of the checkpoint, and appears in progress and explain. */
+const UID = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
+
+/**
+ * Name the stateful operator at the top of `input` (Flink's `uid`): its state is kept under this id
+ * instead of one derived from its position, so adding or removing operators upstream keeps it.
+ */
+export function uidNode(input: LogicalPlan, uid: string): LogicalPlan {
+  if (typeof uid !== 'string' || !UID.test(uid)) {
+    throw userError(
+      'INVALID_ARGUMENT',
+      `uid: give 1–64 letters, digits, '_', '.' or '-', starting with a letter, got ${JSON.stringify(uid)}`,
+    );
+  }
+  switch (input.kind) {
+    case 'aggregate':
+    case 'dedup':
+    case 'keyed':
+    case 'join':
+      if (input.uid !== undefined && input.uid !== uid) {
+        throw userError('INVALID_PLAN', `uid: this operator is already named ${JSON.stringify(input.uid)}`);
+      }
+      return { ...input, uid };
+    default:
+      throw userError(
+        'INVALID_PLAN',
+        `uid(${JSON.stringify(uid)}) names a stateful operator: call it right after groupBy(…).agg(…), ` +
+          `dropDuplicates, a stream–stream join or processWithState, not after ${input.kind}`,
+      );
+  }
 }

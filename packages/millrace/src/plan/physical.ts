@@ -17,6 +17,7 @@
  * With one partition there is nothing to exchange and no exchange node: rows
  * stream from the source through the operator as they always did.
  */
+import { userError } from '../errors/index.ts';
 import type { Source } from '../connectors/contracts.ts';
 import { JSON_TYPE, LONG, STRING, Schema } from '../schema/index.ts';
 import type { Expr } from '../expr/Expr.ts';
@@ -196,10 +197,22 @@ export function planPhysical(logical: LogicalPlan, options: PhysicalPlanOptions 
   const statefulOperators: PartitionedOperator[] = [];
   const lookupTables: LookupTable[] = [];
 
+  /**
+   * A stateful operator's id: the user's `.uid()`, else its kind and position (the number of
+   * stateful operators below and before it), which changes when operators are added upstream.
+   */
+  const idOf = (node: StatefulPlan, kind: string): string =>
+    node.uid ?? `${kind}-${statefulOperators.length}`;
   /** One instance per partition (operators keep per-partition caches, e.g. the earliest expiry). */
   const instances = <T extends StatefulOperator>(node: StatefulPlan, make: () => T): T[] => {
     const all = Array.from({ length: numPartitions }, make);
     const operatorId = all[0]!.operatorId;
+    if (statefulOperators.some((o) => o.operatorId === operatorId)) {
+      throw userError(
+        'INVALID_PLAN',
+        `two stateful operators have the id ${JSON.stringify(operatorId)}: give each its own uid()`,
+      );
+    }
     statefulOperators.push({ operatorId, stateInfo: operatorStateInfo(node, operatorId), partitions: all });
     return all;
   };
@@ -289,12 +302,12 @@ export function planPhysical(logical: LogicalPlan, options: PhysicalPlanOptions 
       let input: PhysicalPlan;
       let partitions: StatefulOperator[];
       if (session) {
-        const spec = bindSession(p, `sessionAggregate-${statefulOperators.length}`);
+        const spec = bindSession(p, idOf(p, 'sessionAggregate'));
         partitions = instances(p, () => new SessionAggregate(spec));
         input = exchange(upstream, () => sessionPartitioning(p, numPartitions), carries);
       } else if (distributed && partialAggregationPays(p)) {
         // Partial groups per task, exchanged, merged into the partitions' state (Spark's partial/final).
-        const spec = bindAggregate(p, `aggregate-${statefulOperators.length}`);
+        const spec = bindAggregate(p, idOf(p, 'aggregate'));
         const final = { ...spec, mergesPartials: true };
         partitions = instances(p, () => new StreamingAggregate(final));
         const partial: PhysicalPlan = {
@@ -305,7 +318,7 @@ export function planPhysical(logical: LogicalPlan, options: PhysicalPlanOptions 
         };
         input = exchange(partial, () => partialGroupPartitioning(p, spec, numPartitions));
       } else {
-        const spec = bindAggregate(p, `aggregate-${statefulOperators.length}`);
+        const spec = bindAggregate(p, idOf(p, 'aggregate'));
         partitions = instances(p, () => new StreamingAggregate(spec));
         input = exchange(upstream, () => aggregatePartitioning(p, spec, numPartitions), carries);
       }
@@ -322,7 +335,7 @@ export function planPhysical(logical: LogicalPlan, options: PhysicalPlanOptions 
     },
     dedup: (p) => {
       const input = exchange(finish(visit(p.input)), () => dedupPartitioning(p, numPartitions));
-      const spec = bindDedup(p, `dedup-${statefulOperators.length}`);
+      const spec = bindDedup(p, idOf(p, 'dedup'));
       const partitions = instances(p, () => new Deduplicate(spec));
       const operator = partitions[0]!;
       const name = p.withinWatermark ? 'StreamingDeduplicateWithinWatermark' : 'StreamingDeduplicate';
@@ -351,7 +364,7 @@ export function planPhysical(logical: LogicalPlan, options: PhysicalPlanOptions 
       const sides = numPartitions === 1 && !distributed ? undefined : joinPartitioning(p, numPartitions);
       const left = exchange(finish(visit(p.left)), () => sides!.left);
       const right = exchange(finish(visit(p.right)), () => sides!.right);
-      const spec = bindStreamJoin(p, `join-${statefulOperators.length}`);
+      const spec = bindStreamJoin(p, idOf(p, 'join'));
       const partitions = instances(p, () => new StreamJoin(spec));
       const operator = partitions[0]!;
       const { left: l, right: r } = operator.spec;
@@ -366,7 +379,7 @@ export function planPhysical(logical: LogicalPlan, options: PhysicalPlanOptions 
     keyed: (p) => {
       const input = exchange(finish(visit(p.input)), () => keyedPartitioning(p, numPartitions));
       const suffix = p.options.name ? `-${p.options.name}` : '';
-      const bound = bindKeyed(p, `processWithState-${statefulOperators.length}${suffix}`);
+      const bound = bindKeyed(p, p.uid ?? `processWithState-${statefulOperators.length}${suffix}`);
       // Every partition reads the initial state (keeping its own keys): ask the user's function once.
       const init = bound.initialState;
       const spec =

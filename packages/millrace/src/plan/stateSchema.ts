@@ -45,6 +45,13 @@ export interface OperatorStateInfo {
   readonly format?: number;
   readonly keySchema: readonly StateField[];
   readonly valueSchema: readonly StateField[];
+  /** The id was given with `.uid()` (not derived from the operator's position). */
+  readonly named?: boolean;
+  /**
+   * In a layout: the first batch this operator ran in (it was added to a running query then); its
+   * store's versions count from there (version = batch id − since). Absent: 0.
+   */
+  readonly since?: number;
 }
 
 /** The logical nodes that hold state. */
@@ -70,7 +77,7 @@ export const STATE_FORMATS: Readonly<Record<StateOperatorKind, number>> = {
 
 export function operatorStateInfo(node: StatefulPlan, operatorId: string): OperatorStateInfo {
   const info = fieldsOf(node, operatorId);
-  return { ...info, format: STATE_FORMATS[info.kind] };
+  return { ...info, format: STATE_FORMATS[info.kind], ...(node.uid === undefined ? {} : { named: true }) };
 }
 
 function fieldsOf(node: StatefulPlan, operatorId: string): OperatorStateInfo {

@@ -113,6 +113,7 @@ class TaskWorker {
       stateDir: init.stateDir,
       outputMode: init.outputMode,
       minBatchesToRetain: init.minBatchesToRetain,
+      addedAt: init.addedAt,
     });
     this.exchanges = exchangeIds(plan.root);
     for (const node of this.exchanges.keys()) {

@@ -167,7 +167,9 @@ describe('checkLayout', () => {
     expect(e.message).toContain('aggregate-0 (aggregate) is in the checkpoint but not in this query');
     expect(e.message).toContain('dedup-0 (dedup) is new');
     expect(e.message).toContain('aggregate-1 (aggregate) is new');
-    expect(e.message).toContain('must keep their order and kind across restarts of one checkpoint');
+    expect(e.message).toContain(
+      'Operators may be added (their state starts empty) when every other one is named with uid()',
+    );
     expect(e.message).toContain('use a new checkpointLocation');
     expect(e.context.operator).toBe('aggregate-0, dedup-0, aggregate-1');
   });
@@ -209,7 +211,7 @@ describe('checkLayout', () => {
     );
     expect(e.code).toBe('STATE_SCHEMA_INCOMPATIBLE');
     expect(e.message).toContain('op-0 was an aggregate and is now a sessionAggregate');
-    expect(e.message).toContain('must keep their order and kind');
+    expect(e.message).toContain('none may be removed, renamed or change kind');
     expect(e.context.operator).toBe('op-0');
   });
 

@@ -50,6 +50,8 @@ export interface WorkerInit {
   readonly stateDir: string;
   readonly outputMode: OutputMode;
   readonly minBatchesToRetain: number;
+  /** Operators added to the checkpoint after batch 0, by id: the batch each first ran in. */
+  readonly addedAt: Readonly<Record<string, number>>;
 }
 
 /** One source's part of a batch. `split`: the worker reads its split itself; else the driver sends rows. */
