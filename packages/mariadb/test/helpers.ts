@@ -7,6 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { type OutputMode, type Schema, type SinkContext, silentLogger, systemClock } from 'millrace';
 import { type Pool, createPool } from 'mariadb';
+import { expect } from 'vitest';
 
 export { TcpProxy } from '../../postgres/test/helpers.ts';
 
@@ -137,4 +138,35 @@ export async function startServer(): Promise<void> {
   throw new Error(
     'MariaDB did not come back within 30 s after start-stop-daemon --start --exec /usr/sbin/mariadbd',
   );
+}
+
+/**
+ * After a kill: the batch MariaDB recorded lies between the checkpoint's last commit and its last
+ * planned batch (the sink commits before commits/N, never beyond offsets/N). Returns where the kill
+ * landed, for the test's tally.
+ */
+export function sinkPhaseAfterKill(
+  recorded: number,
+  cp: {
+    readonly lastCommitted: number | null;
+    readonly uncommitted: number | null;
+    readonly offsets: readonly number[];
+  },
+  started: boolean,
+  where: string,
+): string {
+  const lastOffsets = cp.offsets.at(-1) ?? -1;
+  expect(
+    recorded,
+    `${where}: MariaDB has batch ${recorded}, the checkpoint's last commit is ${cp.lastCommitted}`,
+  ).toBeGreaterThanOrEqual(cp.lastCommitted ?? -1);
+  expect(
+    recorded,
+    `${where}: MariaDB has batch ${recorded} beyond the last planned batch ${lastOffsets}`,
+  ).toBeLessThanOrEqual(lastOffsets);
+  if (!started) return 'startup';
+  if (cp.uncommitted === null) return 'between batches';
+  return recorded === cp.uncommitted
+    ? 'MariaDB committed N, no commits/N'
+    : 'batch N in flight, not in MariaDB';
 }
