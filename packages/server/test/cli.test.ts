@@ -49,6 +49,9 @@ describe('millrace CLI', () => {
     expect(missing.err).toContain('missing the pipeline file');
     expect((await cli('stop')).err).toContain('missing the query name or id');
     expect((await cli('run', 'x.ts', '--port', 'eighty')).err).toContain('--port must be an integer');
+    expect((await cli('run', 'x.ts', '--workers', '0')).err).toContain(
+      '--workers must be an integer from 1 to 256, got "0"',
+    );
     expect((await cli('run', 'x.ts', '--log-level', 'loud')).err).toContain('--log-level must be one of');
     expect((await cli('checkpoint', 'delete', 'x')).err).toContain('the only one is `inspect`');
   });

@@ -56,6 +56,12 @@ Options:
                        (default auto: a live display on a terminal, a line every 10 s otherwise)
   --serve              keep serving after every query has finished
   --exit-on-failure    stop everything and exit 1 as soon as a query fails
+  --workers <n>        run each query on n worker threads (a query whose options set \`workers\`
+                       keeps its own); the pipeline function runs again in each thread with
+                       ctx.role 'worker' to rebuild its plans (guard side effects with
+                       \`if (ctx.role === 'driver')\`)
+  --partitions <n>     state partitions of new checkpoints (default: --workers, else 1); fixed
+                       once a checkpoint exists
   -h, --help
 
 The run ends by itself once the pipeline function returned and every query finished by itself
@@ -281,6 +287,8 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
       progress: { type: 'string' },
       serve: { type: 'boolean' },
       'exit-on-failure': { type: 'boolean' },
+      workers: { type: 'string' },
+      partitions: { type: 'string' },
     },
     { min: 1, max: 1, names: 'the pipeline file: `millrace run <pipeline.ts>`' },
   );
@@ -306,5 +314,9 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
     progress,
     serve: v.serve === true,
     exitOnFailure: v['exit-on-failure'] === true,
+    ...(v.workers === undefined ? {} : { workers: intOption('run', 'workers', v.workers, 1, 1, 256) }),
+    ...(v.partitions === undefined
+      ? {}
+      : { partitions: intOption('run', 'partitions', v.partitions, 1, 1, 10_000) }),
   });
 }

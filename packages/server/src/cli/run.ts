@@ -38,6 +38,10 @@ export interface RunOptions {
   readonly progress: ProgressMode;
   readonly serve: boolean;
   readonly exitOnFailure: boolean;
+  /** Worker threads per query (`--workers`); undefined: each query on the main thread. */
+  readonly workers?: number;
+  /** State partitions of new checkpoints (`--partitions`); undefined: the engine's default. */
+  readonly partitions?: number;
 }
 
 async function loadPipeline(file: string): Promise<PipelineFunction> {
@@ -169,7 +173,12 @@ export async function run(o: RunOptions): Promise<number> {
     const fn = await loadPipeline(o.file);
     // Joined, so that "--password x" is redacted as one text.
     log.info('running pipeline', { file: path.resolve(o.file), args: o.args.join(' ') });
-    const ctx = createPipelineContext(service, { session, args: o.args, signal: controller.signal });
+    const ctx = createPipelineContext(service, {
+      session,
+      args: o.args,
+      signal: controller.signal,
+      parallelism: { file: path.resolve(o.file), workers: o.workers, partitions: o.partitions },
+    });
     // A function that never returns must not keep a shut-down service alive.
     await Promise.race([fn(ctx), finished]);
     pipelineReturned = true;

@@ -19,6 +19,7 @@ import type { Logger, Session, Stream, StreamingQuery, WriteStreamOptions } from
 import type { AlertRuleOptions, AlertRuleView } from '../alerts/AlertManager.ts';
 import { DashboardSink, type DashboardSinkOptions } from '../dashboards/DashboardSink.ts';
 import type { MillraceService } from '../service.ts';
+import { pipelineWorkers } from './onWorkers.ts';
 
 export interface PipelineDashboards {
   /** Create a dashboard sink and show it in the UI at once (before its query runs). */
@@ -33,6 +34,13 @@ export interface PipelineAlerts {
 }
 
 export interface PipelineContext {
+  /**
+   * 'driver' in the service. With `millrace run --workers N`, the function also runs in each
+   * worker thread to rebuild its queries' plans, with 'worker' here: there `start` only hands over
+   * the stream, and code with side effects (servers, files, ingest) must not run — guard it with
+   * `if (ctx.role === 'driver')` (pipeline/onWorkers.ts).
+   */
+  readonly role: 'driver' | 'worker';
   /** The session to build queries on (its logs are the service's JSON logs). */
   readonly session: Session;
   /** The command-line arguments after `--`. */
@@ -60,17 +68,56 @@ export function definePipeline(fn: PipelineFunction): PipelineFunction {
   return fn;
 }
 
+/** `millrace run --workers N [--partitions P]`: how the pipeline's queries run. */
+export interface PipelineParallelism {
+  /** The pipeline file (absolute): each worker thread imports it. */
+  readonly file: string;
+  /** Worker threads per query; a query whose options name `workers` keeps its own. */
+  readonly workers?: number;
+  /** State partitions of a new checkpoint, unless a query's options say `partitions`. */
+  readonly partitions?: number;
+}
+
 export function createPipelineContext(
   service: MillraceService,
-  options: { session: Session; args: readonly string[]; signal: AbortSignal },
+  options: {
+    session: Session;
+    args: readonly string[];
+    signal: AbortSignal;
+    parallelism?: PipelineParallelism;
+  },
 ): PipelineContext {
+  let starts = 0;
+  const parallel = options.parallelism;
+  /** The options with the command line's workers and partitions, where the query sets neither. */
+  const withParallelism = (o: WriteStreamOptions): WriteStreamOptions => {
+    const ordinal = starts++;
+    if (!parallel || !o || typeof o !== 'object') return o;
+    return {
+      ...o,
+      ...(parallel.partitions !== undefined && o.partitions === undefined
+        ? { partitions: parallel.partitions }
+        : {}),
+      ...(parallel.workers !== undefined && o.workers === undefined
+        ? {
+            workers: pipelineWorkers(parallel.workers, {
+              file: parallel.file,
+              args: options.args,
+              queryName: o.queryName ?? null,
+              ordinal,
+            }),
+          }
+        : {}),
+    };
+  };
   return {
+    role: 'driver',
     session: options.session,
     args: options.args,
     signal: options.signal,
     log: service.log,
     service,
-    start: (stream, o) => service.startQuery(stream, o),
+    start: (stream, o) => service.startQuery(stream, withParallelism(o)),
     dashboards: {
       sink: (o) => {
         const s = new DashboardSink(o);
