@@ -42,7 +42,14 @@ export {
   type Row,
   typeToString,
 } from './schema/index.ts';
-export { MillraceError, type ErrorDomain, type ErrorContext } from './errors/index.ts';
+export {
+  MillraceError,
+  userError,
+  externalError,
+  internalError,
+  type ErrorDomain,
+  type ErrorContext,
+} from './errors/index.ts';
 
 export { Trigger } from './execution/trigger.ts';
 export { StreamingQuery, type StopOptions } from './execution/StreamingQuery.ts';
@@ -65,6 +72,7 @@ export type {
 
 export type {
   SourceSplit,
+  SplitPlan,
   Source,
   Sink,
   TableSource,
@@ -164,3 +172,10 @@ export { parseDuration } from './util/durations.ts';
 export { writeFileAtomic, readFileIfExists } from './util/fs.ts';
 /** Own-property lookups for user-given names (`toString` is not a field of `{}`). */
 export { ownValue, hasOwn } from './util/own.ts';
+/** Timestamp / date text, read as CAST(text AS TIMESTAMP / DATE) reads it (JSON/CSV ingest uses the same rule). */
+export {
+  parseTimestampStrict as parseTimestampText,
+  parseDateStrict as parseDateText,
+} from './expr/functions/datetime.ts';
+/** Checkpoint recovery as a pure decision (what `millrace checkpoint inspect` reports as "next"). */
+export { decideRecovery, type CheckpointState, type RecoveryDecision } from './checkpoint/recovery.ts';

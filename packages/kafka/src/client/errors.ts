@@ -4,7 +4,7 @@
  * Every message names the bootstrap servers (never credentials: those live in
  * kafkaOptions, which are never quoted) so an operator knows which cluster failed.
  */
-import { MillraceError, type ErrorContext } from 'millrace';
+import { MillraceError, externalError, type ErrorContext } from 'millrace';
 
 /** The shape of the client's LibrdKafkaError (kept structural: the client is loaded lazily). */
 export interface RdKafkaErrorLike {
@@ -74,26 +74,8 @@ export function optionError(where: string, message: string, context?: ErrorConte
   return new MillraceError('INVALID_OPTION', `${where}: ${message}`, { domain: 'user', context });
 }
 
-export function userError(code: string, message: string, context?: ErrorContext): MillraceError {
-  return new MillraceError(code, message, { domain: 'user', context });
-}
-
-export function externalError(
-  code: string,
-  message: string,
-  options: { retryable?: boolean; context?: ErrorContext; cause?: unknown } = {},
-): MillraceError {
-  return new MillraceError(code, message, {
-    domain: 'external',
-    retryable: options.retryable ?? true,
-    context: options.context,
-    cause: options.cause,
-  });
-}
-
-export function internalError(message: string, context?: ErrorContext): MillraceError {
-  return new MillraceError('INTERNAL', message, { domain: 'internal', context });
-}
+// The classified helpers are the engine's (one definition, not a copy per package).
+export { userError, externalError, internalError } from 'millrace';
 
 /**
  * Classify a client error. `what` says what Millrace was doing ("reading the latest offsets of

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { parseFileText, type ParsePlan } from '../../src/connectors/file/parse.ts';
-import { fromJson } from '../../src/connectors/file/values.ts';
+import { BadValue, fromCsvField, fromJson } from '../../src/connectors/file/values.ts';
 import { JsonRecordDecoder, schema, t } from '../../src/index.ts';
 
 const s = schema({
@@ -71,5 +71,14 @@ describe('columns named like object built-ins', () => {
       ],
     } as const;
     expect(fromJson({ a: 1 }, type)).toEqual({ toString: null, a: 1 });
+  });
+
+  it('a double value spelled like a built-in is a bad value, not a function', () => {
+    const double = { kind: 'double' } as const;
+    for (const text of ['toString', 'constructor', '__proto__', 'valueOf']) {
+      expect(() => fromJson(text, double), text).toThrow(BadValue);
+      expect(() => fromCsvField(text, false, double), text).toThrow(BadValue);
+    }
+    expect(fromCsvField('NaN', false, double)).toBeNaN();
   });
 });

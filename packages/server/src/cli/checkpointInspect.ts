@@ -6,7 +6,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { Checkpoint, type Offset } from 'millrace';
+import { Checkpoint, decideRecovery, MillraceError, type Offset } from 'millrace';
 import { redact } from '../redact.ts';
 import { CliError, EXIT, fmtBytes, textTable } from './args.ts';
 
@@ -169,33 +169,31 @@ export async function inspectCheckpoint(dir: string): Promise<CheckpointReport> 
   const lastOffsets = state.lastOffsets;
   const lastCommit = state.lastCommit;
 
+  // The engine's own decision (the one the next run will make), not a copy of its rules.
   let next: CheckpointReport['next'];
-  if (!lastOffsets) {
-    next = lastCommit
-      ? { kind: 'inconsistent', batchId: 0, detail: `commits/${lastCommit.batchId} exists without offsets` }
-      : {
-          kind: 'fresh',
-          batchId: 0,
-          detail: "no batch has run: the query starts from its sources' beginning",
-        };
-  } else if (lastCommit?.batchId === lastOffsets.batchId) {
-    next = {
-      kind: 'resume',
-      batchId: lastOffsets.batchId + 1,
-      detail: `batch ${lastOffsets.batchId} is committed; the next run starts batch ${lastOffsets.batchId + 1}`,
-    };
-  } else if (lastOffsets.batchId === 0 || lastCommit?.batchId === lastOffsets.batchId - 1) {
-    next = {
-      kind: 'replay',
-      batchId: lastOffsets.batchId,
-      detail: `batch ${lastOffsets.batchId} was planned but not committed: the next run re-runs it with the recorded offsets`,
-    };
-  } else {
-    next = {
-      kind: 'inconsistent',
-      batchId: lastOffsets.batchId,
-      detail: `offsets/${lastOffsets.batchId} is uncommitted and so is batch ${lastOffsets.batchId - 1} (last commit: ${lastCommit?.batchId ?? 'none'})`,
-    };
+  try {
+    const d = decideRecovery(state, abs);
+    next =
+      d.kind === 'fresh'
+        ? {
+            kind: 'fresh',
+            batchId: 0,
+            detail: "no batch has run: the query starts from its sources' beginning",
+          }
+        : d.kind === 'resume'
+          ? {
+              kind: 'resume',
+              batchId: d.nextBatchId,
+              detail: `batch ${d.nextBatchId - 1} is committed; the next run starts batch ${d.nextBatchId}`,
+            }
+          : {
+              kind: 'replay',
+              batchId: d.batchId,
+              detail: `batch ${d.batchId} was planned but not committed: the next run re-runs it with the recorded offsets`,
+            };
+  } catch (e) {
+    if (!(e instanceof MillraceError) || e.code !== 'CHECKPOINT_CORRUPT') throw e;
+    next = { kind: 'inconsistent', batchId: lastOffsets?.batchId ?? 0, detail: e.message };
   }
 
   // The offsets each source has committed: the end of the last committed batch.

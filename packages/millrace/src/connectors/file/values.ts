@@ -8,6 +8,7 @@
  */
 import type { DataType } from '../../schema/index.ts';
 import { typeToString } from '../../schema/index.ts';
+import { parseDateStrict, parseTimestampStrict } from '../../expr/functions/datetime.ts';
 import { ownValue } from '../../util/own.ts';
 
 /** Thrown by the readers below when a value does not fit its type; `message` is the reason. */
@@ -31,57 +32,18 @@ export function quote(v: unknown): string {
 }
 
 // ---------------------------------------------------------------------------
-// Timestamps and dates
+// Timestamps and dates: ONE rule for text, the one CAST(text AS TIMESTAMP/DATE)
+// uses (Spark's stringToTimestamp / stringToDate, which Spark's JSON and CSV
+// readers also fall back to without a timestampFormat). No zone means UTC.
 
-const TS_RE =
-  /^([+-]?\d{4,6})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?$/;
-
-/** ISO-8601-like text → epoch ms; no zone means UTC. Undefined when it is not a valid timestamp. */
+/** Timestamp text → epoch ms, as CAST(text AS TIMESTAMP); undefined when it is not a timestamp. */
 export function parseTimestampText(text: string): number | undefined {
-  const m = TS_RE.exec(text.trim());
-  if (!m) return undefined;
-  const y = Number(m[1]);
-  const mo = Number(m[2]);
-  const d = Number(m[3]);
-  const h = m[4] === undefined ? 0 : Number(m[4]);
-  const mi = m[5] === undefined ? 0 : Number(m[5]);
-  const s = m[6] === undefined ? 0 : Number(m[6]);
-  const ms = m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, '0'));
-  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h > 23 || mi > 59 || s > 59) return undefined;
-  let offsetMin = 0;
-  const z = m[8];
-  if (z && z !== 'Z' && z !== 'z' && z !== 'UTC') {
-    const sign = z[0] === '-' ? -1 : 1;
-    const digits = z.slice(1).replace(':', '');
-    const oh = Number(digits.slice(0, 2));
-    const om = digits.length > 2 ? Number(digits.slice(2, 4)) : 0;
-    if (oh > 18 || om > 59) return undefined;
-    offsetMin = sign * (oh * 60 + om);
-  }
-  const base = Date.UTC(y, mo - 1, d, h, mi, s, ms);
-  // Date.UTC maps years 0..99 to 1900..1999; fix that up.
-  const fixed = y >= 0 && y < 100 ? new Date(base).setUTCFullYear(y) : base;
-  return fixed - offsetMin * 60_000;
+  return parseTimestampStrict(text) ?? undefined;
 }
 
-function daysInMonth(y: number, m: number): number {
-  if (m === 2) return (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0 ? 29 : 28;
-  return [4, 6, 9, 11].includes(m) ? 30 : 31;
-}
-
-const DATE_RE = /^([+-]?\d{4,6})-(\d{2})-(\d{2})(?:[T ].*)?$/;
-
-/** `YYYY-MM-DD` (a time part after it is ignored) → days since epoch. */
+/** Date text (`yyyy[-M[-d]]`, a time part ignored) → days since epoch, as CAST(text AS DATE). */
 export function parseDateText(text: string): number | undefined {
-  const m = DATE_RE.exec(text.trim());
-  if (!m) return undefined;
-  const y = Number(m[1]);
-  const mo = Number(m[2]);
-  const d = Number(m[3]);
-  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo)) return undefined;
-  let ms = Date.UTC(y, mo - 1, d);
-  if (y >= 0 && y < 100) ms = new Date(ms).setUTCFullYear(y);
-  return Math.round(ms / MS_PER_DAY);
+  return parseDateStrict(text) ?? undefined;
 }
 
 /** Epoch ms → `2024-01-31T10:00:00.000Z` (as Spark's default JSON/CSV timestampFormat in UTC). */
@@ -217,7 +179,7 @@ export function fromJson(v: unknown, type: DataType): unknown {
   }
 }
 
-const SPECIAL_DOUBLES: Record<string, number> = {
+const SPECIAL_DOUBLES: Record<string, number> = Object.assign(Object.create(null) as Record<string, number>, {
   NaN: NaN,
   Infinity: Infinity,
   '+Infinity': Infinity,
@@ -225,7 +187,7 @@ const SPECIAL_DOUBLES: Record<string, number> = {
   Inf: Infinity,
   '+Inf': Infinity,
   '-Inf': -Infinity,
-};
+}); // null prototype: "toString" in a double column is a bad value, not Object.prototype.toString
 
 // ---------------------------------------------------------------------------
 // CSV field text → runtime value
