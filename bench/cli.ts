@@ -6,6 +6,7 @@
  *   npm run bench -- ingest --seconds 10
  *   npm run bench -- kafka --events 1000000
  *   npm run bench -- ecommerce --events 1000000
+ *   npm run bench -- mariadb --rows 500000
  */
 const SUITES: Record<string, () => Promise<{ main(args: string[]): Promise<number> }>> = {
   nexmark: () => import('./nexmark/cli.ts'),
@@ -14,6 +15,7 @@ const SUITES: Record<string, () => Promise<{ main(args: string[]): Promise<numbe
   ingest: () => import('./ingest/cli.ts'),
   kafka: () => import('./kafka/cli.ts'),
   ecommerce: () => import('./ecommerce/cli.ts'),
+  mariadb: () => import('./mariadb/cli.ts'),
 };
 
 async function main(): Promise<number> {

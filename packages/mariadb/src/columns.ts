@@ -179,7 +179,10 @@ export function valueEncoder(field: Field, target: string): ValueEncoder {
           ? v
           : bad(v, i, 'a whole number (long)');
     case 'double':
-      return (v, i) => (typeof v === 'number' && !Number.isNaN(v) ? v : bad(v, i, 'a number (double)'));
+      return (v, i) =>
+        typeof v === 'number' && Number.isFinite(v)
+          ? v
+          : bad(v, i, 'a finite number (MariaDB stores no NaN or Infinity)');
     case 'timestamp':
       return (v, i) =>
         typeof v === 'number' && Number.isFinite(v)
