@@ -78,7 +78,8 @@ export function rabbitmqSink(options: RabbitMqSinkOptions): RabbitMqSink {
 export class RabbitMqSink implements Sink {
   readonly name: string;
   readonly guarantee = 'at-least-once' as const;
-  readonly supportedOutputModes: readonly OutputMode[] = ['append', 'update', 'complete'];
+  /** A message stream is a change stream: complete mode (the whole table each batch) is refused. */
+  readonly supportedOutputModes: readonly OutputMode[] = ['append', 'update'];
 
   private readonly conn: ResolvedConnection;
   private readonly exchange: string;

@@ -65,19 +65,23 @@ export async function queueDepth(queue: string): Promise<number> {
   return withChannel(async (ch) => (await ch.checkQueue(queue)).messageCount);
 }
 
-/** Take every message now in `queue` (acknowledged: they are gone afterwards). */
+/** Take every message now in `queue` (acknowledged: they are gone afterwards), until none came for idleMs. */
 export async function drain(queue: string, idleMs = 300): Promise<amqp.Message[]> {
   return withChannel(async (ch) => {
-    await ch.assertQueue(queue, { durable: true });
+    const { messageCount } = await ch.assertQueue(queue, { durable: true });
+    await ch.prefetch(5000);
     const out: amqp.Message[] = [];
-    let idleSince = Date.now();
-    while (Date.now() - idleSince < idleMs) {
-      const m = await ch.get(queue, { noAck: true });
-      if (m) {
-        out.push(m);
-        idleSince = Date.now();
-      } else await new Promise((r) => setTimeout(r, 20));
-    }
+    let last = Date.now();
+    const { consumerTag } = await ch.consume(queue, (m) => {
+      if (!m) return;
+      out.push(m);
+      last = Date.now();
+      ch.ack(m);
+    });
+    // At least what the queue held when we looked, then until it stays quiet.
+    while (out.length < messageCount || Date.now() - last < idleMs)
+      await new Promise((r) => setTimeout(r, 20));
+    await ch.cancel(consumerTag);
     return out;
   });
 }
@@ -113,4 +117,17 @@ export async function cleanup(): Promise<void> {
   await withChannel(async (ch) => {
     for (const q of queues) await ch.deleteQueue(q).catch(() => {});
   }).catch(() => {});
+}
+
+/** A broker user with full rights on vhost "/" (for tests whose password must not leak). */
+export async function addUser(user: string, password: string): Promise<void> {
+  await rabbitmqctl('add_user', user, password).catch(async (e: Error) => {
+    if (!/already exists/i.test(String((e as { stderr?: string }).stderr ?? e.message))) throw e;
+    await rabbitmqctl('change_password', user, password);
+  });
+  await rabbitmqctl('set_permissions', '-p', '/', user, '.*', '.*', '.*');
+}
+
+export async function deleteUser(user: string): Promise<void> {
+  await rabbitmqctl('delete_user', user).catch(() => {});
 }

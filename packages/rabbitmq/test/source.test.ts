@@ -5,7 +5,16 @@
  * (same message id) are dropped.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { type StreamingQuery, Trigger, createSession, memorySink, schema, silentLogger, t } from 'millrace';
+import {
+  type MillraceError,
+  type StreamingQuery,
+  Trigger,
+  createSession,
+  memorySink,
+  schema,
+  silentLogger,
+  t,
+} from 'millrace';
 import { rabbitmqSource } from '../src/index.ts';
 import { cleanup, publish, queueDepth, tempDir, uniqueQueue } from './helpers.ts';
 
@@ -97,5 +106,58 @@ describe('rabbitmqSource', () => {
     const queue = uniqueQueue('keep');
     await publish(queue, ['{"n":1,"word":"a"}']);
     expect(await queueDepth(queue)).toBe(1);
+  });
+});
+
+describe('rabbitmqSource, failFast', () => {
+  it('fails the query on a malformed record without committing it or anything after it, and again after a restart', async () => {
+    const queue = uniqueQueue('failfast');
+    const cp = tempDir();
+    const failFast = { json: rowSchema, mode: 'failFast' as const, metadata: ['offset' as const] };
+    const start = () => {
+      const sink = memorySink();
+      const q = createSession({ log: silentLogger })
+        .readStream(
+          rabbitmqSource({ name: 'ff', queue, url: 'amqp://guest:guest@127.0.0.1:5672', format: failFast }),
+        )
+        .writeStream({ sink, checkpointLocation: cp, trigger: Trigger.processingTime(10) })
+        .start();
+      return { sink, q };
+    };
+    const a = start();
+    const qa = await a.q;
+    queries.push(qa);
+    await publish(
+      queue,
+      Array.from({ length: 100 }, (_, n) => JSON.stringify({ n, word: 'w' })),
+    );
+    await waitRows(a.sink, 100);
+    // One unit: 20 good, a malformed one, 20 good.
+    const unit = Array.from({ length: 41 }, (_, k) =>
+      k === 20 ? '{"n": "nope"' : JSON.stringify({ n: 100 + k - (k > 20 ? 1 : 0), word: 'w' }),
+    );
+    await publish(queue, unit);
+    const err = (await qa.awaitTermination().then(
+      () => null,
+      (e: unknown) => e,
+    )) as MillraceError | null;
+    expect(err?.code).toBe('MALFORMED_RECORD');
+    expect(err?.retryable).toBe(false);
+    expect(err?.context.source).toBe('ff');
+    // Committed: a prefix of the records before the malformed one (offset 120), nothing from it on.
+    const got = a.sink.allRows().map((r) => r.n as number);
+    expect(got.length).toBeGreaterThanOrEqual(100);
+    expect(got.length).toBeLessThanOrEqual(120);
+    expect(got).toEqual(Array.from({ length: got.length }, (_, n) => n));
+    // A restart meets the same record again: neither skipped nor lost silently.
+    const b = start();
+    const qb = await b.q;
+    queries.push(qb);
+    const again = (await qb.awaitTermination().then(
+      () => null,
+      (e: unknown) => e,
+    )) as MillraceError | null;
+    expect(again?.code).toBe('MALFORMED_RECORD');
+    expect(b.sink.allRows().every((r) => (r.n as number) < 120)).toBe(true);
   });
 });
