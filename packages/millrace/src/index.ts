@@ -179,3 +179,15 @@ export {
 } from './expr/functions/datetime.ts';
 /** Checkpoint recovery as a pure decision (what `millrace checkpoint inspect` reports as "next"). */
 export { decideRecovery, type CheckpointState, type RecoveryDecision } from './checkpoint/recovery.ts';
+/** Partitioned sources (Kafka, the log, …): one offset shape and one maxOffsetsPerTrigger rule. */
+export {
+  splitOffsetLimit,
+  limitOffsetSpans,
+  sortedPartitionOffsets,
+  getPartitionOffset,
+  setPartitionOffset,
+  samePartitionOffsets,
+  partitionOffsetsProblem,
+  type PartitionOffsets,
+  type OffsetSpan,
+} from './connectors/partitioned/index.ts';

@@ -53,10 +53,23 @@ export type ChunkedBatch<R> = AsyncIterable<R[]> & {
   summary?(): Omit<SourceBatch<R>, 'rows'>;
 };
 
-/** One of `count` parts of a batch's rows. */
-export interface SourceSplit {
-  readonly index: number;
-  readonly count: number;
+/**
+ * One part of a batch that a task reads by itself (Spark's InputPartition): plain data, made by
+ * `planSplits` on the main thread and sent to a worker thread, whose `readSplit` reads it.
+ */
+export type SourceSplit = JsonValue;
+
+/** A batch cut into parts for tasks on worker threads. */
+export interface SplitPlan {
+  /**
+   * At most `count` parts (fewer, or empty ones, when the batch is small); split i goes to task i.
+   * Together they hold exactly getBatch's rows, each row in one part, and each part keeps their
+   * order. How rows are dealt is the source's: Kafka partitions or offset ranges, files, interleaved
+   * blocks of a generator so that every task moves through event time at the same pace.
+   */
+  readonly splits: readonly SourceSplit[];
+  /** Figures only the plan knows (lag, partitions), for progress (`sources[i].metrics`). */
+  readonly metrics?: Record<string, number | string>;
 }
 
 export interface Source<R = Row> {
@@ -82,16 +95,28 @@ export interface Source<R = Row> {
    */
   getBatchChunks?(start: Offset | null, end: Offset, info: { readonly batchId: number }): ChunkedBatch<R>;
   /**
-   * Optional: split `index` of `count` splits of the rows in (start, end], read by one task on a
-   * worker thread (execution/workers). Together the splits hold exactly getBatch's rows, each row
-   * in one split, and a split keeps their order (how rows are dealt to splits is the source's:
-   * contiguous ranges, or interleaved blocks so every task moves through event time at the same
-   * pace, as the Nexmark generator does). It is called on an instance the worker built from the same options,
-   * one that was never opened: offer it only when a batch is a pure function of the source's
-   * options and offsets (a generator; a log read by offset range). Without it, the driver reads the
-   * batch and hands each task a contiguous slice of the rows.
+   * Optional, with readSplit: cut the batch (start, end] into at most `count` parts that tasks on
+   * worker threads read themselves (execution/workers). Called on the main thread's opened
+   * instance, after offsets/N is written: the place to resolve what only it knows (starting
+   * offsets kept in its state directory, partitions, data loss). Without it, the main thread reads
+   * the batch and hands each task a contiguous slice of the rows.
    */
-  readSplit?(start: Offset | null, end: Offset, split: SourceSplit): AsyncIterable<R[]>;
+  planSplits?(
+    start: Offset | null,
+    end: Offset,
+    count: number,
+    info: { readonly batchId: number },
+  ): Promise<SplitPlan>;
+  /**
+   * Read one part planned by planSplits, on an instance a worker thread built from the same
+   * options and never opened: it may connect to its system (and keep the connection for the next
+   * batch; closeSplitReaders ends it), but not use the checkpoint. The same split gives the same
+   * rows in the same order on a replay. `summary()`: malformed records and counters (metrics are
+   * added up over the tasks).
+   */
+  readSplit?(split: SourceSplit, info: { readonly batchId: number }): ChunkedBatch<R>;
+  /** Release what readSplit holds (connections), when the worker thread stops. */
+  closeSplitReaders?(): Promise<void>;
   /** Batches up to `end` are committed; data up to there may be released. */
   commit(end: Offset): Promise<void>;
   /** Trigger.AvailableNow: fix the target offset now; later latestOffset calls never go past it. */

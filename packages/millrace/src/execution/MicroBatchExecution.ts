@@ -27,7 +27,7 @@ import type {
   Source,
   SourceBatch,
 } from '../connectors/contracts.ts';
-import { MillraceError, userError } from '../errors/index.ts';
+import { MillraceError, internalError, userError } from '../errors/index.ts';
 import type { Row } from '../schema/index.ts';
 import {
   Checkpoint,
@@ -505,6 +505,8 @@ export class MicroBatchExecution {
     const rowCounts = new Map<string, number>();
     const ranges: SourceRange[] = [];
     const driverRows = new Map<string, readonly Row[]>();
+    /** Sources read in splits by the workers: what their plans reported. */
+    const planMetrics = new Map<string, Record<string, number | string>>();
     for (const source of this.plan.sources) {
       const start = run.start[source.name] ?? null;
       const end = run.end[source.name] ?? null;
@@ -512,9 +514,24 @@ export class MicroBatchExecution {
       const sctx = { ...ctx, source: source.name };
       rowCounts.set(source.name, 0);
       if (this.pool) {
-        const split = source.readSplit !== undefined;
-        ranges.push({ name: source.name, start, end, split });
-        if (!split) {
+        if (source.planSplits && source.readSplit) {
+          const count = this.pool.size;
+          const planned = await this.guard(
+            () => source.planSplits!(start, end, count, { batchId }),
+            'SOURCE_FAILED',
+            `source "${source.name}" failed to plan the splits of batch ${batchId}`,
+            sctx,
+          );
+          if (!Array.isArray(planned?.splits) || planned.splits.length > count) {
+            throw internalError(
+              `source "${source.name}" planned ${String(planned?.splits?.length)} splits for ${count} tasks`,
+              sctx,
+            );
+          }
+          planMetrics.set(source.name, planned.metrics ?? {});
+          ranges.push({ name: source.name, splits: planned.splits });
+        } else {
+          ranges.push({ name: source.name });
           const rows: Row[] = [];
           for await (const c of this.readWhole(source, start, end, run, rowCounts, sctx)) rows.push(...c);
           driverRows.set(source.name, rows);
@@ -554,10 +571,21 @@ export class MicroBatchExecution {
       output = pool.output;
       commitState = async () => {
         const results = await pool.results;
-        for (const r of results) {
-          mergeEventTime(run.eventTime, r.eventTime);
-          for (const [name, n] of Object.entries(r.rowsRead))
-            rowCounts.set(name, (rowCounts.get(name) ?? 0) + n);
+        for (const r of results) mergeEventTime(run.eventTime, r.eventTime);
+        for (const [name, metrics] of planMetrics) {
+          // Counters add up over the tasks; what only the plan knows (lag) is the plan's.
+          const summed: Record<string, number | string> = {};
+          let rows = 0;
+          let malformedRows = 0;
+          for (const r of results) {
+            const read = r.read[name];
+            if (!read) continue;
+            rows += read.rows;
+            malformedRows += read.malformedRows;
+            for (const [k, v] of Object.entries(read.metrics)) summed[k] = ((summed[k] as number) ?? 0) + v;
+          }
+          rowCounts.set(name, rows);
+          run.sourceBatches.set(name, { rows: [], malformedRows, metrics: { ...summed, ...metrics } });
         }
         for (const [name, n] of rowCounts) run.rowCounts.set(name, n);
         return results.flatMap((r) => r.state);

@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { createSession } from '../api/Session.ts';
 import { Stream } from '../api/Stream.ts';
-import type { Source } from '../connectors/contracts.ts';
+import type { Source, SourceSplit } from '../connectors/contracts.ts';
 import { MillraceError, userError } from '../errors/index.ts';
 import { type EventTimeStats, newEventTimeStats } from '../operators/pipeline.ts';
 import { exchangeIds, planFingerprint } from '../plan/fingerprint.ts';
@@ -29,6 +29,7 @@ import {
   type FromWorker,
   type QueryModule,
   type SerializedError,
+  type SplitReport,
   type ToWorker,
   type WorkerInit,
   ownerOf,
@@ -123,6 +124,17 @@ class TaskWorker {
     this.outputCodec = rowCodec(plan.root.schema);
   }
 
+  /** Sources that read splits may hold connections: end them (a failure is not worth more than a log line). */
+  private async closeSplitReaders(): Promise<void> {
+    for (const source of this.plan.sources) {
+      try {
+        await source.closeSplitReaders?.();
+      } catch {
+        // The thread ends anyway; its connections end with it.
+      }
+    }
+  }
+
   async handle(m: ToWorker): Promise<void> {
     switch (m.type) {
       case 'rows': {
@@ -151,6 +163,7 @@ class TaskWorker {
         return;
       case 'close':
         this.tasks.abort();
+        await this.closeSplitReaders();
         await this.provider.close();
         send({ type: 'closed' });
         for (const p of peers) p?.close();
@@ -166,19 +179,26 @@ class TaskWorker {
     for (const table of plan.lookupTables) await table.prepare(task.timestampMs, systemClock, silentLogger);
     this.tasks.begin(task);
     const eventTime: EventTimeStats[] = plan.watermarks.map(() => newEventTimeStats());
-    const rowsRead: Record<string, number> = {};
-    const count = async function* (name: string, chunks: Chunks): Chunks {
+    const read: Record<string, SplitReport> = {};
+    /** The split's rows, counted; its summary once read. */
+    const readSplit = async function* (source: Source<any>, split: SourceSplit): Chunks {
+      let rows = 0;
+      const chunks = source.readSplit!(split, { batchId });
       for await (const c of chunks) {
-        rowsRead[name] = (rowsRead[name] ?? 0) + c.length;
+        rows += c.length;
         yield c;
       }
+      const summary = chunks.summary?.() ?? {};
+      const metrics: Record<string, number> = {};
+      for (const [k, v] of Object.entries(summary.metrics ?? {})) if (typeof v === 'number') metrics[k] = v;
+      read[source.name] = { rows, malformedRows: summary.malformedRows ?? 0, metrics };
     };
     const scan = (source: Source<any>): Chunks => {
       const range = task.sources.find((r) => r.name === source.name);
       if (!range) return oneChunk([]);
-      if (range.split) {
-        const split = { index: init.workerIndex, count: init.workerCount };
-        return count(source.name, source.readSplit!(range.start, range.end, split) as Chunks);
+      if (range.splits) {
+        const split = range.splits[init.workerIndex];
+        return split === undefined ? oneChunk([]) : readSplit(source, split);
       }
       return oneChunk(this.rowsIn.get(source.name) ?? []);
     };
@@ -197,7 +217,7 @@ class TaskWorker {
       port.postMessage({ type: 'output', batchId, rows: message } satisfies FromWorker, transfer);
     }
     const state = await this.tasks.commit(this.owns);
-    send({ type: 'done', batchId, result: { eventTime, rowsRead, state } });
+    send({ type: 'done', batchId, result: { eventTime, read, state } });
   }
 
   /**

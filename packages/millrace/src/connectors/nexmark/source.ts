@@ -15,7 +15,16 @@ import { userError } from '../../errors/index.ts';
 import type { Schema } from '../../schema/index.ts';
 import type { Clock } from '../../util/clock.ts';
 import { readIfExists, writeFileAtomic } from '../../util/fs.ts';
-import type { ConnectorContext, Offset, ReadLimit, Source, SourceBatch, SourceSplit } from '../contracts.ts';
+import type {
+  ChunkedBatch,
+  ConnectorContext,
+  Offset,
+  ReadLimit,
+  Source,
+  SourceBatch,
+  SourceSplit,
+  SplitPlan,
+} from '../contracts.ts';
 import {
   type NexmarkConfig,
   countOfKind,
@@ -198,7 +207,7 @@ export class NexmarkSource<K extends NexmarkKind = NexmarkKind> implements Sourc
 
   /** The same rows as getBatch, generated `chunkEvents` events at a time. */
   getBatchChunks(start: Offset | null, end: Offset): AsyncIterable<NexmarkRow<K>[]> {
-    return this.readSplit(start, end, { index: 0, count: 1 });
+    return this.generate(asEventNumber(start, 'start'), asEventNumber(end, 'end'), 0, 1);
   }
 
   /**
@@ -206,16 +215,33 @@ export class NexmarkSource<K extends NexmarkKind = NexmarkKind> implements Sourc
    * Interleaved, not contiguous, so that every task reads through the batch's event time at the
    * same pace: rows of one key then reach its partition roughly in time order from every task
    * (session windows and joins do less work on ordered input). Each event is generated from its
-   * number alone.
+   * number alone, so a split is just the range and its place.
    */
-  async *readSplit(start: Offset | null, end: Offset, split: SourceSplit): AsyncIterable<NexmarkRow<K>[]> {
+  async planSplits(start: Offset | null, end: Offset, count: number): Promise<SplitPlan> {
     const from = asEventNumber(start, 'start');
     const to = asEventNumber(end, 'end');
+    return {
+      splits: Array.from({ length: count }, (_, index) => ({ from, to, index, count })),
+      metrics: { events: to - from },
+    };
+  }
+
+  readSplit(split: SourceSplit): ChunkedBatch<NexmarkRow<K>> {
+    const s = split as { from: number; to: number; index: number; count: number };
+    return this.generate(s.from, s.to, s.index, s.count);
+  }
+
+  private async *generate(
+    from: number,
+    to: number,
+    index: number,
+    count: number,
+  ): AsyncGenerator<NexmarkRow<K>[]> {
     if (to < from) {
       throw userError('BAD_OFFSET', `${this.describe()}: batch end ${to} is before its start ${from}`);
     }
-    const step = this.chunkEvents * split.count;
-    for (let a = from + split.index * this.chunkEvents; a < to; a += step) {
+    const step = this.chunkEvents * count;
+    for (let a = from + index * this.chunkEvents; a < to; a += step) {
       const b = Math.min(to, a + this.chunkEvents);
       const rows: NexmarkRow<K>[] = [];
       if (this.kind === 'bid') generateBids(a, b, this.config, rows as Bid[]);

@@ -61,6 +61,11 @@ export class WorkerPool {
     this.outputCodec = rowCodec(outputSchema);
   }
 
+  /** The number of worker threads (tasks per batch). */
+  get size(): number {
+    return this.workers.length;
+  }
+
   static async start(options: WorkerPoolOptions): Promise<WorkerPool> {
     const { count } = options;
     // ports[a][b]: a's end of the channel between workers a and b.

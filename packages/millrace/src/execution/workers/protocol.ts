@@ -18,7 +18,7 @@
  *   worker ⇄ worker (MessagePort per pair): exchange {batchId, exchange, from, parts: {p: rows}}
  *   per input chunk, as the sender reads it, then {…, end: true} when its input is done
  */
-import type { Offset, OutputMode } from '../../connectors/contracts.ts';
+import type { OutputMode, SourceSplit } from '../../connectors/contracts.ts';
 import type { JsonValue } from '../../connectors/contracts.ts';
 import type { Row } from '../../schema/index.ts';
 import type { EventTimeStats } from '../../operators/pipeline.ts';
@@ -54,12 +54,18 @@ export interface WorkerInit {
   readonly addedAt: Readonly<Record<string, number>>;
 }
 
-/** One source's part of a batch. `split`: the worker reads its split itself; else the driver sends rows. */
+/** One source's part of a batch: the splits the source planned (task w reads splits[w]), or none: the driver sends rows. */
 export interface SourceRange {
   readonly name: string;
-  readonly start: Offset | null;
-  readonly end: Offset;
-  readonly split: boolean;
+  readonly splits?: readonly SourceSplit[];
+}
+
+/** What a task read of one source with readSplit. */
+export interface SplitReport {
+  readonly rows: number;
+  readonly malformedRows: number;
+  /** The summary's numeric metrics (the driver adds them up over tasks). */
+  readonly metrics: Record<string, number>;
 }
 
 export interface BatchTask {
@@ -73,8 +79,8 @@ export interface BatchTask {
 
 export interface TaskResult {
   readonly eventTime: EventTimeStats[];
-  /** Rows read per source name (split sources; the driver counts what it read itself). */
-  readonly rowsRead: Record<string, number>;
+  /** What the task read itself, per source name (split sources; the driver counts what it read). */
+  readonly read: Record<string, SplitReport>;
   readonly state: PartitionStateReport[];
 }
 

@@ -2,8 +2,17 @@
  * Queries the worker tests run: a module whose exports build them, imported by the test (the
  * driver) and by each worker thread. Importing it starts nothing.
  */
+import { writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { threadId } from 'node:worker_threads';
 import {
+  type ChunkedBatch,
+  type Offset,
   type Session,
+  type Source,
+  type SourceBatch,
+  type SourceSplit,
+  type SplitPlan,
   count,
   max,
   memoryStream,
@@ -75,3 +84,74 @@ export function dies(session: Session) {
 }
 
 export const notAFunction = 42;
+
+const countingSchema = schema({ n: t.long, user: t.string });
+type Counted = { n: number; user: string };
+
+/**
+ * Records 0 … total-1, `perBatch` per batch; record n is malformed (dropped, counted) when
+ * n mod 7 = 3. Splits are contiguous ranges planned with the lag; each task reports what it read.
+ * closeSplitReaders leaves a file `closed-<thread>` in `markerDir`.
+ */
+export class CountingSource implements Source<Counted> {
+  readonly name = 'counting';
+  readonly schema = countingSchema;
+  readonly replayable = true;
+  constructor(private readonly o: { total: number; perBatch: number; markerDir: string }) {}
+  describe(): string {
+    return `CountingSource[${this.o.total}]`;
+  }
+  async open(): Promise<void> {}
+  async latestOffset(start: Offset | null): Promise<Offset | null> {
+    const s = (start as number | null) ?? 0;
+    const e = Math.min(this.o.total, s + this.o.perBatch);
+    return e === s ? start : e;
+  }
+  private read(from: number, to: number): { rows: Counted[]; malformed: number } {
+    const rows: Counted[] = [];
+    let malformed = 0;
+    for (let n = from; n < to; n++) {
+      if (n % 7 === 3) malformed++;
+      else rows.push({ n, user: `u${n % 5}` });
+    }
+    return { rows, malformed };
+  }
+  async getBatch(start: Offset | null, end: Offset): Promise<SourceBatch<Counted>> {
+    const from = (start as number | null) ?? 0;
+    const { rows, malformed } = this.read(from, end as number);
+    return { rows, malformedRows: malformed, metrics: { recordsRead: (end as number) - from } };
+  }
+  async planSplits(start: Offset | null, end: Offset, count: number): Promise<SplitPlan> {
+    const from = (start as number | null) ?? 0;
+    const to = end as number;
+    const each = Math.ceil((to - from) / count);
+    const splits: SourceSplit[] = [];
+    for (let a = from; a < to; a += each) splits.push([a, Math.min(to, a + each)]);
+    return { splits, metrics: { lag: this.o.total - to } };
+  }
+  readSplit(split: SourceSplit): ChunkedBatch<Counted> {
+    const [from, to] = split as [number, number];
+    const { rows, malformed } = this.read(from, to);
+    return {
+      async *[Symbol.asyncIterator]() {
+        yield rows;
+      },
+      summary: () => ({ malformedRows: malformed, metrics: { recordsRead: to - from } }),
+    };
+  }
+  async closeSplitReaders(): Promise<void> {
+    writeFileSync(path.join(this.o.markerDir, `closed-${threadId}`), '');
+  }
+  async commit(): Promise<void> {}
+  async close(): Promise<void> {}
+}
+
+export function countingPerUser(
+  session: Session,
+  args: { total: number; perBatch: number; markerDir: string },
+) {
+  return session
+    .readStream(new CountingSource(args))
+    .groupBy('user')
+    .agg(($) => ({ c: count(), total: sum($.n) }));
+}

@@ -4,11 +4,21 @@
  * the state partitions it owns. The output must be what the inline runner gives, batch by batch,
  * across restarts; a worker's failure fails the query with its error and the batch, never hangs it.
  */
+import { readdirSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type OutputMode, type Session, type Stream, createSession, memorySink } from '../../../src/index.ts';
 import { canonicalJson } from '../../../src/util/json.ts';
 import { cleanupDirs, tempDir } from '../helpers.ts';
-import { bidsPerAuction, dies, failing, input, perUser, resetInput, windowedPerUser } from './queries.ts';
+import {
+  bidsPerAuction,
+  countingPerUser,
+  dies,
+  failing,
+  input,
+  perUser,
+  resetInput,
+  windowedPerUser,
+} from './queries.ts';
 
 afterEach(cleanupDirs);
 
@@ -111,6 +121,44 @@ describe('queries on worker threads', () => {
     );
     expect(inline.flat().length).toBeGreaterThan(100);
     expect(onWorkers).toEqual(inline);
+  });
+
+  it('a source that plans its splits: tasks read them, progress adds up what they read, readers are closed', async () => {
+    const markerDir = tempDir();
+    const args = { total: 3_000, perBatch: 1_000, markerDir };
+    const feeds = [[() => undefined, () => undefined, () => undefined]];
+    const inline = await run(countingPerUser, 'countingPerUser', { outputMode: 'update', args }, feeds);
+    const session = createSession();
+    const sink = memorySink();
+    const q = await countingPerUser(session, args)
+      .writeStream({
+        sink,
+        checkpointLocation: tempDir(),
+        outputMode: 'update',
+        workers: { count: 2, module, export: 'countingPerUser', args },
+      })
+      .start();
+    await q.processAllAvailable();
+    const batches = q.recentProgress.filter((p) => p.numInputRows > 0);
+    await q.stop();
+    expect(
+      sink.batchIds.map((id) =>
+        sink
+          .batch(id)!
+          .map((r) => canonicalJson(r))
+          .sort(),
+      ),
+    ).toEqual(inline);
+    expect(batches.map((p) => p.sources[0]!)).toEqual(
+      [2000, 1000, 0].map((lag, b) =>
+        expect.objectContaining({
+          numInputRows: [857, 857, 857][b],
+          numMalformedRows: [143, 143, 143][b],
+          metrics: { recordsRead: 1000, lag },
+        }),
+      ),
+    );
+    expect(readdirSync(markerDir).filter((f) => f.startsWith('closed-'))).toHaveLength(2);
   });
 
   it('one checkpoint, started inline, then on workers, then inline again: the state carries over', async () => {
