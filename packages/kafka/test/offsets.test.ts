@@ -26,6 +26,12 @@ describe('offset JSON', () => {
     expect(JSON.stringify(offsetsToJson(map))).toBe('{"a":{"0":1},"b":{"2":7,"10":5}}');
   });
 
+  it('topics named "__proto__" or "constructor" are topics like any other (no prototype pollution)', () => {
+    const map = offsetsFromJson('{"__proto__":{"0":5},"constructor":{"1":2}}', 'x', false);
+    expect(JSON.stringify(offsetsToJson(map))).toBe('{"__proto__":{"0":5},"constructor":{"1":2}}');
+    expect(({} as Record<string, unknown>)['0']).toBeUndefined();
+  });
+
   it('rejects malformed offsets with the reason', () => {
     expect(() => offsetsFromJson('{"a":', 'offsets', false)).toThrow(/offsets is not valid JSON/);
     expect(() => offsetsFromJson({ a: [1] }, 'offsets', false)).toThrow(
@@ -42,17 +48,25 @@ describe('offset JSON', () => {
   });
 });
 
-describe('rateLimit (Spark)', () => {
+describe('rateLimit (the shared maxOffsetsPerTrigger rule, connectors/partitioned)', () => {
   it('splits the limit by lag, gives every lagging partition at least 1, never passes the end', () => {
     const from = m({ 't:0': 0, 't:1': 0, 't:2': 5, 't:3': 0 });
     const until = m({ 't:0': 100, 't:1': 10, 't:2': 5, 't:3': 1 });
-    expect(rateLimit(22, from, until, new Map())).toEqual(m({ 't:0': 19, 't:1': 1, 't:2': 5, 't:3': 1 }));
+    // shares 19.8, 1.98, -, 0.198: exactly 22 (Spark's floor/ceil read 21)
+    expect(rateLimit(22, from, until, new Map())).toEqual(m({ 't:0': 19, 't:1': 2, 't:2': 5, 't:3': 1 }));
     expect(rateLimit(1_000, from, until, new Map())).toEqual(until);
   });
 
   it('new partitions count from their earliest offset', () => {
     const out = rateLimit(10, m({ 't:0': 0 }), m({ 't:0': 50, 't:1': 60 }), m({ 't:1': 10 }));
     expect(out).toEqual(m({ 't:0': 5, 't:1': 15 }));
+  });
+
+  it('never reads more than maxOffsetsPerTrigger: 20 partitions behind by 1, limit 10 → 10 records', () => {
+    const from = m(Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`t:${i}`, 0])));
+    const until = m(Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`t:${i}`, 1])));
+    const out = rateLimit(10, from, until, new Map());
+    expect([...out.values()].reduce((a, b) => a + b, 0)).toBe(10);
   });
 
   it('nothing behind: the end as it is', () => {

@@ -5,8 +5,8 @@
  */
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openLog, startIngestServer, type IngestServer, type Log } from '../src/index.ts';
-import { cleanupDirs, readAll, tempDir } from './helpers.ts';
+import { logSource, openLog, startIngestServer, type IngestServer, type Log } from '../src/index.ts';
+import { cleanupDirs, context, readAll, tempDir } from './helpers.ts';
 
 const servers: IngestServer[] = [];
 const logs: Log[] = [];
@@ -214,3 +214,54 @@ async function postFrom(
     req.end(body);
   });
 }
+
+describe('maxOffsetsPerTrigger: the shared rule of partitioned sources', () => {
+  it('a partition far behind does not starve a small one; the batch is exactly the limit', async () => {
+    const log = await openLog({ dir: tempDir(), fsync: 'never', retentionCheckIntervalMs: 0 });
+    logs.push(log);
+    await log.createTopic('r', { partitions: 2 });
+    await log.append('r', [
+      ...Array.from({ length: 5000 }, (_, i) => ({ value: String(i), partition: 0 })),
+      { value: 'small', partition: 1 },
+    ]);
+    const src = logSource({
+      log,
+      topics: 'r',
+      startingOffsets: 'earliest',
+      format: 'string',
+      maxOffsetsPerTrigger: 10,
+    });
+    await src.open(context(tempDir()));
+    // shares 9.998 and 0.002: partition 1 reads its one record now (the largest-remainder split alone gave it 0)
+    expect(await src.latestOffset(null, { kind: 'default' })).toEqual({ r: { '0': 9, '1': 1 } });
+    await src.close();
+  });
+});
+
+describe('topics named like object built-ins', () => {
+  it('a source on topics "constructor", "toString" and "__proto__" plans its offsets per topic', async () => {
+    const log = await openLog({ dir: tempDir(), fsync: 'never', retentionCheckIntervalMs: 0 });
+    logs.push(log);
+    for (const [i, name] of ['constructor', 'toString', '__proto__'].entries()) {
+      await log.createTopic(name);
+      await log.append(
+        name,
+        Array.from({ length: i + 1 }, (_, k) => ({ value: String(k) })),
+      );
+    }
+    const src = logSource({
+      log,
+      topics: ['constructor', 'toString', '__proto__'],
+      startingOffsets: 'earliest',
+      format: 'string',
+    });
+    await src.open(context(tempDir()));
+    const end = await src.latestOffset(null, { kind: 'default' });
+    expect(JSON.parse(JSON.stringify(end))).toEqual(
+      JSON.parse('{"__proto__":{"0":3},"constructor":{"0":1},"toString":{"0":2}}'),
+    );
+    const again = await src.latestOffset(end, { kind: 'default' });
+    expect(again).toEqual(end);
+    await src.close();
+  });
+});

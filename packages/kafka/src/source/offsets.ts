@@ -5,11 +5,12 @@
  *                   (Spark's KafkaSourceOffset format). A batch reads [start, end) per partition.
  *   startingOffsets 'earliest' | 'latest' | that JSON with -2 = earliest, -1 = latest
  *   rateLimit       maxOffsetsPerTrigger split across partitions in proportion to their lag
+ *                   (millrace's shared rule for partitioned sources: connectors/partitioned)
  *   planReads       what a batch actually reads, given the watermarks now, and the data-loss
  *                   problems found on the way (records deleted, partitions gone, offsets reset)
  *   lag             offsets behind the latest, per partition → avg/max/min (Spark's metrics)
  */
-import type { JsonValue } from 'millrace';
+import { limitOffsetSpans, setPartitionOffset, type JsonValue, type OffsetSpan } from 'millrace';
 import type { PartitionRange } from '../client/rangeReader.ts';
 import { optionError } from '../client/errors.ts';
 
@@ -52,7 +53,7 @@ export function offsetsToJson(map: OffsetMap): { [topic: string]: { [partition: 
   const out: { [topic: string]: { [partition: string]: number } } = {};
   for (const k of sortedKeys(map)) {
     const { topic, partition } = parseTpKey(k);
-    (out[topic] ??= {})[String(partition)] = map.get(k)!;
+    setPartitionOffset(out, topic, partition, map.get(k)!); // own property: "__proto__" is a legal topic
   }
   return out;
 }
@@ -180,35 +181,20 @@ export function resolveStartingOffsets(
 }
 
 /**
- * Spark's rate limit: `limit` offsets in all, split across partitions in proportion to how
- * far each is behind `until`; a partition with any lag gets at least 1; never past `until`.
- * `from` holds known partitions' starts, `fromNew` new partitions' (their earliest offset).
+ * maxOffsetsPerTrigger: at most `limit` offsets in all, split across partitions in proportion to
+ * how far each is behind `until`, never past `until` — the one rule of every partitioned source
+ * (millrace's splitOffsetLimit: exact, the limit is a hard maximum; Spark's no-starvation rule
+ * where the limit allows). `from` holds known partitions' starts, `fromNew` new partitions'
+ * (their earliest offset).
  */
 export function rateLimit(limit: number, from: OffsetMap, until: OffsetMap, fromNew: OffsetMap): OffsetMap {
-  const sizes = new Map<string, number>();
+  const spans = new Map<string, OffsetSpan>();
   for (const [k, end] of until) {
     const begin = from.get(k) ?? fromNew.get(k);
-    if (begin === undefined) continue;
-    const size = end - begin;
-    if (size > 0) sizes.set(k, size);
+    // No known start (something is wrong): leave it at its end; planReads reports it.
+    spans.set(k, { start: begin === undefined ? end : Math.min(begin, end), end });
   }
-  let total = 0;
-  for (const s of sizes.values()) total += s;
-  if (total < 1) return new Map(until);
-  const out: OffsetMap = new Map();
-  for (const [k, end] of until) {
-    const size = sizes.get(k);
-    if (size === undefined) {
-      out.set(k, end);
-      continue;
-    }
-    const begin = from.get(k) ?? fromNew.get(k)!;
-    const prorate = limit * (size / total);
-    // Don't completely starve small partitions.
-    const n = prorate < 1 ? Math.ceil(prorate) : Math.floor(prorate);
-    out.set(k, Math.min(end, begin + n));
-  }
-  return out;
+  return limitOffsetSpans(spans, limit);
 }
 
 export interface ReadPlan {

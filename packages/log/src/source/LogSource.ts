@@ -33,6 +33,7 @@ import {
   type Simplify,
   type Source,
   type SourceBatch,
+  splitOffsetLimit,
 } from 'millrace';
 import { check, externalError, internalError, optionError, quote, userError } from '../errors.ts';
 import { Log, openLog, validateTopicName, type LogOptions, type TopicInfo } from '../log/Log.ts';
@@ -40,7 +41,6 @@ import { RecordView } from '../log/recordFormat.ts';
 import {
   getOffset,
   parseOffsets,
-  prorate,
   sameOffsets,
   setOffset,
   sortedOffsets,
@@ -295,7 +295,7 @@ export class LogSource<R> implements Source<R> {
         if (this.starting === 'earliest') at = low;
         else if (this.starting === 'latest') at = high;
         else {
-          const given = this.starting[t.name]?.[String(p)];
+          const given = getOffset(this.starting, t.name, p);
           at = given === undefined || given === -2 ? low : given === -1 ? high : given;
         }
         setOffset(out, t.name, p, at);
@@ -333,7 +333,8 @@ export class LogSource<R> implements Source<R> {
       }
     }
     if (limit.kind === 'default' && this.maxPerTrigger !== undefined) {
-      const take = prorate(
+      // The one maxOffsetsPerTrigger rule of partitioned sources (millrace's splitOffsetLimit).
+      const take = splitOffsetLimit(
         plan.map((x) => x.to - x.effective),
         this.maxPerTrigger,
       );
