@@ -155,6 +155,25 @@ export class Redactor {
     }
   }
 
+  /**
+   * A webhook URL's path and query are secrets (chat webhooks carry their credential there:
+   * /services/T0/B0/xyz, /hook/<secret>): scrub them — and the whole URL — from everything from now
+   * on, raw and URL-encoded. A path of "/" alone is nothing to hide.
+   */
+  learnUrlPath(href: string): void {
+    let url: URL;
+    try {
+      url = new URL(href);
+    } catch {
+      return;
+    }
+    const secretPart = `${url.pathname}${url.search}`;
+    if (secretPart.length > 1) this.learn(secretPart);
+    if (url.pathname.length > 1) this.learn(url.pathname);
+    if (url.search.length > 1) this.learn(url.search.slice(1));
+    this.learn(url.href);
+  }
+
   /** Texts seen recently and their redacted form (progress repeats the same descriptions every batch). */
   private readonly cache = new Map<string, string>();
 

@@ -266,6 +266,8 @@ export class AlertManager implements RowWatcher {
       errors: 0,
       lastError: null,
     };
+    // The paths of webhook URLs are secrets: redact them from logs, errors and events from now on.
+    for (const hook of r.notify) this.options.redactor.learnUrlPath(hook.url);
     this.rules.set(r.name, r);
     return this.view(r);
   }

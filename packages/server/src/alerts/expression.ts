@@ -16,6 +16,7 @@
  * Arithmetic on a non-number gives null.
  */
 import { userError } from '../util/errors.ts';
+import { ownValue } from 'millrace';
 
 type Value = unknown;
 type Fn = (row: Record<string, unknown>) => Value;
@@ -236,7 +237,7 @@ class Parser {
         let v: unknown = r;
         for (const p of path) {
           if (v === null || typeof v !== 'object') return null;
-          v = (v as Record<string, unknown>)[p];
+          v = ownValue(v, p); // own fields only: a missing "constructor" column is null
         }
         return v === undefined ? null : typeof v === 'bigint' ? Number(v) : v;
       };

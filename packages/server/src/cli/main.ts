@@ -49,6 +49,8 @@ Options:
   --port <n>           port (default ${DEFAULT_PORT}; env MILLRACE_PORT); 0 picks a free one
   --token <secret>     bearer token that POST requests (stop, restart, alert changes) must carry
                        (env MILLRACE_TOKEN; at least 12 characters)
+  --read-token         reads (results, plans, /metrics, events) need the token too; the default
+                       beyond loopback. --no-read-token leaves reads open there (logged as a warning)
   --log-level <level>  debug | info | warn | error | silent (default info; env MILLRACE_LOG_LEVEL).
                        JSON lines on stderr; progress of every batch at debug.
   --history <n>        progress summaries kept per query (default 10000)
@@ -70,13 +72,14 @@ The run ends by itself once the pipeline function returned and every query finis
 abandons the batches in flight; a third exits at once (130).
 
 ${EXIT_CODES}`,
-  status: `Usage: millrace status [--url URL] [--json]
+  status: `Usage: millrace status [--url URL] [--token T] [--json]
 
 Lists the queries of a running service: health, status, last batch, rates, batch time,
 watermark, source lag, failure.
 
 Options:
   --url <url>   the service (default ${DEFAULT_URL}; env MILLRACE_URL)
+  --token <t>   bearer token, if the service requires it for reads (env MILLRACE_TOKEN)
   --json        print the API's JSON instead of a table
   -h, --help
 
@@ -177,14 +180,18 @@ async function dispatch(argv: string[], io: Io): Promise<number> {
       const p = parse(
         'status',
         rest,
-        { url: { type: 'string' }, json: { type: 'boolean' } },
+        { url: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean' } },
         { min: 0, max: 0, names: '' },
       );
       if (p.help) return help(io, 'status');
       io.out(
         await (
           await remote()
-        ).status({ url: p.values.url ?? env('MILLRACE_URL') ?? DEFAULT_URL, json: p.values.json === true }),
+        ).status({
+          url: p.values.url ?? env('MILLRACE_URL') ?? DEFAULT_URL,
+          token: p.values.token ?? env('MILLRACE_TOKEN'),
+          json: p.values.json === true,
+        }),
       );
       return EXIT.ok;
     }
@@ -287,6 +294,8 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
       progress: { type: 'string' },
       serve: { type: 'boolean' },
       'exit-on-failure': { type: 'boolean' },
+      'read-token': { type: 'boolean' },
+      'no-read-token': { type: 'boolean' },
       workers: { type: 'string' },
       partitions: { type: 'string' },
     },
@@ -314,6 +323,11 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
     progress,
     serve: v.serve === true,
     exitOnFailure: v['exit-on-failure'] === true,
+    ...(v['read-token'] === true
+      ? { requireTokenForReads: true }
+      : v['no-read-token'] === true
+        ? { requireTokenForReads: false }
+        : {}),
     ...(v.workers === undefined ? {} : { workers: intOption('run', 'workers', v.workers, 1, 1, 256) }),
     ...(v.partitions === undefined
       ? {}

@@ -33,6 +33,8 @@ export interface RunOptions {
   readonly host: string;
   readonly port: number;
   readonly token: string | undefined;
+  /** `--read-token` / `--no-read-token`; undefined: startHttpServer's default (on beyond loopback). */
+  readonly requireTokenForReads?: boolean;
   readonly logLevel: LogLevel;
   readonly historySize: number;
   readonly progress: ProgressMode;
@@ -80,7 +82,13 @@ export async function run(o: RunOptions): Promise<number> {
 
   let server: HttpServer;
   try {
-    server = await startHttpServer(service, { host: o.host, port: o.port, token: o.token, ui: webUi() });
+    server = await startHttpServer(service, {
+      host: o.host,
+      port: o.port,
+      token: o.token,
+      ui: webUi(),
+      ...(o.requireTokenForReads !== undefined ? { requireTokenForReads: o.requireTokenForReads } : {}),
+    });
   } catch (e) {
     await service.close({ flushMs: 0 });
     throw new CliError(`millrace run: ${messageOf(e)}`, EXIT.server);

@@ -4,7 +4,11 @@
  * OpenAPI document (GET /api/v1/openapi.json).
  *
  * Security: changes (POST) need `Authorization: Bearer <token>` whenever a token is
- * configured (the CLI refuses to bind a non-loopback address without one); a POST
+ * configured (the CLI refuses to bind a non-loopback address without one). With
+ * `requireTokenForReads` (the default beyond loopback) reads need it too: every
+ * /api/… and /metrics request (the event stream may pass it as `?token=`, since a
+ * browser's EventSource cannot send headers); the web UI's page shell and assets
+ * hold no data and stay open, and the UI asks for the token. A POST
  * from a browser page of another origin is refused (Origin ≠ Host); on a loopback
  * bind, requests whose Host is not a loopback name are refused (DNS rebinding).
  */
@@ -27,6 +31,8 @@ export { SERVER_VERSION };
 export interface HttpAppOptions {
   /** Bearer token for changes; when set, every POST needs it. */
   readonly token?: string;
+  /** Reads (API, /metrics, events) need the token too (needs `token`). Default false here; startHttpServer decides. */
+  readonly requireTokenForReads?: boolean;
   /**
    * Host names accepted in the Host header (DNS-rebinding guard). Default: loopback
    * names only. Give null to accept any (a non-loopback bind does this).
@@ -116,6 +122,32 @@ export async function createHttpApp(
     }),
   );
 
+  // nosniff on every answer (API JSON, /metrics, 404s, pages): never let a browser sniff JSON into HTML.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    reply.header('X-Content-Type-Options', 'nosniff');
+    return payload;
+  });
+
+  const readsNeedToken = options.requireTokenForReads === true;
+  if (readsNeedToken && options.token === undefined) {
+    throw userError('TOKEN_REQUIRED', 'requireTokenForReads needs a token (--token or MILLRACE_TOKEN)');
+  }
+  /** The token a request carries: the Authorization header, or ?token= on the event stream. */
+  const tokenOf = (req: FastifyRequest): string | undefined => {
+    const m = /^Bearer\s+(.+)$/i.exec(String(req.headers.authorization ?? ''));
+    if (m) return m[1]!.trim();
+    const [path, query] = req.url.split('?');
+    if (path === '/api/v1/events' && query !== undefined) {
+      const q = new URLSearchParams(query).get('token');
+      if (q !== null) return q;
+    }
+    return undefined;
+  };
+  const isDataPath = (url: string) => {
+    const path = url.split('?')[0] ?? '';
+    return path === '/metrics' || path === '/api' || path.startsWith('/api/');
+  };
+
   app.addHook('onRequest', async (req: FastifyRequest) => {
     if (allowedHosts === null) return;
     const host = hostName(String(req.headers.host ?? ''));
@@ -127,6 +159,22 @@ export async function createHttpApp(
       );
     }
   });
+
+  if (readsNeedToken) {
+    // After the host check (registered first); POSTs are checked again by guardChange.
+    app.addHook('preHandler', async (req: FastifyRequest) => {
+      if (req.method === 'POST' || !isDataPath(req.url)) return;
+      const given = tokenOf(req);
+      if (given === undefined || !sameToken(given, options.token!)) {
+        throw new MillraceError(
+          'UNAUTHORIZED',
+          'this server requires its token for reads too: send "Authorization: Bearer <token>" ' +
+            '(the --token or MILLRACE_TOKEN it was started with; the event stream also takes ?token=)',
+          { domain: 'user' },
+        );
+      }
+    });
+  }
 
   const guardChange = async (req: FastifyRequest) => {
     const origin = req.headers.origin;
@@ -210,6 +258,7 @@ export async function createHttpApp(
       startedAt: new Date(Date.now() - service.uptimeMs).toISOString(),
       uptimeSeconds: service.uptimeMs / 1000,
       authRequiredForChanges: options.token !== undefined,
+      authRequiredForReads: readsNeedToken,
       historySize: service.queries.historySize,
       links: {
         openapi: '/api/v1/openapi.json',

@@ -477,6 +477,7 @@ export const ServerInfo = named(
     startedAt: isoTime,
     uptimeSeconds: num,
     authRequiredForChanges: bool,
+    authRequiredForReads: bool,
     historySize: int,
     links: { type: 'object', additionalProperties: { type: 'string' } },
   }),

@@ -15,6 +15,11 @@ export interface HttpServerOptions {
   readonly port?: number;
   /** Bearer token for changes (required for a non-loopback host). */
   readonly token?: string;
+  /**
+   * Reads (results, plans, metrics, events) need the token too. Default: true when bound beyond
+   * loopback (anyone who reaches the port could read every result), false on loopback.
+   */
+  readonly requireTokenForReads?: boolean;
   /** Registers the web UI's routes (see HttpAppOptions.ui). */
   readonly ui?: HttpAppOptions['ui'];
 }
@@ -64,9 +69,17 @@ export async function startHttpServer(
         'Give --token <secret> (or MILLRACE_TOKEN), or bind 127.0.0.1',
     );
   }
+  const readsNeedToken = options.requireTokenForReads ?? !local;
+  if (readsNeedToken && token === undefined) {
+    throw userError(
+      'TOKEN_REQUIRED',
+      'requireTokenForReads needs a token: give --token <secret> (or MILLRACE_TOKEN), or leave reads open on 127.0.0.1',
+    );
+  }
   if (token !== undefined) service.redactor.learn(token);
   const app = await createHttpApp(service, {
     token,
+    requireTokenForReads: readsNeedToken,
     ui: options.ui,
     allowedHosts: local ? ['localhost', '127.0.0.1', '::1', '[::1]', host] : null,
   });
@@ -87,7 +100,25 @@ export async function startHttpServer(
   const actualPort = typeof address === 'object' && address ? address.port : port;
   const shown = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
   const url = `http://${shown}:${actualPort}`;
-  service.log.info('server listening', { url, authRequiredForChanges: token !== undefined });
+  service.log.info('server listening', {
+    url,
+    authRequiredForChanges: token !== undefined,
+    authRequiredForReads: readsNeedToken,
+  });
+  // Say plainly what anyone who reaches the port can do.
+  const reach = local ? 'this machine' : `anyone who reaches ${host}:${actualPort}`;
+  if (readsNeedToken) {
+    service.log.info(`reads (results, plans, metrics, events) need the token; changes need the token`, {
+      url,
+    });
+  } else {
+    service.log[local ? 'info' : 'warn'](
+      `reads (results, plans, metrics, events) are open to ${reach}; ` +
+        (token !== undefined ? 'changes need the token' : 'changes are open too') +
+        (local ? '' : '; pass requireTokenForReads (--read-token) to close reads'),
+      { url },
+    );
+  }
   return {
     app,
     url,

@@ -3,6 +3,7 @@
  * Date → ISO, Map → object, Set → array, non-finite numbers → null, functions dropped,
  * cycles cut. Rows from sinks can hold any of these.
  */
+import { ownValue } from 'millrace';
 export function toJsonSafe(value: unknown, depth = 0, seen = new WeakSet<object>()): unknown {
   if (value === null || value === undefined) return null;
   switch (typeof value) {
@@ -47,7 +48,7 @@ export function getPath(row: unknown, path: readonly string[]): unknown {
   let v: unknown = row;
   for (const p of path) {
     if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<string, unknown>)[p];
+    v = ownValue(v, p); // a row without "toString" has no toString field
   }
   return v;
 }

@@ -1,9 +1,11 @@
 /**
- * The REST API from the browser. Reads are plain GETs. Changes are POSTs with a `{}`
- * body; when the server was started with a token they need `Authorization: Bearer`:
- * on a 401 the user is asked for the token (a password field in a dialog), which is
- * kept in this tab's sessionStorage only and never shown. The page never receives the
- * token from the server: reads are open, so a page that embedded it would leak it.
+ * The REST API from the browser. Reads are GETs. Changes are POSTs with a `{}`
+ * body; when the server was started with a token they need `Authorization: Bearer`,
+ * and so do reads when it requires the token for reads (the default beyond loopback):
+ * on a 401 the user is asked for the token (a password field in a dialog, one at a
+ * time however many requests were refused), which is kept in this tab's sessionStorage
+ * only and never shown. The page never receives the token from the server: the page
+ * shell is served without it, so a page that embedded it would leak it.
  */
 import { h } from './dom.ts';
 
@@ -33,14 +35,45 @@ async function failure(r: Response): Promise<ApiError> {
 }
 
 export async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
-  const r = await fetch(path, { headers: { accept: 'application/json' }, signal });
-  if (!r.ok) throw await failure(r);
-  return (await r.json()) as T;
+  for (let attempt = 0; ; attempt++) {
+    const r = await fetch(path, { headers: { accept: 'application/json', ...tokenHeaders() }, signal });
+    if (r.ok) return (await r.json()) as T;
+    const e = await failure(r);
+    if (e.status !== 401 || attempt >= 3) throw e;
+    const token = await tokenAfter401(
+      'This server needs its token to show results (the --token or MILLRACE_TOKEN it was started with).',
+    );
+    if (token === null) throw e;
+  }
+}
+
+/** The token this tab holds, if any (the event stream passes it as ?token=). */
+export function storedToken(): string | null {
+  return sessionStorage.getItem(TOKEN_KEY);
 }
 
 function tokenHeaders(): Record<string, string> {
-  const t = sessionStorage.getItem(TOKEN_KEY);
+  const t = storedToken();
   return t ? { authorization: `Bearer ${t}` } : {};
+}
+
+let asking: Promise<string | null> | null = null;
+
+/** After a 401: forget the stored token and ask once for all requests refused meanwhile. */
+function tokenAfter401(message: string): Promise<string | null> {
+  if (!asking) {
+    const had = storedToken() !== null;
+    sessionStorage.removeItem(TOKEN_KEY);
+    asking = askToken(had ? 'That token was refused. Enter the token the server was started with.' : message)
+      .then((t) => {
+        if (t !== null) sessionStorage.setItem(TOKEN_KEY, t);
+        return t;
+      })
+      .finally(() => {
+        asking = null;
+      });
+  }
+  return asking;
 }
 
 /** POST a change; asks for the token on 401 and retries. Resolves to the body and status. */
@@ -54,14 +87,10 @@ export async function post<T>(path: string, body: unknown = {}): Promise<{ statu
     if (r.ok) return { status: r.status, body: (await r.json()) as T };
     const e = await failure(r);
     if (e.status !== 401 || attempt >= 3) throw e;
-    sessionStorage.removeItem(TOKEN_KEY);
-    const token = await askToken(
-      attempt === 0
-        ? 'This server needs its token for changes (the --token or MILLRACE_TOKEN it was started with).'
-        : 'That token was refused. Enter the token the server was started with.',
+    const token = await tokenAfter401(
+      'This server needs its token for changes (the --token or MILLRACE_TOKEN it was started with).',
     );
     if (token === null) throw e;
-    sessionStorage.setItem(TOKEN_KEY, token);
   }
 }
 

@@ -7,6 +7,7 @@
  *       └ `ready` after a reconnect ──▶ 'resync' handlers: views re-read what they show,
  *                                       since more events may have been missed than kept
  */
+import { storedToken } from './api.ts';
 
 export type LiveStatus = 'connecting' | 'live' | 'reconnecting';
 type Handler = (data: any, type: string) => void;
@@ -36,7 +37,9 @@ export class LiveEvents {
 
   connect(): void {
     if (this.source) return;
-    const es = new EventSource(this.url);
+    // EventSource cannot send headers: a server that requires the token for reads takes ?token=.
+    const token = storedToken();
+    const es = new EventSource(token ? `${this.url}?token=${encodeURIComponent(token)}` : this.url);
     this.source = es;
     for (const type of TYPES) {
       es.addEventListener(type, (e) => this.dispatch(type, (e as MessageEvent<string>).data));
