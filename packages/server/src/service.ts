@@ -36,6 +36,7 @@ import { QueryRegistry, type QueryEntry } from './queries/QueryRegistry.ts';
 import { querySummary, type SinkView } from './queries/views.ts';
 import { Redactor } from './redact.ts';
 import { RowBus } from './rows/RowBus.ts';
+import { ServiceState } from './state/ServiceState.ts';
 import { tapSink } from './rows/tapSink.ts';
 import { messageOf, userError } from './util/errors.ts';
 
@@ -54,6 +55,12 @@ export interface MillraceServiceOptions {
   readonly maxTerminatedQueries?: number;
   /** Alert firing/resolved events kept (default 1,000). */
   readonly alertHistorySize?: number;
+  /**
+   * A directory for the service's durable state — alert history, firing/pending alerts and
+   * cooldowns, dashboard contents — restored at the next start (LMDB; e.g. `.millrace/service`,
+   * beside the checkpoints). Default: none, everything in memory (a restart forgets it).
+   */
+  readonly stateDir?: string;
   readonly events?: Omit<EventHubOptions, 'onClients' | 'onDropped'>;
   /** Export prom-client's default process metrics (default true). */
   readonly defaultMetrics?: boolean;
@@ -86,6 +93,8 @@ export class MillraceService {
   readonly alerts: AlertManager;
   /** The logger to give `createSession` so the engine logs here and dashboard sinks find this service. */
   readonly sessionLog: Logger;
+  /** Durable state (alerts, dashboards) when the service has a stateDir. */
+  readonly state: ServiceState | undefined;
   private readonly dashboardSinks = new Map<string, { sink: DashboardSink; unsubscribe: () => void }>();
   private readonly startedAt: number;
 
@@ -155,7 +164,9 @@ export class MillraceService {
       },
       dropped: (h) => this.metrics.notificationsDropped.inc({ webhook: h.display }),
     });
+    this.state = options.stateDir === undefined ? undefined : ServiceState.open(options.stateDir);
     this.alerts = new AlertManager({
+      store: this.state,
       clock: this.clock,
       redactor: this.redactor,
       dispatcher: this.webhooks,
@@ -229,7 +240,14 @@ export class MillraceService {
       this.log.warn('a dashboard with this name was replaced by another sink', { dashboard: sink.name });
       known.unsubscribe();
     }
-    const unsubscribe = sink.subscribe((u) => this.onDashboardRows(sink, u));
+    const saved = known ? undefined : this.state?.dashboard(sink.name);
+    if (saved && sink.restoreState(saved)) {
+      this.log.info('dashboard restored from the service state', { dashboard: sink.name, rows: sink.size });
+    }
+    const unsubscribe = sink.subscribe((u) => {
+      this.state?.saveDashboard(sink.name, sink.exportState());
+      this.onDashboardRows(sink, u);
+    });
     this.dashboardSinks.set(sink.name, { sink, unsubscribe });
     this.events.publish('dashboard.registered', { dashboard: this.redactor.redact(sink.info()) });
   }
@@ -332,5 +350,6 @@ export class MillraceService {
     this.events.close();
     for (const s of this.queries.sessions) this.detach(s);
     for (const d of this.dashboardSinks.values()) d.unsubscribe();
+    await this.state?.close();
   }
 }

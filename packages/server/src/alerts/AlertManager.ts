@@ -16,6 +16,12 @@
  * `cooldown` is service-clock time: after a label set fired, it does not fire again
  * (notify again) before `cooldown` has passed, even if it resolved in between; while
  * cooling down it stays pending. Webhooks are sent on a queue that never blocks a batch.
+ *
+ * With a `store` (the service's stateDir) the history, and each rule's instances and
+ * cooldowns, survive a restart: the history is loaded at construction, a rule re-registered
+ * under the same name with the same condition and labels takes its instances back (a firing
+ * alert stays firing and does not notify again), and every batch's changes are written —
+ * an event together with its rule's state, synchronously (see state/ServiceState.ts).
  */
 import type { Clock, Row } from 'millrace';
 import type { Redactor } from '../redact.ts';
@@ -24,6 +30,7 @@ import { RingBuffer } from '../util/RingBuffer.ts';
 import { parseDuration } from '../util/durations.ts';
 import { userError, messageOf } from '../util/errors.ts';
 import { getPath, toEpochMs, toJsonSafe } from '../util/json.ts';
+import type { ServiceState, StoredRuleState } from '../state/ServiceState.ts';
 import { compileCondition } from './expression.ts';
 import type { Webhook, WebhookDispatcher } from './webhook.ts';
 
@@ -152,6 +159,8 @@ export interface AlertManagerOptions {
   readonly historySize?: number;
   /** Label sets tracked per rule (default 10,000). */
   readonly maxInstancesPerRule?: number;
+  /** Durable state (history, instances, cooldowns); default: memory only. */
+  readonly store?: ServiceState;
   readonly onEvent: (e: AlertEvent) => void;
   readonly onError: (rule: string, message: string) => void;
 }
@@ -221,6 +230,46 @@ export class AlertManager implements RowWatcher {
   constructor(private readonly options: AlertManagerOptions) {
     this.history = new RingBuffer(options.historySize ?? 1_000);
     this.maxInstances = options.maxInstancesPerRule ?? 10_000;
+    for (const e of (options.store?.alertHistory() ?? []) as AlertEvent[]) {
+      this.history.push(e);
+      this.nextId = Math.max(this.nextId, e.id + 1);
+    }
+  }
+
+  /** Events emitted by the evaluation in progress (written with the rule's state). */
+  private emitted: AlertEvent[] = [];
+
+  private stateOf(r: Rule): StoredRuleState {
+    const red = this.options.redactor;
+    return {
+      conditionText: r.conditionText,
+      labels: [...r.labels],
+      instances: [...r.instances.values()].map((i) => ({
+        key: i.key,
+        labels: i.labels,
+        state: i.state,
+        since: i.since,
+        firedAtMs: i.firedAtMs,
+        value: red.redact(toJsonSafe(i.value)),
+      })),
+      lastFired: [...r.lastFired.entries()],
+    };
+  }
+
+  /** Write the rule's state and the events emitted since the last save (no store: nothing). */
+  private save(r: Rule): void {
+    const events = this.emitted;
+    this.emitted = [];
+    this.options.store?.saveAlerts(r.name, this.stateOf(r), events, this.history.capacity);
+  }
+
+  /** Take back a rule's instances and cooldowns from the store, if it is the same rule. */
+  private restore(r: Rule): void {
+    const s = this.options.store?.rule(r.name);
+    if (!s || s.conditionText !== r.conditionText || JSON.stringify(s.labels) !== JSON.stringify(r.labels))
+      return;
+    for (const i of s.instances) r.instances.set(i.key, { ...i, labels: { ...i.labels } });
+    for (const [k, t] of s.lastFired) r.lastFired.set(k, t);
   }
 
   /** Add a rule; a MillraceError (INVALID_ALERT_RULE, INVALID_ALERT_CONDITION, ALERT_RULE_EXISTS) if it is wrong. */
@@ -268,6 +317,7 @@ export class AlertManager implements RowWatcher {
     };
     // The paths of webhook URLs are secrets: redact them from logs, errors and events from now on.
     for (const hook of r.notify) this.options.redactor.learnUrlPath(hook.url);
+    this.restore(r);
     this.rules.set(r.name, r);
     return this.view(r);
   }
@@ -288,6 +338,12 @@ export class AlertManager implements RowWatcher {
   }
 
   private evaluate(r: Rule, batch: SinkBatch): void {
+    const had = r.instances.size;
+    this.evaluateRows(r, batch);
+    if (had > 0 || r.instances.size > 0 || this.emitted.length > 0) this.save(r);
+  }
+
+  private evaluateRows(r: Rule, batch: SinkBatch): void {
     const now = this.options.clock.now();
     r.lastEvaluatedMs = now;
     // The decisive row per label set: the latest by event time, else the last one.
@@ -393,6 +449,7 @@ export class AlertManager implements RowWatcher {
 
   private emit(r: Rule, e: AlertEvent): void {
     this.history.push(e);
+    this.emitted.push(e);
     this.options.onEvent(e);
     for (const hook of r.notify) {
       this.options.dispatcher.send(
@@ -421,6 +478,7 @@ export class AlertManager implements RowWatcher {
         this.resolve(r, inst, batch, now);
       }
       r.instances.clear();
+      this.save(r);
     }
     r.enabled = enabled;
     return this.view(r);

@@ -49,6 +49,9 @@ Options:
   --port <n>           port (default ${DEFAULT_PORT}; env MILLRACE_PORT); 0 picks a free one
   --token <secret>     bearer token that POST requests (stop, restart, alert changes) must carry
                        (env MILLRACE_TOKEN; at least 12 characters)
+  --state-dir <dir>    where alert history, firing alerts and dashboards are kept across restarts
+                       (LMDB; default .millrace/service, beside the checkpoints; env MILLRACE_STATE_DIR).
+                       --no-state keeps them in memory only
   --read-token         reads (results, plans, /metrics, events) need the token too; the default
                        beyond loopback. --no-read-token leaves reads open there (logged as a warning)
   --log-level <level>  debug | info | warn | error | silent (default info; env MILLRACE_LOG_LEVEL).
@@ -296,6 +299,8 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
       'exit-on-failure': { type: 'boolean' },
       'read-token': { type: 'boolean' },
       'no-read-token': { type: 'boolean' },
+      'state-dir': { type: 'string' },
+      'no-state': { type: 'boolean' },
       workers: { type: 'string' },
       partitions: { type: 'string' },
     },
@@ -323,6 +328,10 @@ async function runCommand(argv: string[], io: Io): Promise<number> {
     progress,
     serve: v.serve === true,
     exitOnFailure: v['exit-on-failure'] === true,
+    stateDir:
+      v['no-state'] === true
+        ? undefined
+        : (v['state-dir'] ?? env('MILLRACE_STATE_DIR') ?? '.millrace/service'),
     ...(v['read-token'] === true
       ? { requireTokenForReads: true }
       : v['no-read-token'] === true

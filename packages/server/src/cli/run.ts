@@ -35,6 +35,8 @@ export interface RunOptions {
   readonly token: string | undefined;
   /** `--read-token` / `--no-read-token`; undefined: startHttpServer's default (on beyond loopback). */
   readonly requireTokenForReads?: boolean;
+  /** `--state-dir`: the service's durable alert and dashboard state; undefined: memory only (`--no-state`). */
+  readonly stateDir?: string;
   readonly logLevel: LogLevel;
   readonly historySize: number;
   readonly progress: ProgressMode;
@@ -76,6 +78,7 @@ export async function run(o: RunOptions): Promise<number> {
   const service = new MillraceService({
     logLevel: o.logLevel,
     historySize: o.historySize,
+    ...(o.stateDir !== undefined ? { stateDir: o.stateDir } : {}),
     logDestination: { write: (line) => mux.write(line) },
   });
   const log = service.log;

@@ -12,14 +12,18 @@
  * Idempotent per batch id: a batch id at or below the last one applied for the
  * same query id is skipped (a replayed batch after a restart from the same
  * checkpoint); a different query id (a new checkpoint) starts the count over.
- * The rows live in this process only: after a process restart the view fills
- * again from new batches (complete mode refills it at once).
+ * The rows live in this process, and — when the service has a stateDir — in its
+ * durable state (state/ServiceState.ts): the service saves `exportState()` after
+ * every batch and gives it back with `restoreState()` when the sink registers
+ * after a restart, so the view, and its last batch id, survive (the replay of the
+ * last batch is then skipped or re-applied, by batch id, either way the same).
  *
  * The service finds a dashboard sink when its query runs in a service session
  * (see logging/logger.ts serviceHooksOf), or when registered with ctx.dashboards.
  */
 import type { OutputMode, Row, Sink, SinkBatchInfo, SinkContext, SinkWriteResult } from 'millrace';
 import { serviceHooksOf } from '../logging/logger.ts';
+import type { DashboardState } from '../state/ServiceState.ts';
 import { userError } from '../util/errors.ts';
 import { getPath, toEpochMs, toJsonSafe } from '../util/json.ts';
 
@@ -308,6 +312,35 @@ export class DashboardSink implements Sink {
 
   get size(): number {
     return this.rows.size;
+  }
+
+  /** Everything needed to show this dashboard again after a restart (at most maxRows rows). */
+  exportState(): DashboardState {
+    return {
+      queryId: this.queryId,
+      queryName: this.queryName,
+      lastBatchId: this.lastBatchId,
+      updatedAtMs: this.updatedAtMs,
+      appendSeq: this.appendSeq,
+      skipped: this.skipped,
+      rows: [...this.rows.entries()],
+    };
+  }
+
+  /**
+   * Take back a saved state, unless this sink has applied a batch already (then its own rows are
+   * newer). The next open() with another query id (a new checkpoint) starts the batch count over.
+   */
+  restoreState(s: DashboardState): boolean {
+    if (this.lastBatchId !== null || this.rows.size > 0) return false;
+    for (const [k, v] of s.rows.slice(-this.maxRows)) this.rows.set(k, v);
+    this.queryId = s.queryId;
+    this.queryName = s.queryName;
+    this.lastBatchId = s.lastBatchId;
+    this.updatedAtMs = s.updatedAtMs;
+    this.appendSeq = s.appendSeq;
+    this.skipped = s.skipped;
+    return true;
   }
 
   get outputMode(): OutputMode {
