@@ -1,0 +1,100 @@
+/**
+ * Transient failures and the retry loop every Redis connector uses.
+ *
+ * Retryable: the connection is down or was lost (ECONNREFUSED, ECONNRESET, ETIMEDOUT, EPIPE, …,
+ * ioredis' "Connection is closed" / "Stream isn't writeable" / max-retries errors), and the server
+ * is busy or not ready (LOADING while it loads its dataset after a restart, BUSY while a script
+ * runs, TRYAGAIN, CLUSTERDOWN, MASTERDOWN). Everything else — a wrong password (WRONGPASS,
+ * NOAUTH), a key of the wrong type (WRONGTYPE), an out-of-memory refusal (OOM) — fails at once.
+ *
+ * Each step that is retried is idempotent on its own: a read by id range, or a write guarded by
+ * the batch id inside one Lua script.
+ */
+import { MillraceError } from 'millrace';
+import type { Redis } from 'ioredis';
+import { ensureReady } from './connection.ts';
+
+const NET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+]);
+const RETRYABLE_MESSAGES = [
+  /connection is closed/i,
+  /stream isn't writeable/i,
+  /reached the max retries per request/i,
+  /^LOADING\b/,
+  /^BUSY\b/,
+  /^TRYAGAIN\b/,
+  /^CLUSTERDOWN\b/,
+  /^MASTERDOWN\b/,
+  /^READONLY\b/,
+  /not connected after/i,
+  /connect ETIMEDOUT/i,
+  /socket closed/i,
+];
+
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof MillraceError) return false;
+  const e = err as { code?: unknown; message?: unknown; errors?: unknown[] } | null;
+  if (!e) return false;
+  if (typeof e.code === 'string' && NET_CODES.has(e.code)) return true;
+  if (Array.isArray(e.errors) && e.errors.some(isRetryable)) return true;
+  return RETRYABLE_MESSAGES.some((re) => re.test(String(e.message ?? '')));
+}
+
+export function describeError(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const msg = String(e?.message ?? err);
+  return typeof e?.code === 'string' && !msg.includes(e.code) ? `${msg} (${e.code})` : msg;
+}
+
+export interface RetrySettings {
+  readonly maxRetries: number;
+  readonly initialBackoffMs: number;
+  readonly maxBackoffMs: number;
+  readonly connectTimeoutMs: number;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export function backoffMs(retry: number, s: RetrySettings): number {
+  return Math.min(s.maxBackoffMs, s.initialBackoffMs * 2 ** Math.max(0, retry - 1));
+}
+
+/**
+ * Run `step` (connecting first); on a transient failure wait (exponential backoff) and run it again,
+ * up to maxRetries; then `giveUp` makes the final error. `onRetry` reports each wait.
+ */
+export async function withRetries<T>(
+  client: Redis,
+  s: RetrySettings,
+  step: () => Promise<T>,
+  hooks: {
+    readonly onRetry: (info: { retry: number; delayMs: number; error: unknown }) => void;
+    readonly fatal: (error: unknown) => MillraceError;
+    readonly giveUp: (error: unknown, retries: number, elapsedMs: number) => MillraceError;
+  },
+): Promise<{ value: T; retries: number }> {
+  const started = performance.now();
+  for (let retries = 0; ; retries++) {
+    try {
+      await ensureReady(client, s.connectTimeoutMs);
+      return { value: await step(), retries };
+    } catch (e) {
+      if (e instanceof MillraceError) throw e;
+      if (!isRetryable(e)) throw hooks.fatal(e);
+      if (retries >= s.maxRetries) throw hooks.giveUp(e, retries, performance.now() - started);
+      const delayMs = backoffMs(retries + 1, s);
+      hooks.onRetry({ retry: retries + 1, delayMs, error: e });
+      await sleep(delayMs);
+    }
+  }
+}
