@@ -7,6 +7,8 @@
  *   engine          kafkaSource(format { json: bidSchema }) → counting sink, Trigger.availableNow();
  *                   batches streamed through the plan in chunks (the default)
  *   engine-whole    the same with chunked: false (each batch read whole, then processed)
+ *   engine-workers  the engine on --workers worker threads: the main thread reads and decodes
+ *                   each batch and hands each worker a slice (what it costs to move rows)
  *
  * Figures: events/s of wall time and events per CPU-second of the measuring process (user +
  * system of all its threads, librdkafka's included). The mock broker runs in the kcat process;
@@ -33,18 +35,20 @@ hand-written consumer on the same client, on librdkafka's mock cluster (kcat).
 options:
   --events N           bids to produce and read, default 1,000,000
   --max-offsets N      the source's maxOffsetsPerTrigger, default 250,000
-  --only MODE          run one of: baseline, engine, engine-whole (default: all three)`;
+  --workers N          worker threads of the engine-workers measurement, default 2
+  --only MODE          run one of: baseline, engine, engine-whole, engine-workers (default: all)`;
 
 interface Options {
   events: number;
   maxOffsets: number;
   only: string | undefined;
+  workers: number;
 }
 
-const MODES = ['baseline', 'engine', 'engine-whole'] as const;
+const MODES = ['baseline', 'engine', 'engine-whole', 'engine-workers'] as const;
 
 function parseArgs(args: string[]): Options | string {
-  const o: Options = { events: 1_000_000, maxOffsets: 250_000, only: undefined };
+  const o: Options = { events: 1_000_000, maxOffsets: 250_000, only: undefined, workers: 2 };
   const num = (flag: string, v: string | undefined): number => {
     const n = Number(v?.replace(/_/g, ''));
     if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a whole number ≥ 1, got ${String(v)}`);
@@ -60,6 +64,9 @@ function parseArgs(args: string[]): Options | string {
         break;
       case '--max-offsets':
         o.maxOffsets = num(flag, value());
+        break;
+      case '--workers':
+        o.workers = num(flag, value());
         break;
       case '--only': {
         const v = value();
@@ -197,6 +204,7 @@ export async function main(args: string[]): Promise<number> {
       events: o.events,
       maxOffsetsPerTrigger: o.maxOffsets,
       chunked: true,
+      workers: o.workers,
     };
     const results: Record<
       string,
@@ -236,6 +244,11 @@ export async function main(args: string[]): Promise<number> {
         measurements: results,
         engineVsBaselinePerCpu:
           base && eng ? Math.round((eng.eventsPerCpuSecond / base.eventsPerCpuSecond) * 1000) / 1000 : null,
+        workers: o.workers,
+        workersVsEngineWall:
+          results['engine-workers'] && eng
+            ? Math.round((results['engine-workers'].eventsPerSecond / eng.eventsPerSecond) * 1000) / 1000
+            : null,
       }) + '\n',
     );
     return 0;

@@ -8,6 +8,9 @@
  * engine    kafkaSource({ format: { json: bidSchema } }) → a sink that counts rows and sums
  *           prices, Trigger.availableNow(), checkpoint in a temp directory; batches in chunks
  * engine-whole  the same with chunked: false
+ * engine-workers the engine on `workers` worker threads (query.ts builds the query in every
+ *           thread): the main thread reads and decodes each batch (the client cannot load in a
+ *           worker thread) and hands each worker a slice of the rows
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +23,8 @@ export interface RunnerOptions {
   readonly events: number;
   readonly maxOffsetsPerTrigger: number;
   readonly chunked: boolean;
+  /** Worker threads (engine-workers). */
+  readonly workers?: number;
 }
 
 export interface Measurement {
@@ -74,8 +79,8 @@ async function baseline(o: RunnerOptions): Promise<Result> {
 }
 
 async function engine(o: RunnerOptions): Promise<Result> {
-  const { Trigger, bidSchema, createSession, silentLogger } = await import('millrace');
-  const { kafkaSource } = await import('@millrace/kafka');
+  const { Trigger, createSession, silentLogger } = await import('millrace');
+  const { kafkaBids } = await import('./query.ts');
   const checkpointLocation = mkdtempSync(path.join(tmpdir(), 'millrace-bench-kafka-'));
   let events = 0;
   let priceSum = 0;
@@ -101,19 +106,28 @@ async function engine(o: RunnerOptions): Promise<Result> {
   };
   try {
     const session = createSession({ log: silentLogger });
-    const q = await session
-      .readStream(
-        kafkaSource({
-          name: 'bids',
-          bootstrapServers: o.bootstrap,
-          subscribePattern: o.pattern,
-          startingOffsets: 'earliest',
-          format: { json: bidSchema, mode: 'failFast' },
-          maxOffsetsPerTrigger: o.maxOffsetsPerTrigger,
-          chunked: o.chunked,
-        }),
-      )
-      .writeStream({ sink, trigger: Trigger.availableNow(), checkpointLocation })
+    const args = {
+      bootstrap: o.bootstrap,
+      pattern: o.pattern,
+      maxOffsetsPerTrigger: o.maxOffsetsPerTrigger,
+      chunked: o.chunked,
+    };
+    const q = await kafkaBids(session, args)
+      .writeStream({
+        sink,
+        trigger: Trigger.availableNow(),
+        checkpointLocation,
+        ...(o.workers
+          ? {
+              workers: {
+                count: o.workers,
+                module: new URL('./query.ts', import.meta.url),
+                export: 'kafkaBids',
+                args,
+              },
+            }
+          : {}),
+      })
       .start();
     await q.awaitTermination();
     if (process.env.BENCH_DEBUG)
@@ -126,8 +140,8 @@ async function engine(o: RunnerOptions): Promise<Result> {
 
 async function main(): Promise<void> {
   const [mode, json] = process.argv.slice(2);
-  if ((mode !== 'baseline' && mode !== 'engine' && mode !== 'engine-whole') || !json) {
-    throw new Error('usage: runner.ts <baseline|engine|engine-whole> <options-json>');
+  if (!['baseline', 'engine', 'engine-whole', 'engine-workers'].includes(mode ?? '') || !json) {
+    throw new Error('usage: runner.ts <baseline|engine|engine-whole|engine-workers> <options-json>');
   }
   const o = JSON.parse(json) as RunnerOptions;
   // Load the modules (tsx compilation, the native client) before the clock starts.
@@ -136,11 +150,17 @@ async function main(): Promise<void> {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const r =
-    mode === 'baseline' ? await baseline(o) : await engine({ ...o, chunked: mode !== 'engine-whole' });
+    mode === 'baseline'
+      ? await baseline(o)
+      : await engine({
+          ...o,
+          chunked: mode !== 'engine-whole',
+          ...(mode === 'engine-workers' ? {} : { workers: undefined }),
+        });
   const wallSeconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const m: Measurement = {
-    mode,
+    mode: mode!,
     ...r,
     wallSeconds,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
