@@ -54,10 +54,11 @@ export type ChunkedBatch<R> = AsyncIterable<R[]> & {
 };
 
 /**
- * One part of a batch that a task reads by itself (Spark's InputPartition): plain data, made by
- * `planSplits` on the main thread and sent to a worker thread, whose `readSplit` reads it.
+ * One part of a batch that a task reads by itself (Spark's InputPartition), made by `planSplits`
+ * on the main thread and sent to a worker thread, whose `readSplit` reads it: plain data that a
+ * structured clone copies (JSON values, typed arrays; no functions or class instances).
  */
-export type SourceSplit = JsonValue;
+export type SourceSplit = unknown;
 
 /** A batch cut into parts for tasks on worker threads. */
 export interface SplitPlan {
