@@ -33,6 +33,9 @@ import {
   type Simplify,
   type Source,
   type SourceBatch,
+  type SourceSplit,
+  type SplitPlan,
+  type ChunkedBatch,
   splitOffsetLimit,
 } from 'millrace';
 import { check, externalError, internalError, optionError, quote, userError } from '../errors.ts';
@@ -426,7 +429,80 @@ export class LogSource<R> implements Source<R> {
     stats: ReadStats,
   ): AsyncGenerator<R[]> {
     const log = this.requireLog();
+    yield* this.readRanges(log, await this.ranges(start, end), batchId, stats);
+  }
+
+  /**
+   * Splits for tasks on worker threads: the batch's partition ranges (resolved here, where the
+   * starting offsets are kept) cut into `count` parts of about equal numbers of offsets, in
+   * (topic, partition) order; a range across a boundary is cut at an offset. Each worker reads
+   * its part from the log directory itself (LMDB readers in any thread or process).
+   */
+  async planSplits(start: Offset | null, end: Offset, count: number): Promise<SplitPlan> {
+    this.requireLog();
     const ranges = await this.ranges(start, end);
+    return { splits: cutRanges(ranges, count), metrics: this.lagMetrics(end) };
+  }
+
+  /**
+   * One split, read on a worker thread by an instance that was never opened: it reads the Log
+   * given as "log" (the worker built it, as the main thread did), or opens "dir" itself once,
+   * without retention or fsync timers (closeSplitReaders closes it).
+   */
+  readSplit(split: SourceSplit, info: { readonly batchId: number }): ChunkedBatch<R> {
+    const ranges = split as PartitionRange[];
+    const stats: ReadStats = { malformed: 0, dropped: 0, lost: 0 };
+    const read = async function* (source: LogSource<R>): AsyncGenerator<R[]> {
+      yield* source.readRanges(await source.splitLog(), ranges, info.batchId, stats);
+    };
+    return {
+      [Symbol.asyncIterator]: () => read(this),
+      summary: () => ({
+        malformedRows: stats.dropped,
+        metrics: { malformedRecords: stats.malformed, recordsLost: stats.lost },
+      }),
+    };
+  }
+
+  private splitLogOpened: Promise<Log> | undefined;
+
+  private splitLog(): Promise<Log> {
+    if (this.dirOption === undefined) {
+      if (this.log!.isClosed) {
+        throw userError(
+          'LOG_CLOSED',
+          `logSource ${this.name}: the Log passed as "log" is closed in a worker thread`,
+          {
+            source: this.name,
+          },
+        );
+      }
+      return Promise.resolve(this.log!);
+    }
+    this.splitLogOpened ??= openLog({
+      ...this.logOptions,
+      dir: this.dirOption,
+      // A reader: the main thread's log (or the ingest server's) runs retention and syncs.
+      fsync: 'never',
+      retentionCheckIntervalMs: 0,
+    });
+    this.splitLogOpened.catch(() => (this.splitLogOpened = undefined));
+    return this.splitLogOpened;
+  }
+
+  async closeSplitReaders(): Promise<void> {
+    const opened = this.splitLogOpened;
+    this.splitLogOpened = undefined;
+    if (opened) await (await opened).close();
+  }
+
+  /** The rows of `ranges` of `log`, in chunks of `chunkRecords`; fills `stats` on the way. */
+  private async *readRanges(
+    log: Log,
+    ranges: readonly PartitionRange[],
+    batchId: number,
+    stats: ReadStats,
+  ): AsyncGenerator<R[]> {
     const view = new RecordView();
     const build = this.builder;
     let chunk: R[] = [];
@@ -517,7 +593,8 @@ export class LogSource<R> implements Source<R> {
       );
     }
     stats.lost += to - from;
-    this.ctx!.log.warn('log source skipped missing records (failOnDataLoss is false)', {
+    // A worker thread's instance has no context: the loss is counted (recordsLost), not logged.
+    this.ctx?.log.warn('log source skipped missing records (failOnDataLoss is false)', {
       source: this.name,
       batch: batchId,
       topic: r.topic,
@@ -581,4 +658,33 @@ function validateStarting(v: unknown, where: string): StartingOffsets {
     }
   }
   return v as StartingOffsets;
+}
+
+/**
+ * `ranges` cut into at most `count` parts of about equal numbers of offsets, in order; a range
+ * that straddles a boundary is cut at an offset.
+ */
+export function cutRanges(ranges: readonly PartitionRange[], count: number): PartitionRange[][] {
+  const total = ranges.reduce((a, r) => a + Math.max(0, r.to - r.from), 0);
+  if (total === 0) return [];
+  const each = Math.ceil(total / count);
+  const parts: PartitionRange[][] = [];
+  let part: PartitionRange[] = [];
+  let room = each;
+  for (const r of ranges) {
+    let from = r.from;
+    while (from < r.to) {
+      const to = Math.min(r.to, from + room);
+      part.push({ topic: r.topic, partition: r.partition, from, to });
+      room -= to - from;
+      from = to;
+      if (room === 0) {
+        parts.push(part);
+        part = [];
+        room = each;
+      }
+    }
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
 }
