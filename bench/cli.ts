@@ -16,6 +16,7 @@ const SUITES: Record<string, () => Promise<{ main(args: string[]): Promise<numbe
   kafka: () => import('./kafka/cli.ts'),
   ecommerce: () => import('./ecommerce/cli.ts'),
   mariadb: () => import('./mariadb/cli.ts'),
+  rabbitmq: () => import('./rabbitmq/cli.ts'),
 };
 
 async function main(): Promise<number> {
