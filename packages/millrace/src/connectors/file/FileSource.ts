@@ -12,7 +12,16 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { MillraceError, externalError, internalError, userError } from '../../errors/index.ts';
 import { Schema } from '../../schema/index.ts';
-import type { ConnectorContext, Offset, ReadLimit, Source, SourceBatch } from '../contracts.ts';
+import type {
+  ChunkedBatch,
+  ConnectorContext,
+  Offset,
+  ReadLimit,
+  Source,
+  SourceBatch,
+  SourceSplit,
+  SplitPlan,
+} from '../contracts.ts';
 import { writeFileAtomic, ensureDir } from '../../util/fs.ts';
 import { FileLog, type LoggedFile } from './fileLog.ts';
 import { fileNameMatcher } from './glob.ts';
@@ -343,11 +352,57 @@ export class FileSource<R> implements Source<R> {
     const log = this.requireLog();
     const s = this.startOf(start, 'start');
     const e = this.startOf(end, 'end');
+    return this.readFiles(log.slice(s, Math.max(s, e)), `batch-${info.batchId}`, info.batchId);
+  }
+
+  /**
+   * Splits for tasks on worker threads: the batch's files (from the file log, which only this
+   * thread has), dealt in order into at most `count` parts of about equal bytes. A worker reads
+   * its files itself; its malformed records go to `batch-<id>-part-<k>.jsonl` of deadLetterPath.
+   */
+  async planSplits(start: Offset | null, end: Offset, count: number): Promise<SplitPlan> {
+    const log = this.requireLog();
+    const s = this.startOf(start, 'start');
+    const files = log.slice(s, Math.max(s, this.startOf(end, 'end')));
+    const total = files.reduce((a, f) => a + f.size, 0);
+    const splits: LoggedFile[][] = [];
+    let part: LoggedFile[] = [];
+    let bytes = 0;
+    for (const f of files) {
+      part.push(f);
+      bytes += f.size;
+      // Close the part once it holds its share of the bytes so far (the last one takes the rest).
+      if (splits.length < count - 1 && bytes >= ((splits.length + 1) * total) / count) {
+        splits.push(part);
+        part = [];
+      }
+    }
+    if (part.length > 0) splits.push(part);
+    return { splits: splits.map((files, k) => ({ files, part: k })) };
+  }
+
+  /** One split's files, read and parsed on a worker thread (this instance was never opened). */
+  readSplit(split: SourceSplit, info: { readonly batchId: number }): ChunkedBatch<R> {
+    const { files, part } = split as { files: LoggedFile[]; part: number };
+    let summary: Omit<SourceBatch<R>, 'rows'> = {};
+    const read = async function* (source: FileSource<R>): AsyncGenerator<R[]> {
+      const batch = await source.readFiles(files, `batch-${info.batchId}-part-${part}`, info.batchId);
+      summary = { malformedRows: batch.malformedRows ?? 0, metrics: batch.metrics ?? {} };
+      if (batch.rows.length > 0) yield batch.rows;
+    };
+    return { [Symbol.asyncIterator]: () => read(this), summary: () => summary };
+  }
+
+  /** The rows of `files`; malformed records also to `<deadLetterPath>/<deadLetterName>.jsonl`. */
+  private async readFiles(
+    files: readonly LoggedFile[],
+    deadLetterName: string,
+    batchId: number,
+  ): Promise<SourceBatch<R>> {
     const rows: R[] = [];
     const malformed: MalformedRecord[] = [];
     let dropped = 0;
     let bytes = 0;
-    const files = log.slice(s, Math.max(s, e));
     for (const f of files) {
       const file = path.join(this.dir, f.name);
       const text = await this.readLogged(file, f);
@@ -359,7 +414,7 @@ export class FileSource<R> implements Source<R> {
     }
     let sent = 0;
     if (this.deadLetterDir && malformed.length > 0) {
-      await this.writeDeadLetters(info.batchId, malformed);
+      await this.writeDeadLetters(deadLetterName, batchId, malformed);
       sent = malformed.length;
     }
     return {
@@ -405,7 +460,11 @@ export class FileSource<R> implements Source<R> {
     }
   }
 
-  private async writeDeadLetters(batchId: number, records: readonly MalformedRecord[]): Promise<void> {
+  private async writeDeadLetters(
+    fileName: string,
+    batchId: number,
+    records: readonly MalformedRecord[],
+  ): Promise<void> {
     const dir = this.deadLetterDir!;
     const body =
       records
@@ -413,7 +472,7 @@ export class FileSource<R> implements Source<R> {
         .join('\n') + '\n';
     try {
       await ensureDir(dir);
-      await writeFileAtomic(path.join(dir, `batch-${batchId}.jsonl`), body);
+      await writeFileAtomic(path.join(dir, `${fileName}.jsonl`), body);
     } catch (err) {
       throw externalError(
         'DEAD_LETTER_WRITE_FAILED',

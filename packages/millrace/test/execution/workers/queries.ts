@@ -14,6 +14,7 @@ import {
   type SourceSplit,
   type SplitPlan,
   count,
+  fileSource,
   max,
   memoryStream,
   nexmarkSource,
@@ -152,6 +153,23 @@ export function countingPerUser(
 ) {
   return session
     .readStream(new CountingSource(args))
+    .groupBy('user')
+    .agg(($) => ({ c: count(), total: sum($.n) }));
+}
+
+/** JSON-lines files of orders (bad lines dropped, counted, and written to deadLetterPath) → per user. */
+export function filesPerUser(session: Session, args: { dir: string; deadLetters: string }) {
+  return session
+    .readStream(
+      fileSource({
+        path: args.dir,
+        format: 'jsonl',
+        schema: countingSchema,
+        mode: 'dropMalformed',
+        maxFilesPerTrigger: 3,
+        deadLetterPath: args.deadLetters,
+      }),
+    )
     .groupBy('user')
     .agg(($) => ({ c: count(), total: sum($.n) }));
 }

@@ -4,7 +4,8 @@
  * the state partitions it owns. The output must be what the inline runner gives, batch by batch,
  * across restarts; a worker's failure fails the query with its error and the batch, never hangs it.
  */
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type OutputMode, type Session, type Stream, createSession, memorySink } from '../../../src/index.ts';
 import { canonicalJson } from '../../../src/util/json.ts';
@@ -13,6 +14,7 @@ import {
   bidsPerAuction,
   countingPerUser,
   dies,
+  filesPerUser,
   failing,
   input,
   perUser,
@@ -159,6 +161,62 @@ describe('queries on worker threads', () => {
       ),
     );
     expect(readdirSync(markerDir).filter((f) => f.startsWith('closed-'))).toHaveLength(2);
+  });
+
+  it('a file source: the main thread deals each batch’s files to the workers, which read and parse them', async () => {
+    const dir = tempDir();
+    for (let f = 0; f < 6; f++) {
+      const lines = Array.from({ length: 40 + f * 30 }, (_, i) =>
+        i % 17 === 5 ? `{"broken": ${f}-${i}` : JSON.stringify({ n: f * 1000 + i, user: `u${i % 4}` }),
+      );
+      const file = path.join(dir, `part-${f}.jsonl`);
+      writeFileSync(file, lines.join('\n') + '\n');
+      utimesSync(file, 1_700_000_000 + f, 1_700_000_000 + f);
+    }
+    const runFiles = async (workers?: number) => {
+      const deadLetters = tempDir();
+      const args = { dir, deadLetters };
+      const session = createSession();
+      const sink = memorySink();
+      const q = await filesPerUser(session, args)
+        .writeStream({
+          sink,
+          checkpointLocation: tempDir(),
+          outputMode: 'update',
+          ...(workers ? { workers: { count: workers, module, export: 'filesPerUser', args } } : {}),
+        })
+        .start();
+      await q.processAllAvailable();
+      const progress = q.recentProgress.filter((p) => p.numInputRows > 0).map((p) => p.sources[0]!);
+      await q.stop();
+      const dead = readdirSync(deadLetters)
+        .sort()
+        .map((f) => [f, readFileSync(path.join(deadLetters, f), 'utf8').split('\n').filter(Boolean).length]);
+      const batches = sink.batchIds.map((id) =>
+        sink
+          .batch(id)!
+          .map((r) => canonicalJson(r))
+          .sort(),
+      );
+      return { batches, progress, dead };
+    };
+    const inline = await runFiles();
+    const onWorkers = await runFiles(2);
+    expect(inline.batches).toHaveLength(2);
+    expect(onWorkers.batches).toEqual(inline.batches);
+    expect(onWorkers.progress.map((s) => [s.numInputRows, s.numMalformedRows, s.metrics])).toEqual(
+      inline.progress.map((s) => [s.numInputRows, s.numMalformedRows, s.metrics]),
+    );
+    // The same bad lines; on workers, one file per batch and part.
+    const lines = (d: (string | number)[][]) => d.reduce((a, [, n]) => a + (n as number), 0);
+    expect(lines(onWorkers.dead)).toBe(lines(inline.dead));
+    expect(inline.dead.map(([f]) => f)).toEqual(['batch-0.jsonl', 'batch-1.jsonl']);
+    expect(onWorkers.dead.map(([f]) => f)).toEqual([
+      'batch-0-part-0.jsonl',
+      'batch-0-part-1.jsonl',
+      'batch-1-part-0.jsonl',
+      'batch-1-part-1.jsonl',
+    ]);
   });
 
   it('one checkpoint, started inline, then on workers, then inline again: the state carries over', async () => {
