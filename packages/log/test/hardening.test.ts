@@ -215,6 +215,20 @@ async function postFrom(
   });
 }
 
+describe('closing with stalled uploads', () => {
+  it('close() answers stalled uploads 408 at once instead of waiting for bodyTimeoutMs', async () => {
+    const { server } = await serve({ bodyTimeoutMs: 30_000 });
+    servers.splice(servers.indexOf(server), 1);
+    const s = await stall(server.url, '127.0.0.1');
+    const end = closed(s);
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    await server.close();
+    expect(Date.now() - t0).toBeLessThan(3_000);
+    expect(await end).toMatch(/^HTTP\/1\.1 408/);
+  });
+});
+
 describe('maxOffsetsPerTrigger: the shared rule of partitioned sources', () => {
   it('a partition far behind does not starve a small one; the batch is exactly the limit', async () => {
     const log = await openLog({ dir: tempDir(), fsync: 'never', retentionCheckIntervalMs: 0 });

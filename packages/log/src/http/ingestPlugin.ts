@@ -173,10 +173,13 @@ export async function ingestPlugin(app: FastifyInstance, options: IngestOptions)
   /** Admitted, unanswered requests per client address (entries at 0 are deleted). */
   const perClient = new Map<string, number>();
   const admitted = new WeakMap<FastifyRequest, { bytes: number; client: string; timer?: NodeJS.Timeout }>();
+  /** Admitted requests whose body is still arriving (answered 408 at once when the server closes). */
+  const receiving = new Map<FastifyRequest, FastifyReply>();
   const release = (req: FastifyRequest) => {
     const a = admitted.get(req);
     if (a === undefined) return;
     admitted.delete(req);
+    receiving.delete(req);
     if (a.timer) clearTimeout(a.timer);
     pendingRequests--;
     pendingBytes -= a.bytes;
@@ -271,17 +274,24 @@ export async function ingestPlugin(app: FastifyInstance, options: IngestOptions)
     entry.timer = setTimeout(() => bodyTimedOut(req, reply), o.bodyTimeoutMs);
     entry.timer.unref();
     admitted.set(req, entry);
+    receiving.set(req, reply);
     perClient.set(client, mine + 1);
     pendingRequests++;
     pendingBytes += len;
   });
   // The body has arrived (parsed or refused): the upload can no longer stall.
   app.addHook('preValidation', async (req) => {
+    receiving.delete(req);
     const a = admitted.get(req);
     if (a?.timer) {
       clearTimeout(a.timer);
       a.timer = undefined;
     }
+  });
+  // Closing: a body still arriving would hold close() up to bodyTimeoutMs. It has not reached the
+  // log, so answer it 408 now (the client retries elsewhere or later); answered requests finish.
+  app.addHook('preClose', async () => {
+    for (const [req, reply] of [...receiving]) bodyTimedOut(req, reply, 'the server is shutting down');
   });
   app.addHook('onResponse', async (req) => release(req));
   app.addHook('onRequestAbort', async (req) => release(req));
@@ -290,7 +300,7 @@ export async function ingestPlugin(app: FastifyInstance, options: IngestOptions)
    * A body that has not fully arrived in time: answer 408 ourselves (fastify is still waiting for
    * the body, so the reply is hijacked) and close the connection, which frees the slot.
    */
-  function bodyTimedOut(req: FastifyRequest, reply: FastifyReply): void {
+  function bodyTimedOut(req: FastifyRequest, reply: FastifyReply, why?: string): void {
     if (!admitted.has(req)) return;
     release(req);
     const res = reply.raw;
@@ -302,8 +312,10 @@ export async function ingestPlugin(app: FastifyInstance, options: IngestOptions)
         error: REASONS[status],
         code: 'INGEST_BODY_TIMEOUT',
         message:
-          `the request body did not arrive within ${o.bodyTimeoutMs} ms (bodyTimeoutMs); ` +
-          'the connection is closed — send the whole body promptly, or split large uploads',
+          why !== undefined
+            ? `${why} and the request body has not fully arrived; nothing of it was stored — send it again`
+            : `the request body did not arrive within ${o.bodyTimeoutMs} ms (bodyTimeoutMs); ` +
+              'the connection is closed — send the whole body promptly, or split large uploads',
       });
       res.writeHead(status, {
         'content-type': 'application/json; charset=utf-8',
