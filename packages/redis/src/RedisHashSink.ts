@@ -43,6 +43,7 @@ import {
 import { integerOption, optionError } from './options.ts';
 import { adviceFor } from './RedisStreamSource.ts';
 import { type RetrySettings, describeError, withRetries } from './retry.ts';
+import { packStrings } from './msgpack.ts';
 import { BatchScript } from './script.ts';
 import { BadValue, fieldEncoder, rowFields } from './values.ts';
 
@@ -78,8 +79,8 @@ const KNOWN = new Set([
 ]);
 
 /**
- * ARGV: batch, valueType, ttl ('' = none), complete ('1'/'0'), then per row:
- *   hash: key, nSet, f, v, …, nDel, f, …          json: key, value
+ * ARGV: batch, valueType, ttl ('' = none), complete ('1'/'0'), then one MessagePack array per row:
+ *   hash: [key, nSet, f, v, …, null column, …]          json: [key, value]
  */
 const SCRIPT = new BatchScript(`#!lua
 local last = tonumber(redis.call('GET', KEYS[1]) or '-1')
@@ -90,31 +91,17 @@ local ttl = ARGV[3]
 local complete = ARGV[4] == '1'
 local seen = {}
 local keys = {}
-local i = 5
 local n = 0
-while i <= #ARGV do
-  local key = ARGV[i]
+for a = 5, #ARGV do
+  local row = cmsgpack.unpack(ARGV[a])
+  local key = row[1]
   if complete then redis.call('DEL', key) end
   if json then
-    redis.call('SET', key, ARGV[i + 1])
-    i = i + 2
+    redis.call('SET', key, row[2])
   else
-    local nset = tonumber(ARGV[i + 1])
-    i = i + 2
-    if nset > 0 then
-      local args = {key}
-      for k = 0, 2 * nset - 1 do args[#args + 1] = ARGV[i + k] end
-      redis.call('HSET', unpack(args))
-    end
-    i = i + 2 * nset
-    local ndel = tonumber(ARGV[i])
-    i = i + 1
-    if ndel > 0 and not complete then
-      local args = {key}
-      for k = 0, ndel - 1 do args[#args + 1] = ARGV[i + k] end
-      redis.call('HDEL', unpack(args))
-    end
-    i = i + ndel
+    local nset = tonumber(row[2])
+    if nset > 0 then redis.call('HSET', key, unpack(row, 3, 2 + 2 * nset)) end
+    if #row > 2 + 2 * nset and not complete then redis.call('HDEL', key, unpack(row, 3 + 2 * nset, #row)) end
   end
   if ttl ~= '' then redis.call('PEXPIRE', key, ttl) end
   if not seen[key] then seen[key] = true; keys[#keys + 1] = key end
@@ -154,7 +141,7 @@ export class RedisHashSink implements Sink {
   private readonly retry: RetrySettings;
   private client: Redis | undefined;
   private ctx: SinkContext | undefined;
-  private encodeRow: ((row: Row, index: number, batch: number) => (string | Buffer)[]) | undefined;
+  private encodeRow: ((row: Row, index: number, batch: number) => Buffer) | undefined;
 
   constructor(options: RedisHashSinkOptions) {
     const who = 'redisHashSink';
@@ -265,13 +252,13 @@ export class RedisHashSink implements Sink {
                 ? Buffer.from(v).toString('base64')
                 : v;
         }
-        return [key, JSON.stringify(obj)];
+        return packStrings([key, JSON.stringify(obj)]);
       }
       const { set, nulls } = fields(row);
       const out: (string | Buffer)[] = [key, String(set.length)];
       for (const [f, v] of set) out.push(f, v);
-      out.push(String(nulls.length), ...nulls);
-      return out;
+      for (const f of nulls) out.push(f);
+      return packStrings(out);
     };
     this.client ??= makeClient(this.target, `millrace:${this.name}`, this.retry.connectTimeoutMs);
     try {
@@ -351,7 +338,7 @@ export class RedisHashSink implements Sink {
       info.outputMode === 'complete' ? '1' : '0',
     ];
     for (let i = 0; i < rows.length; i++) {
-      let part: (string | Buffer)[];
+      let part: Buffer;
       try {
         part = encodeRow(rows[i]!, i, batchId);
       } catch (e) {
@@ -364,7 +351,7 @@ export class RedisHashSink implements Sink {
           },
         );
       }
-      for (const a of part) args.push(a);
+      args.push(part);
     }
     const t = performance.now();
     const { value, retries } = await this.run(

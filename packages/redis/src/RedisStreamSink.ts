@@ -1,7 +1,7 @@
 /**
  * redisStreamSink: appends each batch's rows to a Redis stream (XADD), exactly once per batch id.
  *
- *   batch N ──► one EVALSHA (atomic):
+ *   batch N ──► one EVALSHA (atomic), each row one MessagePack argument [f, v, f, v, …]:
  *                 GET  <marker>                 the last batch id this query wrote
  *                 ≥ N ─► return -1              a replay: nothing written
  *                 XADD <stream> [MAXLEN ~ n] * f v …   one entry per row
@@ -38,6 +38,7 @@ import {
 import { integerOption, optionError } from './options.ts';
 import { type RetrySettings, describeError, withRetries } from './retry.ts';
 import { adviceFor } from './RedisStreamSource.ts';
+import { packStrings } from './msgpack.ts';
 import { BatchScript } from './script.ts';
 import { BadValue, type FieldValue, rowFields } from './values.ts';
 
@@ -72,18 +73,15 @@ const SCRIPT = new BatchScript(`#!lua
 local last = tonumber(redis.call('GET', KEYS[2]) or '-1')
 local batch = tonumber(ARGV[1])
 if last >= batch then return -1 end
-local head = {KEYS[1]}
-if ARGV[2] ~= '' then head = {KEYS[1], 'MAXLEN', '~', ARGV[2]} end
-local i = 3
+local maxlen = ARGV[2]
 local n = 0
-while i <= #ARGV do
-  local pairs = tonumber(ARGV[i])
-  local args = {}
-  for k = 1, #head do args[k] = head[k] end
-  args[#args + 1] = '*'
-  for k = 1, 2 * pairs do args[#args + 1] = ARGV[i + k] end
-  redis.call('XADD', unpack(args))
-  i = i + 1 + 2 * pairs
+for i = 3, #ARGV do
+  local fields = cmsgpack.unpack(ARGV[i])
+  if maxlen == '' then
+    redis.call('XADD', KEYS[1], '*', unpack(fields))
+  else
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', maxlen, '*', unpack(fields))
+  end
   n = n + 1
 end
 redis.call('SET', KEYS[2], ARGV[1])
@@ -261,8 +259,7 @@ export class RedisStreamSink implements Sink {
       }
       // XADD needs a field: a row of nulls only is written as one empty field named "_".
       if (set.length === 0) set = [['_', '']];
-      args.push(String(set.length));
-      for (const [f, v] of set) args.push(f, v);
+      args.push(packStrings(set.flat()));
     }
     const t = performance.now();
     const { value, retries } = await this.run(

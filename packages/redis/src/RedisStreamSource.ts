@@ -1,19 +1,20 @@
 /**
  * redisStreamSource: reads Redis Streams, replayable by entry id. Each stream key is a partition.
  *
- *   offsets/N = { "<stream>": "<last entry id read>", … }       kept in the checkpoint only —
- *                                                               never in a consumer group
- *   latestOffset(start)  XINFO STREAM (data loss?) + XREVRANGE + - COUNT 1 (newest id) per stream;
+ *   offsets/N = { "<stream>": { id: "<last entry id read>", n: <entries added up to it> }, … }
+ *                        kept in the checkpoint only — never in a consumer group
+ *   latestOffset(start)  XINFO STREAM per stream: data loss? the newest id and entries-added;
  *                        with maxEntriesPerTrigger: XRANGE (pos + COUNT k, the limit shared fairly
  *                        among the streams that have entries
  *   getBatch(start, end) per stream, in key order: XRANGE (start end COUNT pageSize, page by page
  *                        — the same rows on a replay, unless entries were deleted meanwhile
  *   commit(end)          nothing to release (the producer's MAXLEN/XTRIM decides retention)
  *
- * Data loss: Redis 7 keeps a stream's `max-deleted-entry-id` (the newest id XDEL or XTRIM ever
- * removed). If it is past the position a batch starts from, entries the query has not read (or must
- * read again) are gone: the source fails with REDIS_DATA_LOSS (failOnDataLoss, the default) or
- * logs a warning and reads what is left.
+ * Data loss (checkDataLoss): entries after the position a batch starts from were XDELeted (Redis 7's
+ * `max-deleted-entry-id` is past it) or trimmed (more entries are gone — entries-added − length —
+ * than had been added up to it, `n`). Then entries the query has not read (or must read again) are
+ * gone: the source fails with REDIS_DATA_LOSS (failOnDataLoss, the default) or logs a warning and
+ * reads what is left.
  *
  * startingOffsets: 'earliest' (from the first entry; the default), 'latest' (only entries added
  * after the query's first batch), or { stream: id } per stream. With 'latest' the first batch is
@@ -90,7 +91,16 @@ export interface RedisStreamSourceOptions extends ConnectionOptions {
   readonly connectTimeoutMs?: number;
 }
 
-type Positions = Record<string, string>;
+/**
+ * A stream's position: the last entry id read, and `n`, how many entries the stream had ever been
+ * given up to it (Redis' entries-added), for data-loss checks after trimming; null when unknown
+ * (a starting id given by the user, until the query first catches up with the stream).
+ */
+interface Position {
+  readonly id: string;
+  readonly n: number | null;
+}
+type Positions = Record<string, Position>;
 
 const KNOWN = new Set([
   'url',
@@ -112,10 +122,13 @@ export function redisStreamSource(options: RedisStreamSourceOptions): RedisStrea
 }
 
 interface StreamInfo {
-  /** Newest entry id ('0-0' when empty or missing). */
+  /** Newest id ever added ('0-0' when missing). */
   readonly last: string;
-  /** Newest id XDEL/XTRIM removed ('0-0' when none). */
+  /** Newest id XDEL removed ('0-0' when none). */
   readonly maxDeleted: string;
+  /** Entries ever added (entries-added), and still there (length). */
+  readonly added: number;
+  readonly length: number;
   readonly exists: boolean;
 }
 
@@ -127,7 +140,7 @@ export class RedisStreamSource implements Source<RedisStreamRow> {
   private readonly target: Target;
   private readonly secrets: Secrets;
   private readonly streams: readonly string[];
-  private readonly starting: 'earliest' | 'latest' | Positions;
+  private readonly starting: 'earliest' | 'latest' | Readonly<Record<string, string>>;
   private readonly maxEntries: number | undefined;
   private readonly failOnDataLoss: boolean;
   private readonly pageSize: number;
@@ -182,7 +195,7 @@ export class RedisStreamSource implements Source<RedisStreamRow> {
           );
       }
     }
-    this.starting = st as 'earliest' | 'latest' | Positions;
+    this.starting = st;
     this.maxEntries =
       options.maxEntriesPerTrigger === undefined
         ? undefined
@@ -272,41 +285,47 @@ export class RedisStreamSource implements Source<RedisStreamRow> {
     try {
       raw = (await client.call('XINFO', 'STREAM', stream)) as unknown[];
     } catch (e) {
-      if (/no such key/i.test(String((e as Error).message)))
-        return { last: ZERO_ID, maxDeleted: ZERO_ID, exists: false };
+      if (/no such key/i.test(String((e as Error).message))) {
+        return { last: ZERO_ID, maxDeleted: ZERO_ID, added: 0, length: 0, exists: false };
+      }
       throw e;
     }
     const m = new Map<string, unknown>();
     for (let i = 0; i + 1 < raw.length; i += 2) m.set(String(raw[i]), raw[i + 1]);
-    const lastEntry = m.get('last-entry') as [string, unknown] | null | undefined;
+    const lastGenerated = m.get('last-generated-id');
     const maxDeleted = m.get('max-deleted-entry-id');
     return {
-      last: lastEntry ? String(lastEntry[0]) : ZERO_ID,
+      last: isId(lastGenerated) ? lastGenerated : ZERO_ID,
       maxDeleted: isId(maxDeleted) ? maxDeleted : ZERO_ID,
+      added: Number(m.get('entries-added') ?? 0),
+      length: Number(m.get('length') ?? 0),
       exists: true,
     };
   }
 
   /** Where a stream's reading starts when `start` does not name it; null: at its newest entry (latest). */
-  private initialPosition(stream: string): string | null {
-    if (this.starting === 'earliest') return ZERO_ID;
+  private initialPosition(stream: string): Position | null {
+    if (this.starting === 'earliest') return { id: ZERO_ID, n: 0 };
     if (this.starting === 'latest') return null;
-    return this.starting[stream] ?? ZERO_ID;
+    const id = this.starting[stream];
+    return id === undefined ? { id: ZERO_ID, n: 0 } : { id, n: id === ZERO_ID ? 0 : null };
   }
 
   private positionsOf(offset: Offset | null, what: string): Positions {
     if (offset === null) return {};
-    if (typeof offset !== 'object' || Array.isArray(offset)) {
-      throw new MillraceError(
+    const bad = () =>
+      new MillraceError(
         'CHECKPOINT_MISMATCH',
-        `redisStreamSource "${this.name}": the checkpoint's ${what} offset ${JSON.stringify(offset)} is not a { stream: id } map; was it written by another source?`,
-        {
-          domain: 'user',
-          context: { source: this.name },
-        },
+        `redisStreamSource "${this.name}": the checkpoint's ${what} offset ${JSON.stringify(offset)} is not a { stream: { id, n } } map; was it written by another source?`,
+        { domain: 'user', context: { source: this.name } },
       );
+    if (typeof offset !== 'object' || Array.isArray(offset)) throw bad();
+    for (const v of Object.values(offset)) {
+      const p = v as Position | null;
+      if (p === null || typeof p !== 'object' || !isId(p.id) || (p.n !== null && typeof p.n !== 'number'))
+        throw bad();
     }
-    return offset as Positions;
+    return offset as unknown as Positions;
   }
 
   async latestOffset(start: Offset | null, limit: ReadLimit): Promise<Offset | null> {
@@ -314,67 +333,96 @@ export class RedisStreamSource implements Source<RedisStreamRow> {
     return this.run('finding new entries', undefined, async () => {
       const end: Positions = {};
       const latest: Positions = {};
-      const budgets: string[] = [];
+      const withData: string[] = [];
       for (const s of this.streams) {
         const info = await this.info(s);
-        latest[s] = info.last;
+        // The newest id ever added (the newest entry may have been XDELeted: reading up to here is the same).
+        const tail: Position = { id: info.last, n: info.added };
+        latest[s] = tail;
         const pos = from[s] ?? this.initialPosition(s);
         if (pos === null) {
-          end[s] = info.last; // 'latest': begin at the newest entry; this batch reads nothing of it
+          end[s] = tail; // 'latest': begin at the newest entry; this batch reads nothing of it
           continue;
         }
-        this.checkDataLoss(s, pos, info.maxDeleted);
-        let to = info.last;
+        this.checkDataLoss(s, pos, info);
+        let to = tail;
         const cap = this.availableNowTarget?.[s];
-        if (cap !== undefined && compareIds(cap, to) < 0) to = cap;
-        end[s] = compareIds(to, pos) > 0 ? to : pos;
-        if (compareIds(to, pos) > 0) budgets.push(s);
+        if (cap !== undefined && compareIds(cap.id, to.id) < 0) to = cap;
+        if (compareIds(to.id, pos.id) > 0) {
+          end[s] = to;
+          withData.push(s);
+        } else end[s] = pos;
       }
       this.latest = latest;
-      if (this.maxEntries !== undefined && limit.kind !== 'all' && budgets.length > 0) {
-        await this.applyLimit(from, end, budgets);
+      if (this.maxEntries !== undefined && limit.kind !== 'all' && withData.length > 0) {
+        await this.applyLimit(from, end, withData);
       }
       // New data, or a stream whose starting point is fixed now ('latest'): a batch to plan.
       const moved = this.streams.some((s) => {
         const eff = from[s] ?? this.initialPosition(s);
-        return eff === null || eff !== end[s];
+        return eff === null || eff.id !== end[s]!.id;
       });
       if (!moved) return start;
-      return end;
+      return end as unknown as Offset;
     });
   }
 
-  /** maxEntriesPerTrigger shared among the streams with entries: an equal share each, what one leaves unused goes to the others. */
+  /**
+   * maxEntriesPerTrigger shared among the streams with entries: an equal share each, what one leaves
+   * unused goes to the others. A stream cut short ends at the id of its k-th entry (ordinal n + k).
+   */
   private async applyLimit(from: Positions, end: Positions, withData: readonly string[]): Promise<void> {
     const client = this.client!;
     let left = this.maxEntries!;
     let open = [...withData];
     const pos: Positions = {};
     for (const s of open) pos[s] = from[s] ?? this.initialPosition(s) ?? end[s]!;
-    const target: Positions = { ...end };
+    const cut = new Set<string>();
     while (left > 0 && open.length > 0) {
       const share = Math.max(1, Math.floor(left / open.length));
       const still: string[] = [];
       for (const s of open) {
-        if (left <= 0) break;
+        if (left <= 0) {
+          cut.add(s);
+          continue;
+        }
         const k = Math.min(share, left);
         // Ids only would do, but XRANGE has no such form; COUNT bounds the work.
-        const entries = (await client.xrange(s, `(${pos[s]}`, target[s]!, 'COUNT', k)) as [
+        const entries = (await client.xrange(s, `(${pos[s]!.id}`, end[s]!.id, 'COUNT', k)) as [
           string,
           string[],
         ][];
         left -= entries.length;
-        if (entries.length > 0) pos[s] = entries[entries.length - 1]![0];
-        if (entries.length === k && compareIds(pos[s]!, target[s]!) < 0) still.push(s);
+        if (entries.length > 0) {
+          const n = pos[s]!.n;
+          pos[s] = { id: entries[entries.length - 1]![0], n: n === null ? null : n + entries.length };
+        }
+        if (entries.length === k && compareIds(pos[s]!.id, end[s]!.id) < 0) {
+          still.push(s);
+          cut.add(s);
+        } else cut.delete(s);
       }
       open = still;
     }
-    for (const s of withData) end[s] = pos[s]!;
+    for (const s of withData) if (cut.has(s)) end[s] = pos[s]!;
   }
 
-  private checkDataLoss(stream: string, pos: string, maxDeleted: string, batch?: number): void {
-    if (compareIds(maxDeleted, pos) <= 0) return;
-    const problem = `stream "${stream}": entries after ${pos} (up to ${maxDeleted}) were deleted (XTRIM/MAXLEN or XDEL) before the query read them`;
+  /**
+   * Were entries after `pos` deleted before the query read them? Two signs, both exact:
+   *   - XDEL: Redis 7 keeps the newest id it deleted (`max-deleted-entry-id`) — past `pos`: lost;
+   *   - XTRIM / MAXLEN remove the oldest entries: entries-added − length of them are gone. `pos.n`
+   *     is how many entries were ever added up to `pos`; more gone than that: some came after it.
+   */
+  private checkDataLoss(stream: string, pos: Position, info: StreamInfo, batch?: number): void {
+    let problem: string | null = null;
+    if (compareIds(info.maxDeleted, pos.id) > 0) {
+      problem = `stream "${stream}": entries after ${pos.id} (up to ${info.maxDeleted}) were deleted (XDEL) before the query read them`;
+    } else if (pos.n !== null && info.exists && info.added - info.length > pos.n) {
+      problem =
+        `stream "${stream}": ${info.added - info.length - pos.n} entries after ${pos.id} were trimmed (XTRIM or XADD MAXLEN/MINID) ` +
+        `before the query read them`;
+    }
+    if (problem === null) return;
     if (this.failOnDataLoss) {
       throw externalError(
         'REDIS_DATA_LOSS',
@@ -397,13 +445,16 @@ export class RedisStreamSource implements Source<RedisStreamRow> {
   async prepareForAvailableNow(): Promise<void> {
     this.availableNowTarget = await this.run('finding the newest entries', undefined, async () => {
       const t: Positions = {};
-      for (const s of this.streams) t[s] = (await this.info(s)).last;
+      for (const s of this.streams) {
+        const info = await this.info(s);
+        t[s] = { id: info.last, n: info.added };
+      }
       return t;
     });
   }
 
   reportLatestOffset(): Offset | null {
-    return this.latest;
+    return this.latest as unknown as Offset | null;
   }
 
   // -- reading -----------------------------------------------------------------------
@@ -432,15 +483,18 @@ export class RedisStreamSource implements Source<RedisStreamRow> {
         const metrics: Record<string, number> = { entriesRead: stats.read, streams: this.streams.length };
         if (this.latest) {
           let lagMs = 0;
+          let lagEntries = 0;
           let behind = 0;
           for (const s of this.streams) {
             const newest = this.latest[s];
             const mine = to[s];
-            if (!newest || !mine || compareIds(newest, mine) <= 0) continue;
+            if (!newest || !mine || compareIds(newest.id, mine.id) <= 0) continue;
             behind++;
-            lagMs = Math.max(lagMs, idTime(newest) - idTime(mine));
+            lagMs = Math.max(lagMs, idTime(newest.id) - idTime(mine.id));
+            if (newest.n !== null && mine.n !== null) lagEntries += Math.max(0, newest.n - mine.n);
           }
           metrics.lagMs = lagMs;
+          metrics.lagEntries = lagEntries;
           metrics.streamsBehind = behind;
         }
         return { metrics };
@@ -459,21 +513,22 @@ export class RedisStreamSource implements Source<RedisStreamRow> {
       const last = to[s];
       if (last === undefined) continue;
       // A stream not in `from`: from its initial position; with 'latest' its first batch reads nothing.
-      let pos = from[s] ?? this.initialPosition(s) ?? last;
-      if (compareIds(last, pos) <= 0) continue;
+      const start = from[s] ?? this.initialPosition(s) ?? last;
+      if (compareIds(last.id, start.id) <= 0) continue;
       const info = await this.run('checking for deleted entries', batchId, () => this.info(s));
-      this.checkDataLoss(s, pos, info.maxDeleted, batchId);
+      this.checkDataLoss(s, start, info, batchId);
+      let pos = start.id;
       for (;;) {
         const after = pos;
         const page = await this.run(`reading ${s} after ${after}`, batchId, () =>
-          this.client!.xrange(s, `(${after}`, last, 'COUNT', this.pageSize),
+          this.client!.xrange(s, `(${after}`, last.id, 'COUNT', this.pageSize),
         );
         if (page.length === 0) break;
         const rows = page.map(([id, kv]) => toRow(s, id, kv));
         stats.read += rows.length;
         yield rows;
         pos = page[page.length - 1]![0];
-        if (page.length < this.pageSize || compareIds(pos, last) >= 0) break;
+        if (page.length < this.pageSize || compareIds(pos, last.id) >= 0) break;
       }
     }
   }

@@ -125,31 +125,3 @@ export function makeClient(t: Target, name: string, connectTimeoutMs: number): R
   client.on('error', () => {});
   return client;
 }
-
-/** Wait until the client is connected (connecting it if needed), or throw what went wrong. */
-export async function ensureReady(client: Redis, timeoutMs: number): Promise<void> {
-  if (client.status === 'ready') return;
-  if (client.status === 'wait' || client.status === 'end') {
-    await client.connect();
-    return;
-  }
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(
-        Object.assign(new Error(`not connected after ${timeoutMs} ms (status ${client.status})`), {
-          code: 'ETIMEDOUT',
-        }),
-      );
-    }, timeoutMs);
-    const onReady = () => {
-      cleanup();
-      resolve();
-    };
-    const cleanup = () => {
-      clearTimeout(timer);
-      client.off('ready', onReady);
-    };
-    client.on('ready', onReady);
-  });
-}

@@ -12,7 +12,6 @@
  */
 import { MillraceError } from 'millrace';
 import type { Redis } from 'ioredis';
-import { ensureReady } from './connection.ts';
 
 const NET_CODES = new Set([
   'ECONNREFUSED',
@@ -97,4 +96,49 @@ export async function withRetries<T>(
       await sleep(delayMs);
     }
   }
+}
+
+/**
+ * Wait until the client is connected (connecting it if needed), or throw what went wrong. A login
+ * the server refuses (WRONGPASS, NOAUTH, NOPERM) comes as an 'error' event while connect() only
+ * says "Connection is closed": that error is thrown, and the client stops reconnecting.
+ */
+export async function ensureReady(client: Redis, timeoutMs: number): Promise<void> {
+  if (client.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const done = (e?: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      client.off('error', onError);
+      if (e === undefined) resolve();
+      else reject(e);
+    };
+    const fatal = (e: unknown) => {
+      client.disconnect();
+      done(e);
+    };
+    const onReady = () => done();
+    const onError = (e: unknown) => {
+      if (!isRetryable(e)) fatal(e);
+    };
+    const timer = setTimeout(
+      () =>
+        done(
+          Object.assign(new Error(`not connected after ${timeoutMs} ms (status ${client.status})`), {
+            code: 'ETIMEDOUT',
+          }),
+        ),
+      timeoutMs,
+    );
+    client.on('ready', onReady);
+    client.on('error', onError);
+    if (client.status === 'wait' || client.status === 'end') {
+      client.connect().catch((e: unknown) => {
+        if (!isRetryable(e)) fatal(e);
+      });
+    }
+  });
 }

@@ -100,6 +100,9 @@ function sinkHarness(kind: 'stream' | 'hash'): SinkHarness {
     outputModes: kind === 'stream' ? ['append'] : ['append', 'update', 'complete'],
     ordered: kind === 'stream',
     outage: { behaviour: 'retries' },
+    // The large-batch case writes 2 × 100,000 rows and reads them back; on a loaded 2-core machine
+    // that took up to 75 s.
+    sizes: { testTimeoutMs: 180_000 },
     secrets: [SECRET],
     async create(ctx) {
       const proxy = new TcpProxy('127.0.0.1', 6379);
