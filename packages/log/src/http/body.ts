@@ -117,6 +117,13 @@ function firstInvalidUtf8(b: Uint8Array): number {
  * recurse, since the point is to refuse input that would overflow the stack.
  */
 export function depthExceededAt(text: string, limit: number): number {
+  // Fast path: with at most `limit` opening brackets in all, no nesting can be deeper
+  // (indexOf is native; typical events have a handful of brackets).
+  let opened = 0;
+  for (const ch of ['{', '[']) {
+    for (let i = text.indexOf(ch); i >= 0 && opened <= limit; i = text.indexOf(ch, i + 1)) opened++;
+  }
+  if (opened <= limit) return -1;
   let depth = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
