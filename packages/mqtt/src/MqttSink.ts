@@ -165,6 +165,9 @@ export class MqttSink implements Sink {
         reconnectPeriod: 0,
       });
       client.on('error', () => {});
+      client.on('close', () => {
+        if (this.client === client) this.client = undefined;
+      });
       this.client = client;
       return client;
     } catch (e) {
@@ -208,6 +211,10 @@ export class MqttSink implements Sink {
 
   private async publishAll(rows: readonly Row[], batchKey: string): Promise<void> {
     const client = await this.connect();
+    if (!client.connected) {
+      this.client = undefined;
+      throw new Error('not connected to the broker');
+    }
     const v5 = this.conn.protocolVersion === 5;
     const acks: Promise<unknown>[] = [];
     let i = 0;

@@ -67,6 +67,22 @@ export async function dropSession(clientId: string): Promise<void> {
   await c.endAsync();
 }
 
+/**
+ * Create the persistent session (QoS 1 subscription) of `clientId` before anything is published,
+ * as a deployment does once: MQTT keeps messages only for subscriptions that exist.
+ */
+export async function prepareSession(clientId: string, filter: string): Promise<void> {
+  const c = await mqtt.connectAsync(URL, {
+    clientId,
+    clean: false,
+    protocolVersion: 5,
+    properties: { sessionExpiryInterval: 3600 },
+    reconnectPeriod: 0,
+  });
+  await c.subscribeAsync(filter, { qos: 1 });
+  await c.endAsync();
+}
+
 function brokerPid(): number | undefined {
   try {
     return Number(readFileSync('/run/mosquitto/mosquitto.pid', 'utf8').trim()) || undefined;

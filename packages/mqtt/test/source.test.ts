@@ -6,7 +6,16 @@
  * subscription ($share).
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { type StreamingQuery, Trigger, createSession, memorySink, schema, silentLogger, t } from 'millrace';
+import {
+  type MillraceError,
+  type StreamingQuery,
+  Trigger,
+  createSession,
+  memorySink,
+  schema,
+  silentLogger,
+  t,
+} from 'millrace';
 import { mqttSink, mqttSource } from '../src/index.ts';
 import {
   URL,
@@ -152,5 +161,63 @@ describe('mqttSource', () => {
     await waitRows(reader.sink, 50);
     await new Promise((r) => setTimeout(r, 300));
     expect(reader.sink.allRows().length).toBe(50);
+  });
+});
+
+describe('mqttSource, failFast', () => {
+  it('fails the query on a malformed record without committing it or anything after it, and again after a restart', async () => {
+    const topic = uniqueTopic('failfast');
+    const clientId = uniqueClientId('ff');
+    sessions.push(clientId);
+    const cp = tempDir();
+    const begin = () => {
+      const sink = memorySink();
+      const q = createSession({ log: silentLogger })
+        .readStream(
+          mqttSource({
+            name: 'ff',
+            url: URL,
+            topics: topic,
+            clientId,
+            format: { json: reading, mode: 'failFast' },
+          }),
+        )
+        .writeStream({ sink, checkpointLocation: cp, trigger: Trigger.processingTime(10) })
+        .start();
+      return { sink, q };
+    };
+    const a = begin();
+    const qa = await a.q;
+    queries.push(qa);
+    await publish(
+      topic,
+      Array.from({ length: 100 }, (_, i) => msg(i)),
+    );
+    await waitRows(a.sink, 100);
+    // One unit: 20 good, a malformed one, 20 good.
+    await publish(
+      topic,
+      Array.from({ length: 41 }, (_, k) => (k === 20 ? '{"value": ' : msg(100 + k - (k > 20 ? 1 : 0)))),
+    );
+    const err = (await qa.awaitTermination().then(
+      () => null,
+      (e: unknown) => e,
+    )) as MillraceError | null;
+    expect(err?.code).toBe('MALFORMED_RECORD');
+    expect(err?.retryable).toBe(false);
+    expect(err?.context.source).toBe('ff');
+    const got = a.sink.allRows().map((r) => r.value as number);
+    expect(got.length).toBeGreaterThanOrEqual(100);
+    expect(got.length).toBeLessThanOrEqual(120);
+    expect(got).toEqual(Array.from({ length: got.length }, (_, i) => i));
+    const b = begin();
+    const qb = await b.q;
+    queries.push(qb);
+    const again = (await qb.awaitTermination().then(
+      () => null,
+      (e: unknown) => e,
+    )) as MillraceError | null;
+    expect(again?.code).toBe('MALFORMED_RECORD');
+    expect(b.sink.allRows().every((r) => (r.value as number) < 120)).toBe(true);
   });
 });
