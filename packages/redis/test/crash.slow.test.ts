@@ -108,17 +108,25 @@ for (const mode of ['update', 'append'] as const) {
       batch.forEach((e, n) => entries.push({ ...e, id: ids[n] as string }));
     }
     const markerPattern = `millrace:batches:*${prefix}*`;
+    const scanAll = async (pattern: string): Promise<string[]> => {
+      const out: string[] = [];
+      let cursor = '0';
+      do {
+        const [next, keys] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 10_000);
+        cursor = next;
+        out.push(...keys);
+      } while (cursor !== '0');
+      return out;
+    };
     const recordedBatch = async (): Promise<number> => {
-      const [, keys] = await admin.scan('0', 'MATCH', markerPattern, 'COUNT', 10_000);
-      const markers = keys.filter((k) => !k.endsWith(':keys'));
+      const markers = (await scanAll(markerPattern)).filter((k) => !k.endsWith(':keys'));
       expect(markers.length, 'one batch marker per (query, sink)').toBeLessThanOrEqual(1);
       return markers.length ? Number(await admin.get(markers[0]!)) : -1;
     };
     const readOutput = async (): Promise<{ agg: Map<string, string>; out: number[] }> => {
       if (mode === 'update') {
         const agg = new Map<string, string>();
-        const [, keys] = await admin.scan('0', 'MATCH', `${prefix}:agg:*`, 'COUNT', 10_000);
-        for (const key of keys) {
+        for (const key of await scanAll(`${prefix}:agg:*`)) {
           const h = await admin.hgetall(key);
           agg.set(h.k!, `${h.n}/${h.total}`);
         }
