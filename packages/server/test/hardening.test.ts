@@ -88,6 +88,26 @@ describe('reads with a token', () => {
   });
 });
 
+describe('slow clients', () => {
+  it('a request whose body stalls is answered 408 and closed after requestTimeoutMs', async () => {
+    const { server } = await serve({ requestTimeoutMs: 1_000 });
+    const u = new URL(server.url);
+    const net = await import('node:net');
+    const s = net.connect({ host: u.hostname, port: Number(u.port) }, () =>
+      s.write(
+        'POST /api/v1/queries/x/stop HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{',
+      ),
+    );
+    s.on('error', () => undefined);
+    let data = '';
+    s.on('data', (d) => (data += String(d)));
+    const t0 = Date.now();
+    await new Promise((r) => s.on('close', r));
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(data).toMatch(/^HTTP\/1\.1 408/);
+  });
+});
+
 describe('headers', () => {
   it('API JSON, /metrics and 404s send X-Content-Type-Options: nosniff', async () => {
     const { server } = await serve();

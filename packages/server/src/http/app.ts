@@ -34,6 +34,12 @@ export interface HttpAppOptions {
   /** Reads (API, /metrics, events) need the token too (needs `token`). Default false here; startHttpServer decides. */
   readonly requireTokenForReads?: boolean;
   /**
+   * Time to receive a whole request (headers and body); a slower one is answered 408 and closed
+   * (default 60,000 ms; fastify's default would switch Node's limit off). Responses — the event
+   * stream — are not limited.
+   */
+  readonly requestTimeoutMs?: number;
+  /**
    * Host names accepted in the Host header (DNS-rebinding guard). Default: loopback
    * names only. Give null to accept any (a non-loopback bind does this).
    */
@@ -90,7 +96,17 @@ export async function createHttpApp(
   service: MillraceService,
   options: HttpAppOptions = {},
 ): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+  const requestTimeout = options.requestTimeoutMs ?? 60_000;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 64 * 1024,
+    requestTimeout,
+    // Node checks the request timeout at this interval (its default, 30 s, would let a short limit slip).
+    http: { connectionsCheckingInterval: Math.max(250, Math.min(30_000, Math.floor(requestTimeout / 4))) },
+    // Closing must not wait for a client that never finishes its request.
+    forceCloseConnections: true,
+  });
+  app.server.headersTimeout = Math.min(60_000, requestTimeout);
   recordRoutes(app);
   const red = service.redactor;
   const allowedHosts = options.allowedHosts === undefined ? LOOPBACK_NAMES : options.allowedHosts;

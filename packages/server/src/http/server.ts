@@ -20,6 +20,8 @@ export interface HttpServerOptions {
    * loopback (anyone who reaches the port could read every result), false on loopback.
    */
   readonly requireTokenForReads?: boolean;
+  /** Time to receive a whole request before 408 + close (default 60,000 ms). */
+  readonly requestTimeoutMs?: number;
   /** Registers the web UI's routes (see HttpAppOptions.ui). */
   readonly ui?: HttpAppOptions['ui'];
 }
@@ -80,6 +82,7 @@ export async function startHttpServer(
   const app = await createHttpApp(service, {
     token,
     requireTokenForReads: readsNeedToken,
+    ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
     ui: options.ui,
     allowedHosts: local ? ['localhost', '127.0.0.1', '::1', '[::1]', host] : null,
   });
