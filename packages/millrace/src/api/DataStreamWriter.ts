@@ -36,8 +36,17 @@ export interface WriteStreamOptions {
   readonly trigger?: Trigger;
   /** Default `append`. */
   readonly outputMode?: OutputMode;
-  /** How several watermarks combine: `min` (default, safe) or `max`. */
+  /**
+   * How several watermarks combine: `min` (default, safe) or `max`. Fixed when the checkpoint is
+   * created: a restart keeps the recorded policy (as Spark), with a warning if asked for another.
+   */
   readonly watermarkPolicy?: WatermarkPolicy;
+  /**
+   * Run batches without new data when the watermark moved and a window is due or state can be
+   * evicted (Spark's `spark.sql.streaming.noDataMicroBatches.enabled`). Default true; with false,
+   * results and eviction wait for the next batch with data.
+   */
+  readonly noDataMicroBatches?: boolean;
   /** Progress records kept in memory (`recentProgress`). Default 100. */
   readonly maxRecentProgress?: number;
   /** Offsets/commit entries kept in the checkpoint. Default 100. */
@@ -160,6 +169,18 @@ export class DataStreamWriter {
         `writeStream: idlePollMs must be a number of milliseconds ≥ 0, got ${String(o.idlePollMs)}`,
       );
     }
+    if (o.watermarkPolicy !== undefined && o.watermarkPolicy !== 'min' && o.watermarkPolicy !== 'max') {
+      throw userError(
+        'INVALID_OPTIONS',
+        `writeStream: watermarkPolicy must be 'min' or 'max', got ${JSON.stringify(o.watermarkPolicy)}`,
+      );
+    }
+    if (o.noDataMicroBatches !== undefined && typeof o.noDataMicroBatches !== 'boolean') {
+      throw userError(
+        'INVALID_OPTIONS',
+        `writeStream: noDataMicroBatches must be true or false, got ${JSON.stringify(o.noDataMicroBatches)}`,
+      );
+    }
     const name = o.queryName ?? `query-${++unnamed}`;
     if (this.session.streams.active.some((q) => q.name === name)) {
       throw userError(
@@ -217,6 +238,7 @@ export class DataStreamWriter {
         clock: this.session.clock,
         log: this.session.log,
         watermarkPolicy: o.watermarkPolicy ?? 'min',
+        noDataMicroBatches: o.noDataMicroBatches ?? true,
         idlePollMs: o.idlePollMs ?? 10,
         minBatchesToRetain: o.minBatchesToRetain ?? 100,
         stateStore: o.stateStore ?? memoryStateStore(),

@@ -23,8 +23,13 @@ export interface OffsetEntry {
   readonly batchWatermarkMs: number;
   /** Batch N's timestamp; a replay reuses it so processing-time results repeat. */
   readonly batchTimestampMs: number;
-  /** Per watermark slot (one per withWatermark in the plan). */
+  /** Per watermark slot (one per withWatermark in the plan): for inspection; a restart does not read them. */
   readonly watermarks: Readonly<Record<string, number>>;
+  /**
+   * How several watermarks combine, as the query was first run (Spark keeps it in the offset log's
+   * conf, and a restart keeps it). Absent in entries written before it was recorded: 'min'.
+   */
+  readonly watermarkPolicy?: 'min' | 'max';
   /** End offset of batch N per source name. */
   readonly offsets: Readonly<Record<string, Offset>>;
 }
@@ -66,7 +71,12 @@ export function decode(text: string, file: string, expectedLines: number): unkno
 
 export function encodeOffsets(e: OffsetEntry): string {
   return encode([
-    { batchWatermarkMs: e.batchWatermarkMs, batchTimestampMs: e.batchTimestampMs, watermarks: e.watermarks },
+    {
+      batchWatermarkMs: e.batchWatermarkMs,
+      batchTimestampMs: e.batchTimestampMs,
+      watermarks: e.watermarks,
+      ...(e.watermarkPolicy ? { watermarkPolicy: e.watermarkPolicy } : {}),
+    },
     e.offsets,
   ]);
 }

@@ -31,6 +31,8 @@ export type RecoveryDecision =
       readonly watermarks: Readonly<Record<string, number>>;
       /** The watermark the last batch ran with (a no-data batch is due if watermarkMs is past it). */
       readonly lastBatchWatermarkMs: number;
+      /** The multiple-watermark policy recorded with the last batch, if any. */
+      readonly watermarkPolicy?: 'min' | 'max';
     }
   | {
       readonly kind: 'replay';
@@ -61,6 +63,7 @@ export function decideRecovery(s: CheckpointState, checkpointDir: string): Recov
       watermarkMs: lastCommit.entry.nextBatchWatermarkMs,
       watermarks: lastCommit.entry.watermarks,
       lastBatchWatermarkMs: lastOffsets.entry.batchWatermarkMs,
+      ...(lastOffsets.entry.watermarkPolicy ? { watermarkPolicy: lastOffsets.entry.watermarkPolicy } : {}),
     };
   }
   // Batch n was planned but not committed: it must be re-run with exactly its offsets.

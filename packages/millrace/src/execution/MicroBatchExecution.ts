@@ -71,6 +71,12 @@ export interface ExecutionOptions {
   readonly clock: Clock;
   readonly log: Logger;
   readonly watermarkPolicy: WatermarkPolicy;
+  /**
+   * Spark's `spark.sql.streaming.noDataMicroBatches.enabled`: run a batch without new data when the
+   * watermark moved and a stateful operator has windows to emit or state to evict. Off: batches
+   * run only for new data, and state is evicted only then.
+   */
+  readonly noDataMicroBatches: boolean;
   /** How long the default trigger sleeps when no source has new data. */
   readonly idlePollMs: number;
   /** Offsets/commit log entries and state versions kept (Spark's minBatchesToRetain). */
@@ -132,7 +138,7 @@ export class MicroBatchExecution {
   private pool: WorkerPool | undefined;
   private committed: Offsets = {};
   private nextBatchId = 0;
-  private readonly watermark: WatermarkTracker;
+  private watermark: WatermarkTracker;
   private readonly stopController = new AbortController();
   private abandon = false;
   private lastTriggerStartMs: number | undefined;
@@ -322,6 +328,21 @@ export class MicroBatchExecution {
     return decision;
   }
 
+  /**
+   * The multiple-watermark policy is the checkpoint's, as in Spark (its offset log's conf): a
+   * restart asking for another one keeps the recorded one, so results do not change mid-stream.
+   */
+  private keepRecordedPolicy(recorded: WatermarkPolicy | undefined): void {
+    if (recorded === undefined || recorded === this.watermark.policy) return;
+    this.options.log.warn('keeping the checkpoint’s watermarkPolicy', {
+      query: this.options.queryName,
+      recorded,
+      asked: this.watermark.policy,
+      hint: 'the policy is fixed when a checkpoint is created; start a new checkpointLocation to change it',
+    });
+    this.watermark = new WatermarkTracker(this.plan.watermarks, recorded);
+  }
+
   /** Apply the decision: resume after the last commit, or re-run the uncommitted batch. Returns whether it re-ran one. */
   private async recover(decision: RecoveryDecision): Promise<boolean> {
     switch (decision.kind) {
@@ -332,7 +353,8 @@ export class MicroBatchExecution {
       case 'resume':
         this.nextBatchId = decision.nextBatchId;
         this.committed = { ...decision.startOffsets };
-        this.watermark.restore(decision.watermarkMs, decision.watermarks);
+        this.keepRecordedPolicy(decision.watermarkPolicy);
+        this.watermark.restore(decision.watermarkMs);
         this.lastBatchWatermarkMs = decision.lastBatchWatermarkMs;
         this.options.log.info('resuming query', {
           query: this.options.queryName,
@@ -341,7 +363,8 @@ export class MicroBatchExecution {
         return false;
       case 'replay': {
         const start: Offsets = { ...(decision.startOffsets ?? {}) };
-        this.watermark.restore(decision.entry.batchWatermarkMs, decision.entry.watermarks);
+        this.keepRecordedPolicy(decision.entry.watermarkPolicy);
+        this.watermark.restore(decision.entry.batchWatermarkMs);
         this.lastBatchWatermarkMs = decision.previousBatchWatermarkMs;
         this.options.log.info('re-running uncommitted batch', {
           query: this.options.queryName,
@@ -424,7 +447,7 @@ export class MicroBatchExecution {
 
   /** Spark's shouldRunAnotherBatch: a stateful operator has groups to emit or evict at the new watermark. */
   private async needsNoDataBatch(): Promise<boolean> {
-    if (this.options.trigger.kind === 'once') return false;
+    if (this.options.trigger.kind === 'once' || !this.options.noDataMicroBatches) return false;
     if (this.pool) {
       return this.pool.needsNoDataBatch(
         this.watermark.current,
@@ -467,6 +490,7 @@ export class MicroBatchExecution {
       batchWatermarkMs: run.watermarkMs,
       batchTimestampMs: run.timestampMs,
       watermarks: this.watermark.slots,
+      watermarkPolicy: this.watermark.policy,
       offsets,
     };
   }
