@@ -7,6 +7,7 @@
  *   npm run bench -- kafka --events 1000000
  *   npm run bench -- ecommerce --events 1000000
  *   npm run bench -- mariadb --rows 500000
+ *   npm run bench -- redis --rows 300000
  */
 const SUITES: Record<string, () => Promise<{ main(args: string[]): Promise<number> }>> = {
   nexmark: () => import('./nexmark/cli.ts'),
@@ -16,6 +17,7 @@ const SUITES: Record<string, () => Promise<{ main(args: string[]): Promise<numbe
   kafka: () => import('./kafka/cli.ts'),
   ecommerce: () => import('./ecommerce/cli.ts'),
   mariadb: () => import('./mariadb/cli.ts'),
+  redis: () => import('./redis/cli.ts'),
   rabbitmq: () => import('./rabbitmq/cli.ts'),
 };
 

@@ -149,6 +149,11 @@ export class RedisStreamSource implements Source<RedisStreamRow> {
   private ctx: ConnectorContext | undefined;
   private latest: Positions | null = null;
   private availableNowTarget: Positions | null = null;
+  /**
+   * Entries applyLimit read to find where a limited batch ends, kept for the getBatch that follows
+   * (key `stream|after|to`), so that they are not read twice. Dropped once used or at the next latestOffset.
+   */
+  private prefetched = new Map<string, [string, string[]][]>();
 
   constructor(options: RedisStreamSourceOptions) {
     const who = 'redisStreamSource';
@@ -330,6 +335,7 @@ export class RedisStreamSource implements Source<RedisStreamRow> {
 
   async latestOffset(start: Offset | null, limit: ReadLimit): Promise<Offset | null> {
     const from = this.positionsOf(start, 'start');
+    this.prefetched.clear();
     return this.run('finding new entries', undefined, async () => {
       const end: Positions = {};
       const latest: Positions = {};
@@ -375,6 +381,7 @@ export class RedisStreamSource implements Source<RedisStreamRow> {
     const client = this.client!;
     let left = this.maxEntries!;
     let open = [...withData];
+    const got = new Map<string, [string, string[]][]>();
     const pos: Positions = {};
     for (const s of open) pos[s] = from[s] ?? this.initialPosition(s) ?? end[s]!;
     const cut = new Set<string>();
@@ -387,12 +394,26 @@ export class RedisStreamSource implements Source<RedisStreamRow> {
           continue;
         }
         const k = Math.min(share, left);
-        // Ids only would do, but XRANGE has no such form; COUNT bounds the work.
-        const entries = (await client.xrange(s, `(${pos[s]!.id}`, end[s]!.id, 'COUNT', k)) as [
-          string,
-          string[],
-        ][];
+        // Ids only would do, but XRANGE has no such form; pages of pageSize (large replies parse slowly).
+        const entries: [string, string[]][] = [];
+        let after = pos[s]!.id;
+        while (entries.length < k) {
+          const page = (await client.xrange(
+            s,
+            `(${after}`,
+            end[s]!.id,
+            'COUNT',
+            Math.min(this.pageSize, k - entries.length),
+          )) as [string, string[]][];
+          for (const e of page) entries.push(e);
+          if (page.length === 0 || page.length < Math.min(this.pageSize, k - entries.length + page.length))
+            break;
+          after = page[page.length - 1]![0];
+        }
         left -= entries.length;
+        const mine = got.get(s) ?? [];
+        for (const e of entries) mine.push(e);
+        got.set(s, mine);
         if (entries.length > 0) {
           const n = pos[s]!.n;
           pos[s] = { id: entries[entries.length - 1]![0], n: n === null ? null : n + entries.length };
@@ -404,7 +425,14 @@ export class RedisStreamSource implements Source<RedisStreamRow> {
       }
       open = still;
     }
-    for (const s of withData) if (cut.has(s)) end[s] = pos[s]!;
+    this.prefetched.clear();
+    for (const s of withData) {
+      if (cut.has(s)) end[s] = pos[s]!;
+      const first = from[s] ?? this.initialPosition(s);
+      const entries = got.get(s);
+      // All entries of (first, end]: a stream not cut was read to its end (its last fetch came back short).
+      if (first && entries) this.prefetched.set(`${s}|${first.id}|${end[s]!.id}`, entries);
+    }
   }
 
   /**
@@ -517,6 +545,16 @@ export class RedisStreamSource implements Source<RedisStreamRow> {
       if (compareIds(last.id, start.id) <= 0) continue;
       const info = await this.run('checking for deleted entries', batchId, () => this.info(s));
       this.checkDataLoss(s, start, info, batchId);
+      const cached = this.prefetched.get(`${s}|${start.id}|${last.id}`);
+      if (cached) {
+        this.prefetched.delete(`${s}|${start.id}|${last.id}`);
+        for (let i = 0; i < cached.length; i += this.pageSize) {
+          const rows = cached.slice(i, i + this.pageSize).map(([id, kv]) => toRow(s, id, kv));
+          stats.read += rows.length;
+          yield rows;
+        }
+        continue;
+      }
       let pos = start.id;
       for (;;) {
         const after = pos;

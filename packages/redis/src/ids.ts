@@ -20,5 +20,6 @@ export function compareIds(a: string, b: string): number {
 
 /** The millisecond part of an id (Redis' time of the XADD, unless the producer chose ids). */
 export function idTime(id: string): number {
-  return Number(parseId(id)[0]);
+  const dash = id.indexOf('-');
+  return Number(dash < 0 ? id : id.slice(0, dash));
 }
