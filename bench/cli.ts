@@ -7,6 +7,8 @@
  *   npm run bench -- kafka --events 1000000
  *   npm run bench -- ecommerce --events 1000000
  *   npm run bench -- mariadb --rows 500000
+ *   npm run bench -- rabbitmq --events 200000
+ *   npm run bench -- mqtt --events 100000
  *   npm run bench -- redis --rows 300000
  */
 const SUITES: Record<string, () => Promise<{ main(args: string[]): Promise<number> }>> = {
@@ -19,6 +21,7 @@ const SUITES: Record<string, () => Promise<{ main(args: string[]): Promise<numbe
   mariadb: () => import('./mariadb/cli.ts'),
   redis: () => import('./redis/cli.ts'),
   rabbitmq: () => import('./rabbitmq/cli.ts'),
+  mqtt: () => import('./mqtt/cli.ts'),
 };
 
 async function main(): Promise<number> {

@@ -250,13 +250,16 @@ export class MqttSink implements Sink {
         this.batchTimeoutMs,
       );
     });
-    const closed = new Promise<never>((_, reject) =>
-      client.once('close', () => reject(new Error('connection closed'))),
-    );
+    let onClose: (() => void) | undefined;
+    const closed = new Promise<never>((_, reject) => {
+      onClose = () => reject(new Error('connection closed'));
+      client.once('close', onClose);
+    });
     try {
       await Promise.race([Promise.all(acks), timeout, closed]);
     } finally {
       clearTimeout(timer);
+      client.off('close', onClose!);
       acks.forEach((a) => a.catch(() => {}));
       closed.catch(() => {});
     }
