@@ -36,7 +36,7 @@ import {
   type MqttConnectionOptions,
   type ResolvedConnection,
 } from './connection.ts';
-import { check, optionError, quote, redact, userError } from './errors.ts';
+import { check, internalError, optionError, quote, redact, userError } from './errors.ts';
 import { rowBuilder, type JsonFormat, type MetadataColumn } from './wal/rows.ts';
 import { WalSource, type IncomingMessage, type Receiver } from './wal/WalSource.ts';
 
@@ -334,7 +334,13 @@ class MqttReceiver implements Receiver {
 
   /** PUBACKs go out only for messages that are durable (see the header). */
   private holdPubacks(client: mqtt.MqttClient): void {
-    const c = client as unknown as { _sendPacket: SendPacket };
+    const c = client as unknown as { _sendPacket?: SendPacket };
+    if (typeof c._sendPacket !== 'function') {
+      // Without it a PUBACK would go out before the message is durable: refuse rather than lose data.
+      throw internalError(
+        `${this.s.what}: this version of the mqtt package has no MqttClient._sendPacket, which the source needs to send PUBACKs after the write-ahead log; use mqtt 5.x as in package.json`,
+      );
+    }
     const send = c._sendPacket.bind(client) as SendPacket;
     c._sendPacket = (packet, cb, ...rest) => {
       if (packet.cmd !== 'puback' || packet.messageId === undefined) return send(packet, cb, ...rest);
