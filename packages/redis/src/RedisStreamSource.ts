@@ -37,7 +37,7 @@ import {
   type Source,
   type SourceBatch,
 } from 'millrace';
-import type { ChunkedBatch } from 'millrace';
+import type { ChunkedBatch, SourceSplit, SplitPlan } from 'millrace';
 import {
   type ConnectionOptions,
   Secrets,
@@ -101,6 +101,13 @@ interface Position {
   readonly n: number | null;
 }
 type Positions = Record<string, Position>;
+
+/** Part of a split: the entries of `stream` in (after, to]. */
+interface SplitRange {
+  readonly stream: string;
+  readonly after: string;
+  readonly to: string;
+}
 
 const KNOWN = new Set([
   'url',
@@ -569,6 +576,71 @@ export class RedisStreamSource implements Source<RedisStreamRow> {
         if (page.length < this.pageSize || compareIds(pos, last.id) >= 0) break;
       }
     }
+  }
+
+  // -- splits for worker threads -------------------------------------------------------
+
+  /**
+   * The batch's streams dealt to `count` tasks (stream j → task j mod count), each with its
+   * resolved (after, to] id range: everything a worker needs, so that it never sees the checkpoint.
+   * Data loss is checked here, on the driver, as getBatch would.
+   */
+  async planSplits(
+    start: Offset | null,
+    end: Offset,
+    count: number,
+    info: { readonly batchId: number },
+  ): Promise<SplitPlan> {
+    const from = this.positionsOf(start, 'start');
+    const to = this.positionsOf(end, 'end');
+    const splits: SplitRange[][] = Array.from({ length: count }, () => []);
+    let j = 0;
+    for (const s of this.streams) {
+      const last = to[s];
+      if (last === undefined) continue;
+      const first = from[s] ?? this.initialPosition(s) ?? last;
+      if (compareIds(last.id, first.id) <= 0) continue;
+      const streamInfo = await this.run('checking for deleted entries', info.batchId, () => this.info(s));
+      this.checkDataLoss(s, first, streamInfo, info.batchId);
+      splits[j++ % count]!.push({ stream: s, after: first.id, to: last.id });
+    }
+    this.prefetched.clear();
+    return { splits: splits.map((ranges) => ({ ranges })), metrics: { streams: this.streams.length } };
+  }
+
+  /** One task's stream ranges, read with its own connection (kept for the next batch). */
+  readSplit(split: SourceSplit): ChunkedBatch<RedisStreamRow> {
+    const ranges = (split as { ranges: SplitRange[] }).ranges;
+    const stats = { read: 0 };
+    return Object.assign(this.readRanges(ranges, stats), {
+      summary: () => ({ metrics: { entriesRead: stats.read } }),
+    });
+  }
+
+  private async *readRanges(
+    ranges: readonly SplitRange[],
+    stats: { read: number },
+  ): AsyncGenerator<RedisStreamRow[]> {
+    this.client ??= makeClient(this.target, `millrace:${this.name}:split`, this.retry.connectTimeoutMs);
+    for (const r of ranges) {
+      let pos = r.after;
+      for (;;) {
+        const after = pos;
+        const page = await this.run(`reading ${r.stream} after ${after}`, undefined, () =>
+          this.client!.xrange(r.stream, `(${after}`, r.to, 'COUNT', this.pageSize),
+        );
+        if (page.length === 0) break;
+        const rows = page.map(([id, kv]) => toRow(r.stream, id, kv));
+        stats.read += rows.length;
+        yield rows;
+        pos = page[page.length - 1]![0];
+        if (page.length < this.pageSize || compareIds(pos, r.to) >= 0) break;
+      }
+    }
+  }
+
+  async closeSplitReaders(): Promise<void> {
+    await this.close();
   }
 
   async commit(): Promise<void> {
