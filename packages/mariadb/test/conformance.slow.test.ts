@@ -12,7 +12,7 @@
  *
  * Every test gets its own table (created by the sink, dropped afterwards, with its progress rows).
  * The sink logs in as a user with a password, which must never show in describe(), errors, logs or
- * progress. (The outage of the real server, stopped and started, is in outage.test.ts.)
+ * progress. (The outage of the real server, stopped and started, is in outage.slow.test.ts.)
  */
 import { afterAll, beforeAll } from 'vitest';
 import { type Field, type Row, Schema } from 'millrace';

@@ -6,6 +6,9 @@
  *     the retry finds the batch recorded and writes nothing twice;
  *   - a connection killed mid-transaction (KILL): the batch is re-run in full;
  *   - a server that never comes back: the sink gives up after maxRetries with MARIADB_UNAVAILABLE.
+ *
+ * In the slow project (files one at a time): stopping the shared server must not break other test
+ * files that use it at the same moment.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

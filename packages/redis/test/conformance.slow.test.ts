@@ -15,7 +15,7 @@
  *
  * The connectors log in as an ACL user with a password that must never show in describe(),
  * errors, logs or progress. (The outage of the real server, shut down and started, is in
- * outage.test.ts.)
+ * outage.slow.test.ts.)
  */
 import { afterAll, beforeAll } from 'vitest';
 import { type Row, Schema } from 'millrace';

@@ -2,6 +2,9 @@
  * The machine's Redis shut down (SHUTDOWN SAVE) while a query runs — Redis stream → query → Redis
  * stream and hash — and started again with its start command: the source and the sinks retry with
  * backoff, log what they wait for, and the query carries on exactly once.
+ *
+ * In the slow project (files one at a time): stopping the shared server must not break other test
+ * files that use it at the same moment.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
