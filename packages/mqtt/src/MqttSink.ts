@@ -44,7 +44,7 @@ export interface MqttSinkOptions extends MqttConnectionOptions {
   readonly retain?: boolean;
   /** Client id (default `millrace-sink-<name>-<random>`). */
   readonly clientId?: string;
-  /** A batch not fully acknowledged within this time is published again (default 30 s). */
+  /** A batch whose messages are not acknowledged within this time (per 1,000) is published again (default 30 s). */
   readonly batchTimeoutMs?: number;
   /** Retries of a failed batch (default 20), with backoff from initialBackoffMs (100) to maxBackoffMs (5000). */
   readonly maxRetries?: number;
@@ -64,6 +64,9 @@ const OPTIONS = [
   'initialBackoffMs',
   'maxBackoffMs',
 ];
+
+/** Messages published and not yet acknowledged, at most. */
+const IN_FLIGHT = 1000;
 
 export function mqttSink(options: MqttSinkOptions): MqttSink {
   return new MqttSink(options);
@@ -216,52 +219,57 @@ export class MqttSink implements Sink {
       throw new Error('not connected to the broker');
     }
     const v5 = this.conn.protocolVersion === 5;
-    const acks: Promise<unknown>[] = [];
-    let i = 0;
-    for (const row of rows) {
-      const topic = typeof this.topic === 'function' ? this.topic(row) : this.topic;
-      if (typeof topic !== 'string' || topic === '' || /[+#]/.test(topic)) {
-        throw userError(
-          'INVALID_TOPIC',
-          `${this.what}: topic(row) returned ${quote(topic)}; return a topic name without wildcards`,
-          {
-            sink: this.name,
-          },
-        );
-      }
-      const opts: mqtt.IClientPublishOptions = {
-        qos: 1,
-        retain: this.retain,
-        ...(v5
-          ? {
-              properties: {
-                userProperties: { [ID_PROPERTY]: `${batchKey}:${i}`, [BATCH_PROPERTY]: batchKey },
-              },
-            }
-          : {}),
-      };
-      i++;
-      acks.push(client.publishAsync(topic, this.payload(row), opts));
-    }
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`the broker did not acknowledge the batch within ${this.batchTimeoutMs} ms`)),
-        this.batchTimeoutMs,
-      );
-    });
     let onClose: (() => void) | undefined;
     const closed = new Promise<never>((_, reject) => {
       onClose = () => reject(new Error('connection closed'));
       client.once('close', onClose);
     });
+    closed.catch(() => {});
     try {
-      await Promise.race([Promise.all(acks), timeout, closed]);
+      // At most IN_FLIGHT unacknowledged at a time: MQTT packet ids run out at 65,535.
+      for (let from = 0; from < rows.length; from += IN_FLIGHT) {
+        const acks: Promise<unknown>[] = [];
+        const to = Math.min(rows.length, from + IN_FLIGHT);
+        for (let i = from; i < to; i++) {
+          const row = rows[i]!;
+          const topic = typeof this.topic === 'function' ? this.topic(row) : this.topic;
+          if (typeof topic !== 'string' || topic === '' || /[+#]/.test(topic)) {
+            throw userError(
+              'INVALID_TOPIC',
+              `${this.what}: topic(row) returned ${quote(topic)}; return a topic name without wildcards`,
+              { sink: this.name },
+            );
+          }
+          const opts: mqtt.IClientPublishOptions = {
+            qos: 1,
+            retain: this.retain,
+            ...(v5
+              ? {
+                  properties: {
+                    userProperties: { [ID_PROPERTY]: `${batchKey}:${i}`, [BATCH_PROPERTY]: batchKey },
+                  },
+                }
+              : {}),
+          };
+          const ack = client.publishAsync(topic, this.payload(row), opts);
+          ack.catch(() => {});
+          acks.push(ack);
+        }
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`the broker acknowledged nothing for ${this.batchTimeoutMs} ms`)),
+            this.batchTimeoutMs,
+          );
+        });
+        try {
+          await Promise.race([Promise.all(acks), timeout, closed]);
+        } finally {
+          clearTimeout(timer);
+        }
+      }
     } finally {
-      clearTimeout(timer);
       client.off('close', onClose!);
-      acks.forEach((a) => a.catch(() => {}));
-      closed.catch(() => {});
     }
   }
 
