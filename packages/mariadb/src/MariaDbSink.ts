@@ -389,17 +389,26 @@ export class MariaDbSink implements Sink {
             ((await conn.query(sql.deleteAll(this.o.table))) as UpsertResult).affectedRows,
           );
         }
+        // One statement in flight while the next one's rows are encoded (the first error is the one seen).
         let pending: unknown[][] = [];
+        let encoded = 0;
+        let inflight: Promise<void> | null = null;
+        const flush = async () => {
+          const params = pending;
+          pending = [];
+          if (inflight) await inflight;
+          const p = this.send(conn, plan, params, counts);
+          p.catch(() => {}); // awaited below or by the next flush; never an unhandled rejection
+          inflight = p;
+        };
         for await (const chunk of rows.all()) {
           for (let i = 0; i < chunk.length; i++) {
-            pending.push(this.encodeRow(plan, chunk[i]!, counts.sent + pending.length, batchId));
-            if (pending.length >= this.o.batchSize) {
-              await this.send(conn, plan, pending, counts);
-              pending = [];
-            }
+            pending.push(this.encodeRow(plan, chunk[i]!, encoded++, batchId));
+            if (pending.length >= this.o.batchSize) await flush();
           }
         }
-        if (pending.length) await this.send(conn, plan, pending, counts);
+        if (pending.length) await flush();
+        if (inflight) await inflight;
         await conn.query(sql.recordProgress(this.o.progressTable), [batchId, ctx.queryId, this.name]);
         sentCommit = counts;
         const t = performance.now();
