@@ -166,15 +166,12 @@ export async function main(args: string[]): Promise<number> {
                 trigger: Trigger.processingTime(100),
               })
               .start();
-            let rows = 0;
-            const listener = setInterval(() => {
-              rows = query.recentProgress.reduce((s, p) => s + p.numInputRows, 0);
-            }, 20);
+            // The WAL offset of the last batch's end = messages through the engine.
+            const through = () => Number(query.lastProgress?.sources[0]?.endOffset ?? 0);
             try {
-              await waitFor(() => rows >= n || query.exception !== null, 'the engine');
+              await waitFor(() => through() >= n || query.exception !== null, 'the engine');
               if (query.exception) throw query.exception;
             } finally {
-              clearInterval(listener);
               await query.stop();
             }
           }),
