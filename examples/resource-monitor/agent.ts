@@ -5,6 +5,7 @@
  *   npx tsx examples/resource-monitor/agent.ts                         # → .millrace/resource-monitor/log
  *   npx tsx examples/resource-monitor/agent.ts --ingest http://127.0.0.1:8090 --hosts 5
  *   npx tsx examples/resource-monitor/agent.ts --kafka localhost:9092 --hosts 3
+ *   npx tsx examples/resource-monitor/agent.ts --mqtt mqtt://localhost:1883 --hosts 3
  *   npx tsx examples/resource-monitor/agent.ts --fake --seed 7 --hosts 3 --speedup 20 --seconds 600
  *
  *   tick (every --interval, aligned to it) ─▶ one sample per host ─▶ queue ─▶ sender ─▶ publisher
@@ -28,7 +29,13 @@ import {
   type HotSpell,
 } from './options.ts';
 import { OsSampler, fakeSample, hostIds, simulate } from './sampler.ts';
-import { httpPublisher, kafkaPublisher, logPublisher, type MetricsPublisher } from './publishers.ts';
+import {
+  httpPublisher,
+  kafkaPublisher,
+  logPublisher,
+  mqttPublisher,
+  type MetricsPublisher,
+} from './publishers.ts';
 
 export interface AgentOptions {
   readonly publisher: MetricsPublisher;
@@ -213,7 +220,10 @@ export async function runAgent(o: AgentOptions): Promise<AgentResult> {
 
 export interface AgentCli {
   readonly target:
-    { kind: 'log'; dir: string } | { kind: 'http'; url: string } | { kind: 'kafka'; bootstrap: string };
+    | { kind: 'log'; dir: string }
+    | { kind: 'http'; url: string }
+    | { kind: 'kafka'; bootstrap: string }
+    | { kind: 'mqtt'; url: string };
   readonly topic: string;
   readonly quiet: boolean;
   readonly agent: Omit<AgentOptions, 'publisher' | 'signal' | 'log'>;
@@ -225,6 +235,7 @@ Target (one; default --log-dir .millrace/resource-monitor/log):
   --log-dir <dir>       append to the embedded log in <dir> (the pipeline's <dir>/log)
   --ingest <url>        POST to the pipeline's HTTP ingest, e.g. http://127.0.0.1:8090
   --kafka <bootstrap>   produce to Kafka, e.g. localhost:9092
+  --mqtt <url>          publish to MQTT (QoS 1, topic <topic>/<host>), e.g. mqtt://localhost:1883
   --topic <name>        default metrics
 
 Agents:
@@ -249,6 +260,7 @@ export function parseAgentArgs(argv: readonly string[]): AgentCli {
       'log-dir': { type: 'string' },
       ingest: { type: 'string' },
       kafka: { type: 'string' },
+      mqtt: { type: 'string' },
       topic: { type: 'string', default: 'metrics' },
       host: { type: 'string' },
       hosts: { type: 'string', default: '1' },
@@ -262,14 +274,17 @@ export function parseAgentArgs(argv: readonly string[]): AgentCli {
       quiet: { type: 'boolean', default: false },
     },
   });
-  const targets = [v['log-dir'], v.ingest, v.kafka].filter((x) => x !== undefined);
-  if (targets.length > 1) throw optionError('--log-dir/--ingest/--kafka', 'give one target, not several');
+  const targets = [v['log-dir'], v.ingest, v.kafka, v.mqtt].filter((x) => x !== undefined);
+  if (targets.length > 1)
+    throw optionError('--log-dir/--ingest/--kafka/--mqtt', 'give one target, not several');
   const target: AgentCli['target'] =
     v.ingest !== undefined
       ? { kind: 'http', url: v.ingest }
       : v.kafka !== undefined
         ? { kind: 'kafka', bootstrap: v.kafka }
-        : { kind: 'log', dir: v['log-dir'] ?? '.millrace/resource-monitor/log' };
+        : v.mqtt !== undefined
+          ? { kind: 'mqtt', url: v.mqtt }
+          : { kind: 'log', dir: v['log-dir'] ?? '.millrace/resource-monitor/log' };
   return {
     target,
     topic: v.topic,
@@ -300,6 +315,8 @@ export async function openPublisher(
       return httpPublisher({ url: target.url, topic, ...(signal ? { signal } : {}) });
     case 'kafka':
       return kafkaPublisher({ bootstrapServers: target.bootstrap, topic });
+    case 'mqtt':
+      return mqttPublisher({ url: target.url, topic });
   }
 }
 

@@ -33,12 +33,16 @@ import {
 } from 'millrace';
 import { logSink, logSource, type Log } from '@millrace/log';
 import { kafkaSink, kafkaSource } from '@millrace/kafka';
+import { mqttSource } from '@millrace/mqtt';
 import { webhook, type PipelineContext } from '@millrace/server';
 import { metricSchema, type HostStats, type MetricSample } from './metrics.ts';
 import { numberOption, optionError } from './options.ts';
 
 export type MonitorInput =
-  { readonly kind: 'log'; readonly log: Log } | { readonly kind: 'kafka'; readonly bootstrapServers: string };
+  | { readonly kind: 'log'; readonly log: Log }
+  | { readonly kind: 'kafka'; readonly bootstrapServers: string }
+  /** Metrics from MQTT topics `<metricsTopic>/<host>`; resource-stats to `log`. */
+  | { readonly kind: 'mqtt'; readonly url: string; readonly log: Log };
 
 export interface MonitorOptions {
   readonly input: MonitorInput;
@@ -134,33 +138,46 @@ export async function startResourceMonitor(
   const trigger = o.trigger ?? Trigger.processingTime('1 second');
   const input = o.input;
 
-  // Each query reads the topic with its own source (offsets live in its own checkpoint).
+  // Each query reads the topic with its own source (offsets live in its own checkpoint; with MQTT
+  // its own session too: the n-th reader in start order gets client id …-<n>, the same every run).
+  let readers = 0;
   const stats = (): Stream<HostStats> => {
     const format = { json: metricSchema, mode: 'dropMalformed' } as const;
+    const reader = readers++;
     const metrics: Stream<MetricSample> =
-      input.kind === 'log'
+      input.kind === 'mqtt'
         ? ctx.session.readStream(
-            logSource({
-              log: input.log,
+            mqttSource({
               name: 'metrics',
-              topics: metricsTopic,
-              startingOffsets: 'earliest',
+              url: input.url,
+              topics: `${metricsTopic}/+`,
+              clientId: `millrace-resource-monitor-${metricsTopic}-${reader}`,
               format,
             }),
           )
-        : ctx.session.readStream(
-            kafkaSource({
-              name: 'metrics',
-              bootstrapServers: input.bootstrapServers,
-              subscribe: metricsTopic,
-              startingOffsets: 'earliest',
-              format,
-            }),
-          );
+        : input.kind === 'log'
+          ? ctx.session.readStream(
+              logSource({
+                log: input.log,
+                name: 'metrics',
+                topics: metricsTopic,
+                startingOffsets: 'earliest',
+                format,
+              }),
+            )
+          : ctx.session.readStream(
+              kafkaSource({
+                name: 'metrics',
+                bootstrapServers: input.bootstrapServers,
+                subscribe: metricsTopic,
+                startingOffsets: 'earliest',
+                format,
+              }),
+            );
     return hostStats(metrics, w);
   };
   const statsSink: Sink =
-    input.kind === 'log'
+    input.kind !== 'kafka'
       ? logSink({
           log: input.log,
           name: 'resource-stats',

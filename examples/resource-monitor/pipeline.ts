@@ -22,12 +22,13 @@ import { startEndpoints, type Endpoints } from './endpoints.ts';
 import { DEFAULTS, startResourceMonitor, type MonitorOptions } from './monitor.ts';
 import { durationMs, hotSpellOption, numberOption, optionError, timeOption } from './options.ts';
 import { hostIds } from './sampler.ts';
-import { kafkaPublisher, logPublisher, type MetricsPublisher } from './publishers.ts';
+import { kafkaPublisher, logPublisher, mqttPublisher, type MetricsPublisher } from './publishers.ts';
 
 export const PIPELINE_USAGE = `Options of examples/resource-monitor/pipeline.ts (after --):
   --dir <dir>            data directory (default .millrace/resource-monitor): the log in <dir>/log,
                          checkpoints in <dir>/checkpoints
   --kafka <bootstrap>    read metrics from and write resource-stats to Kafka instead of the log
+  --mqtt <url>           read metrics from MQTT topics <metrics-topic>/<host> (QoS 1) instead of the log
   --metrics-topic <t>    default metrics          --stats-topic <t>   default resource-stats
   --ingest-host <addr>   default 127.0.0.1        --ingest-port <n>   default 8090 (0: any free port)
   --window <d>           default 1m               --slide <d>         default 10s
@@ -45,6 +46,7 @@ export const PIPELINE_USAGE = `Options of examples/resource-monitor/pipeline.ts 
 export interface PipelineOptions {
   readonly dir: string;
   readonly kafka?: string;
+  readonly mqtt?: string;
   readonly metricsTopic: string;
   readonly statsTopic: string;
   readonly ingestHost: string;
@@ -62,6 +64,7 @@ export function parsePipelineArgs(args: readonly string[]): PipelineOptions {
     options: {
       dir: { type: 'string', default: '.millrace/resource-monitor' },
       kafka: { type: 'string' },
+      mqtt: { type: 'string' },
       'metrics-topic': { type: 'string', default: DEFAULTS.metricsTopic },
       'stats-topic': { type: 'string', default: DEFAULTS.statsTopic },
       'ingest-host': { type: 'string', default: '127.0.0.1' },
@@ -106,9 +109,12 @@ export function parsePipelineArgs(args: readonly string[]): PipelineOptions {
       );
     }
   }
+  if (v.kafka !== undefined && v.mqtt !== undefined)
+    throw optionError('--kafka/--mqtt', 'give one of them, not both');
   return {
     dir: path.resolve(v.dir),
     ...(v.kafka !== undefined ? { kafka: v.kafka } : {}),
+    ...(v.mqtt !== undefined ? { mqtt: v.mqtt } : {}),
     metricsTopic: v['metrics-topic'],
     statsTopic: v['stats-topic'],
     ingestHost: v['ingest-host'],
@@ -154,9 +160,11 @@ export async function runResourceMonitor(ctx: PipelineContext, o: PipelineOption
     await log.createTopic(o.metricsTopic, { partitions: 1, retentionBytes: 1 << 30 }, { ifNotExists: true });
   }
   const publisher = (): Promise<MetricsPublisher> =>
-    log
-      ? logPublisher({ log, topic: o.metricsTopic })
-      : kafkaPublisher({ bootstrapServers: o.kafka!, topic: o.metricsTopic });
+    o.mqtt !== undefined
+      ? mqttPublisher({ url: o.mqtt, topic: o.metricsTopic })
+      : log
+        ? logPublisher({ log, topic: o.metricsTopic })
+        : kafkaPublisher({ bootstrapServers: o.kafka!, topic: o.metricsTopic });
 
   let endpoints: Endpoints | undefined;
   let agents: Promise<unknown> = Promise.resolve();
@@ -188,7 +196,12 @@ export async function runResourceMonitor(ctx: PipelineContext, o: PipelineOption
     queries.push(
       ...(await startResourceMonitor(ctx, {
         ...o.monitor,
-        input: log ? { kind: 'log', log } : { kind: 'kafka', bootstrapServers: o.kafka! },
+        input:
+          log && o.mqtt !== undefined
+            ? { kind: 'mqtt', url: o.mqtt, log }
+            : log
+              ? { kind: 'log', log }
+              : { kind: 'kafka', bootstrapServers: o.kafka! },
         checkpointDir: path.join(o.dir, 'checkpoints'),
         metricsTopic: o.metricsTopic,
         statsTopic: o.statsTopic,
@@ -218,7 +231,12 @@ export async function runResourceMonitor(ctx: PipelineContext, o: PipelineOption
     ingestUrl: endpoints!.url,
     agentsPostTo: log ? `${endpoints!.url}/topics/${o.metricsTopic}` : null,
     collectdUrl: `${endpoints!.url}/collectd`,
-    metrics: log ? `log ${log.dir} topic ${o.metricsTopic}` : `Kafka ${o.kafka} topic ${o.metricsTopic}`,
+    metrics:
+      o.mqtt !== undefined
+        ? `MQTT ${new URL(o.mqtt).host} topics ${o.metricsTopic}/+`
+        : log
+          ? `log ${log.dir} topic ${o.metricsTopic}`
+          : `Kafka ${o.kafka} topic ${o.metricsTopic}`,
     stats: o.statsTopic,
     agents: o.agents,
   });

@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { MillraceError } from 'millrace';
 import { openLog, type Log } from '@millrace/log';
 import { loadKafkaClient, type KafkaModule } from '@millrace/kafka';
+import * as mqtt from 'mqtt';
 import { sampleToJson, type MetricSample } from './metrics.ts';
 
 export interface MetricsPublisher {
@@ -186,6 +187,38 @@ export async function kafkaPublisher(options: {
     },
     async close() {
       await new Promise<void>((r) => producer.disconnect(5_000, () => r()));
+    },
+  };
+}
+
+/**
+ * Publish to MQTT (the IoT path): each sample with QoS 1 to `<topic>/<host>`; `publish` resolves
+ * once the broker acknowledged every sample (PUBACK). The client reconnects by itself.
+ */
+export async function mqttPublisher(options: {
+  readonly url: string;
+  readonly topic: string;
+}): Promise<MetricsPublisher> {
+  let client: mqtt.MqttClient;
+  try {
+    client = await mqtt.connectAsync(options.url, { reconnectPeriod: 500, connectTimeout: 10_000 });
+  } catch (e) {
+    throw new MillraceError(
+      'MQTT_UNAVAILABLE',
+      `cannot connect to the MQTT broker at ${new URL(options.url).host}: ${(e as Error).message}; check --mqtt`,
+      { domain: 'external', retryable: true },
+    );
+  }
+  client.on('error', () => {}); // reconnects; publishes wait for it
+  return {
+    target: `MQTT ${new URL(options.url).host} topics ${options.topic}/<host>`,
+    async publish(samples) {
+      await Promise.all(
+        samples.map((s) => client.publishAsync(`${options.topic}/${s.host}`, sampleToJson(s), { qos: 1 })),
+      );
+    },
+    async close() {
+      await client.endAsync();
     },
   };
 }
