@@ -130,15 +130,15 @@ export class StatefulTasks {
   }
 
   /**
-   * An aggregation's partial groups of this task's rows (before its exchange). Rows it drops as late
-   * are counted with the operator's first partition this task commits (progress sums them).
+   * An aggregation's partial groups of this task's rows (before its exchange; late groups included:
+   * the partitions drop and count them). Its metrics are reported with the operator's first
+   * partition this task commits (progress sums them).
    */
   partial(op: StreamingAggregate, input: Chunks): Chunks {
-    const batch = this.current();
-    const delay = this.options.plan.watermarkDelays.get(op.operatorId) ?? 0;
+    this.current();
     const metrics = newStatefulMetrics();
     this.partialMetrics.set(op.operatorId, metrics);
-    return op.partial(input, batch.previousWatermarkMs - delay, metrics);
+    return op.partial(input, metrics);
   }
 
   /**

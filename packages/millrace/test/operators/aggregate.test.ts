@@ -98,36 +98,45 @@ describe('windowed aggregation with a watermark', () => {
       .run();
   });
 
-  it('complete: the whole table every batch, nothing evicted, late rows still dropped', async () => {
+  it('complete: the whole table every batch, nothing evicted, late rows aggregated (Spark: "complete mode")', async () => {
+    // EventTimeWatermarkSuite "complete mode": no eviction, and no late-row dropping either.
     const { input, counts } = windowedCounts();
     await testStream(counts, { outputMode: 'complete' })
-      .addData(input, [{ s: 10 }, { s: 11 }, { s: 16 }])
-      .checkLastBatch([
-        { start: 10, count: 2 },
-        { start: 15, count: 1 },
-      ])
-      .addData(input, { s: 30 }) // watermark 6 in this batch
-      .checkLastBatch([
-        { start: 10, count: 2 },
-        { start: 15, count: 1 },
-        { start: 30, count: 1 },
-      ])
-      // This batch evicts by watermark 20, but a row is late against the watermark of the batch
-      // before (6), as in Spark 3.4+ (spark.sql.streaming.statefulOperator.allowMultiple): kept.
-      .addData(input, { s: 12 })
+      .addData(input, [{ s: 10 }, { s: 11 }, { s: 12 }])
+      .checkLastBatch([{ start: 10, count: 3 }])
+      .addData(input, { s: 25 })
       .checkLastBatch([
         { start: 10, count: 3 },
-        { start: 15, count: 1 },
-        { start: 30, count: 1 },
+        { start: 25, count: 1 },
       ])
-      .addData(input, { s: 13 }) // late against 20: [10,15) is closed, but complete mode keeps it
+      .addData(input, { s: 25 }) // the watermark is 15 from here on
       .checkLastBatch([
         { start: 10, count: 3 },
-        { start: 15, count: 1 },
-        { start: 30, count: 1 },
+        { start: 25, count: 2 },
       ])
-      .assert('all three windows kept', stateRows(3))
-      .assert('the late row was dropped', dropped(1))
+      .addData(input, { s: 10 }) // behind the watermark: still counted in complete mode
+      .checkLastBatch([
+        { start: 10, count: 4 },
+        { start: 25, count: 2 },
+      ])
+      .addData(input, { s: 25 })
+      .checkLastBatch([
+        { start: 10, count: 4 },
+        { start: 25, count: 3 },
+      ])
+      .assert('both windows kept', stateRows(2))
+      .assert('nothing dropped', dropped(0))
+      .run();
+  });
+
+  it('counts each late group once per batch, not each late row (Spark counts the late groups its save step receives)', async () => {
+    const { input, counts } = windowedCounts();
+    await testStream(counts, { outputMode: 'update' })
+      .addData(input, [{ s: 10 }, { s: 11 }, { s: 25 }])
+      .processAllAvailable() // the watermark is 15 from here on
+      .addData(input, [{ s: 10 }, { s: 11 }, { s: 12 }, { s: 7 }, { s: 26 }])
+      .processAllAvailable()
+      .assert('two late windows: [10, 15) with three rows, [5, 10) with one', dropped(2))
       .run();
   });
 

@@ -1,7 +1,8 @@
 /**
  * Streaming aggregation (Spark's StateStoreRestore/Save pair, in one operator).
  *
- *   input chunks ──► window(s) per row ──► late? (end ≤ watermark) ──► drop, count
+ *   input chunks ──► window(s) per row ──► late? (end ≤ watermark; never in complete mode)
+ *                                  │              └─► drop; each late group counted once
  *                                  │
  *                                  ▼
  *        this batch's groups: a slot per window (or event time), then found by key values
@@ -38,7 +39,10 @@
  *   run() with spec.mergesPartials: each partial group merged into the store's
  *        (AggregateFunction.merge) ──► put, evict, emit as above
  *
- * Late rows are dropped by partial(), with the same watermark, so the final step sees none.
+ * partial() keeps late rows; the final step drops late partial groups (end ≤ the late-events
+ * watermark). numRowsDroppedByWatermark counts late groups, once per batch and partition, on one
+ * thread or many — as Spark's StateStoreSaveExec counts the late groups it receives after
+ * partial aggregation, not the input rows behind them.
  */
 import type { Row } from '../../schema/index.ts';
 import type { OutputMode } from '../../connectors/contracts.ts';
@@ -115,7 +119,12 @@ interface Slot {
   readonly end: number;
   /** Whether the store may hold groups of the slot (else a new group is not looked up there). */
   readonly inStore: boolean;
+  /** The slot's late groups seen this batch (each counted once as dropped), when it is late. */
+  late?: Map<unknown, unknown>;
 }
+
+/** Stands in for a late group: only its key is kept, to count it once. */
+const LATE_GROUP: Group = [];
 
 export class StreamingAggregate implements StatefulOperator {
   constructor(readonly spec: AggregateSpec) {}
@@ -139,9 +148,12 @@ export class StreamingAggregate implements StatefulOperator {
     ctx: StatefulBatchContext,
     metrics: StatefulBatchMetrics,
   ): AsyncIterable<Row[]> {
+    // Complete mode keeps every group and its output is the whole table: nothing is late (Spark
+    // filters late rows only in append and update modes).
+    const lateWm = ctx.outputMode === 'complete' ? -Infinity : ctx.lateEventsWatermarkMs;
     const batch = this.spec.mergesPartials
-      ? await this.mergePartials(input, ctx.store)
-      : await this.fold(input, ctx.store, ctx.lateEventsWatermarkMs, metrics);
+      ? await this.mergePartials(input, ctx.store, lateWm, metrics)
+      : await this.fold(input, ctx.store, lateWm, metrics);
     const out = this.save(batch, ctx, metrics);
     if (out.length > 0) yield out;
   }
@@ -149,37 +161,46 @@ export class StreamingAggregate implements StatefulOperator {
   /**
    * Partial aggregation (Spark's partial/final split): this batch's rows of one task folded into
    * groups without the store, as rows `{ k: store key, e: event-time end, g: group }` for the
-   * exchange. Late rows are dropped here (counted in `metrics`), as the final operator would.
+   * exchange. Late groups go too: the final step drops them and counts each once, as Spark's
+   * StateStoreSaveExec counts the late groups it receives.
    */
-  async *partial(
-    input: AsyncIterable<readonly Row[]>,
-    lateEventsWatermarkMs: number,
-    metrics: StatefulBatchMetrics,
-  ): AsyncIterable<Row[]> {
-    const { touched, touchedKeys, touchedEnds } = await this.fold(
-      input,
-      null,
-      lateEventsWatermarkMs,
-      metrics,
-    );
+  async *partial(input: AsyncIterable<readonly Row[]>, metrics: StatefulBatchMetrics): AsyncIterable<Row[]> {
+    const { touched, touchedKeys, touchedEnds } = await this.fold(input, null, -Infinity, metrics);
     const out: Row[] = [];
     for (let i = 0; i < touched.length; i++)
       out.push({ k: touchedKeys[i], e: touchedEnds[i], g: touched[i] });
     if (out.length > 0) yield out;
   }
 
-  /** Partial groups from every task merged into the store's groups (`aggs[i].merge`). */
-  private async mergePartials(input: AsyncIterable<readonly Row[]>, store: StateStore): Promise<FoldedBatch> {
+  /**
+   * Partial groups from every task merged into the store's groups (`aggs[i].merge`); a late group
+   * (event-time end ≤ the late-events watermark) is dropped and counted once.
+   */
+  private async mergePartials(
+    input: AsyncIterable<readonly Row[]>,
+    store: StateStore,
+    lateWm: number,
+    metrics: StatefulBatchMetrics,
+  ): Promise<FoldedBatch> {
     const { aggs, keyNames } = this.spec;
     const n = keyNames.length;
+    const watermarked = this.hasWatermarkedTime();
     const touchedKeys: string[] = [];
     const touched: Group[] = [];
     const touchedEnds: number[] = [];
     const index = new Map<string, number>();
+    const late = new Set<string>();
     let minEnd = Infinity;
     for await (const chunk of input) {
       for (let r = 0; r < chunk.length; r++) {
         const { k, e, g } = chunk[r] as { k: string; e: number; g: Group };
+        if (watermarked && e <= lateWm) {
+          if (!late.has(k)) {
+            late.add(k);
+            metrics.numRowsDroppedByWatermark++;
+          }
+          continue;
+        }
         const seen = index.get(k);
         let target: Group | undefined = seen === undefined ? undefined : touched[seen];
         if (target === undefined) target = store.getForUpdate(k) as Group | undefined;
@@ -217,6 +238,13 @@ export class StreamingAggregate implements StatefulOperator {
     let minEnd = Infinity;
     // The slot of the row being folded in (findGroup may call maker.make).
     let slot: Slot;
+    /** Late rows: each late group is counted once (Spark counts the late groups its save step receives). */
+    const lateMaker: GroupMaker = {
+      make(): Group {
+        metrics.numRowsDroppedByWatermark++;
+        return LATE_GROUP;
+      },
+    };
     const maker: GroupMaker = {
       make(row: Row, keyText: string): Group {
         const key = slot.prefix + keyText;
@@ -263,13 +291,16 @@ export class StreamingAggregate implements StatefulOperator {
     } else if (et.kind === 'column') {
       // Per event time, then key values (the time column is one of the keys).
       const byTime = new Map<number, Slot>();
+      const lateByTime = new Map<number, Map<unknown, unknown>>();
       for await (const chunk of input) {
         for (let r = 0; r < chunk.length; r++) {
           const row = chunk[r]!;
           const t = et.time(row) as number | null;
           if (t === null || t === undefined) continue;
           if (watermarked && t <= lateWm) {
-            metrics.numRowsDroppedByWatermark++;
+            let lateGroups = lateByTime.get(t);
+            if (lateGroups === undefined) lateByTime.set(t, (lateGroups = new Map()));
+            findGroup(lateGroups, row, lateMaker);
             continue;
           }
           let s = byTime.get(t);
@@ -306,7 +337,7 @@ export class StreamingAggregate implements StatefulOperator {
           for (let i = 0; i < rowSlots.length; i++) {
             const s = rowSlots[i]!;
             if (watermarked && s.end <= lateWm) {
-              metrics.numRowsDroppedByWatermark++;
+              findGroup((s.late ??= new Map()), row, lateMaker);
               continue;
             }
             slot = s;

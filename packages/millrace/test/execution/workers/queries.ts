@@ -173,3 +173,13 @@ export function filesPerUser(session: Session, args: { dir: string; deadLetters:
     .groupBy('user')
     .agg(($) => ({ c: count(), total: sum($.n) }));
 }
+
+/** Counts per 5-second window and user, watermark 2 s behind (late rows are dropped and counted). */
+export function windowCounts(session: Session) {
+  return session
+    .readStream(input)
+    .withColumn('t', ($) => timestampSeconds($.s))
+    .withWatermark('t', '2 seconds')
+    .groupBy(($) => ({ window: window($.t, '5 seconds'), user: $.user }))
+    .agg(() => ({ c: count() }));
+}

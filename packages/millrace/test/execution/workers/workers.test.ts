@@ -19,6 +19,7 @@ import {
   input,
   perUser,
   resetInput,
+  windowCounts,
   windowedPerUser,
 } from './queries.ts';
 
@@ -217,6 +218,35 @@ describe('queries on worker threads', () => {
       'batch-1-part-0.jsonl',
       'batch-1-part-1.jsonl',
     ]);
+  });
+
+  it('late rows: partial groups carry them to the partitions, which drop each late group once, as inline', async () => {
+    const droppedPerBatch = async (workers?: number) => {
+      resetInput();
+      const session = createSession();
+      const q = await windowCounts(session)
+        .writeStream({
+          sink: memorySink(),
+          checkpointLocation: tempDir(),
+          outputMode: 'update',
+          ...(workers ? { partitions: 4, workers: { count: workers, module, export: 'windowCounts' } } : {}),
+        })
+        .start();
+      input.addData(ev(10, 'a', 1), ev(30, 'b', 1));
+      await q.processAllAvailable();
+      // Watermark 28: [10, 15) of a and of b are late (3 rows, 2 groups). On 2 workers each gets a
+      // slice of the rows, so a's late rows reach both tasks: their partial groups meet in one
+      // partition, which counts a once.
+      input.addData(ev(11, 'a', 1), ev(13, 'b', 1), ev(12, 'a', 1), ev(26, 'c', 1), ev(31, 'c', 1));
+      await q.processAllAvailable();
+      const dropped = q.recentProgress
+        .filter((p) => p.numInputRows > 0)
+        .map((p) => p.stateOperators[0]!.numRowsDroppedByWatermark);
+      await q.stop();
+      return dropped;
+    };
+    expect(await droppedPerBatch()).toEqual([0, 2]);
+    expect(await droppedPerBatch(2)).toEqual([0, 2]);
   });
 
   it('one checkpoint, started inline, then on workers, then inline again: the state carries over', async () => {
