@@ -36,3 +36,19 @@ export {
   type IngestServer,
   type IngestServerOptions,
 } from './http/index.ts';
+// The receiver write-ahead log of sources that cannot replay (RabbitMQ, MQTT): one topic of this
+// log in the query's checkpoint, acknowledged to the broker only once durable (wal/).
+export { MessageWal, type WalEntry } from './wal/MessageWal.ts';
+export {
+  WalSource,
+  DEDUP_HEADER,
+  type IncomingMessage,
+  type Receiver,
+  type WalSourceSettings,
+} from './wal/WalSource.ts';
+export {
+  rowBuilder as walRowBuilder,
+  type JsonFormat as WalJsonFormat,
+  type MetadataColumn as WalMetadataColumn,
+  type RowBuilder as WalRowBuilder,
+} from './wal/walRows.ts';

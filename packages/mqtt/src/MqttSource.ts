@@ -37,8 +37,14 @@ import {
   type ResolvedConnection,
 } from './connection.ts';
 import { check, internalError, optionError, quote, redact, userError } from './errors.ts';
-import { rowBuilder, type JsonFormat, type MetadataColumn } from './wal/rows.ts';
-import { WalSource, type IncomingMessage, type Receiver } from './wal/WalSource.ts';
+import {
+  WalSource,
+  walRowBuilder as rowBuilder,
+  type IncomingMessage,
+  type Receiver,
+  type WalJsonFormat as JsonFormat,
+  type WalMetadataColumn as MetadataColumn,
+} from '@millrace/log';
 
 export interface MqttMetadata {
   readonly topic: string;

@@ -16,5 +16,5 @@ export {
 } from './MqttSource.ts';
 export { mqttSink, MqttSink, type MqttSinkOptions } from './MqttSink.ts';
 export type { MqttConnectionOptions, MqttTlsOptions } from './connection.ts';
-export { WalSource } from './wal/WalSource.ts';
-export type { JsonFormat } from './wal/rows.ts';
+export { WalSource } from '@millrace/log';
+export type { WalJsonFormat as JsonFormat } from '@millrace/log';

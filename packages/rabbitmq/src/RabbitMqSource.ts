@@ -28,8 +28,14 @@ import {
   type ResolvedConnection,
 } from './connection.ts';
 import { check, optionError, quote, redact, userError } from './errors.ts';
-import { rowBuilder, type JsonFormat, type MetadataColumn } from './wal/rows.ts';
-import { WalSource, type IncomingMessage, type Receiver } from './wal/WalSource.ts';
+import {
+  WalSource,
+  walRowBuilder as rowBuilder,
+  type IncomingMessage,
+  type Receiver,
+  type WalJsonFormat as JsonFormat,
+  type WalMetadataColumn as MetadataColumn,
+} from '@millrace/log';
 
 export interface RabbitMqMetadata {
   readonly routingKey: string;

@@ -3,31 +3,10 @@
  * engine's one error type) with a stable code, a domain and a message that
  * says what is wrong and what to do — and never a password (`redact`).
  */
-import { MillraceError, type ErrorContext } from 'millrace';
+import { userError, type ErrorContext, type MillraceError } from 'millrace';
 
-/** The caller must change something (options, input, usage). */
-export function userError(code: string, message: string, context?: ErrorContext): MillraceError {
-  return new MillraceError(code, message, { domain: 'user', context });
-}
-
-/** The broker, the network or the disk failed; a retry may help. */
-export function externalError(
-  code: string,
-  message: string,
-  options: { cause?: unknown; context?: ErrorContext; retryable?: boolean } = {},
-): MillraceError {
-  return new MillraceError(code, message, {
-    domain: 'external',
-    retryable: options.retryable ?? true,
-    context: options.context,
-    cause: options.cause,
-  });
-}
-
-/** An invariant of this package broke. */
-export function internalError(message: string, context?: ErrorContext, cause?: unknown): MillraceError {
-  return new MillraceError('INTERNAL', message, { domain: 'internal', context, cause });
-}
+// The classified helpers are the engine's (one definition, not a copy per package).
+export { userError, externalError, internalError } from 'millrace';
 
 /** `INVALID_OPTION` naming the option and the bad value. */
 export function optionError(where: string, message: string, context?: ErrorContext): MillraceError {

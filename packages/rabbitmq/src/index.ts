@@ -14,5 +14,5 @@ export {
 } from './RabbitMqSource.ts';
 export { rabbitmqSink, RabbitMqSink, BATCH_HEADER, type RabbitMqSinkOptions } from './RabbitMqSink.ts';
 export type { RabbitMqConnectionOptions, RabbitMqTlsOptions } from './connection.ts';
-export { WalSource } from './wal/WalSource.ts';
-export type { JsonFormat } from './wal/rows.ts';
+export { WalSource } from '@millrace/log';
+export type { WalJsonFormat as JsonFormat } from '@millrace/log';

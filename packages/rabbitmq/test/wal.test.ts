@@ -6,7 +6,7 @@
  */
 import { afterAll, expect, it } from 'vitest';
 import { silentLogger } from 'millrace';
-import { MessageWal } from '../src/wal/MessageWal.ts';
+import { MessageWal } from '@millrace/log';
 import { cleanup, tempDir } from './helpers.ts';
 
 afterAll(cleanup);

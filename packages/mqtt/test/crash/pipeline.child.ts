@@ -14,7 +14,7 @@
 import { createSession, fileSink, schema, t } from 'millrace';
 import { tracedSink } from '../../../millrace/test/crash/harness.ts';
 import { mqttSource } from '../../src/index.ts';
-import { MessageWal } from '../../src/wal/MessageWal.ts';
+import { MessageWal } from '@millrace/log';
 
 const env = (name: string): string => {
   const v = process.env[name];
