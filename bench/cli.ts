@@ -10,6 +10,7 @@
  *   npm run bench -- rabbitmq --events 200000
  *   npm run bench -- mqtt --events 100000
  *   npm run bench -- redis --rows 300000
+ *   npm run bench -- nats --messages 200000
  */
 const SUITES: Record<string, () => Promise<{ main(args: string[]): Promise<number> }>> = {
   nexmark: () => import('./nexmark/cli.ts'),
@@ -20,6 +21,7 @@ const SUITES: Record<string, () => Promise<{ main(args: string[]): Promise<numbe
   ecommerce: () => import('./ecommerce/cli.ts'),
   mariadb: () => import('./mariadb/cli.ts'),
   redis: () => import('./redis/cli.ts'),
+  nats: () => import('./nats/cli.ts'),
   rabbitmq: () => import('./rabbitmq/cli.ts'),
   mqtt: () => import('./mqtt/cli.ts'),
 };
