@@ -3,8 +3,9 @@
  * for the test to compare with the query's output. It applies Spark's rules for a stream–stream
  * join followed by a windowed aggregation in append mode:
  *
- *   watermark   batch i runs with W_i: per input, max(event time of batches < i) − delay, over the
- *               inputs that have seen rows; the minimum of those; never moving back; W_0 = 0.
+ *   watermark   batch i runs with W_i: per input, max(event time of batches < i) − delay, and 0
+ *               for an input that has seen no rows yet; the minimum of those; never moving
+ *               back; W_0 = 0.
  *               After the last batch one more (no-data) batch runs with W_n.
  *   late rows   the join drops an impression with impAt ≤ W_{i−1}, a click with clickAt ≤ W_{i−1}
  *               (i = the batch it arrives in; W_{−1} = 0): Spark 3.4+ (and Millrace) judge lateness
@@ -80,8 +81,8 @@ export function referenceAttribution(
       else clicksById.set(c.impressionId, [...(clicksById.get(c.impressionId) ?? []), c]);
       maxClick = Math.max(maxClick ?? -Infinity, c.clickAt);
     }
-    const seen = [maxImp, maxClick].filter((m) => m !== undefined).map((m) => m - o.watermarkMs);
-    if (seen.length > 0) w = Math.max(w, Math.min(...seen));
+    const marks = [maxImp, maxClick].map((m) => (m === undefined ? 0 : m - o.watermarkMs));
+    w = Math.max(w, Math.min(...marks));
   }
   watermarks.push(w);
   const closedBefore = w - o.rangeMs;

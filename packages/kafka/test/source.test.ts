@@ -317,7 +317,7 @@ describe('subscribePattern and assign', () => {
 });
 
 describe('maxOffsetsPerTrigger', () => {
-  it("splits the limit across partitions in proportion to their lag, as Spark's rate limit", async () => {
+  it('splits the limit across partitions in proportion to their lag, never reading more than the limit', async () => {
     const topic = uniqueTopic('rate');
     await fill(topic, [100, 10, 0, 1]);
     const source = await open(
@@ -328,16 +328,19 @@ describe('maxOffsetsPerTrigger', () => {
         maxOffsetsPerTrigger: 22,
       }),
     );
-    // lag 100 / 10 / 0 / 1 of 111: 22 × 100/111 = 19.8 → 19; × 10/111 = 1.98 → 1; × 1/111 < 1 → 1 (never starved)
+    // The shared rule (connectors/partitioned/offsetLimit.ts): lag 100 / 10 / 0 / 1 of 111 gives
+    // 22 × share, floored: 19, 1, 0, 0 (20); the 2 left go first to a partition that would read
+    // nothing (3), then by largest remainder (1: .98 over 0: .82). Spark's own code rounds the
+    // small share up and reads 21 here, but can exceed the limit elsewhere; the limit wins.
     const b0 = await nextBatch(source, null);
-    expect(b0.end).toEqual({ [topic]: { '0': 19, '1': 1, '2': 0, '3': 1 } });
-    expect(b0.rows).toHaveLength(21);
+    expect(b0.end).toEqual({ [topic]: { '0': 19, '1': 2, '2': 0, '3': 1 } });
+    expect(b0.rows).toHaveLength(22);
     expect(b0.metrics).toMatchObject({
-      recordsRead: 21,
-      offsetsBehindLatest: 90,
+      recordsRead: 22,
+      offsetsBehindLatest: 89,
       maxOffsetsBehindLatest: 81,
       minOffsetsBehindLatest: 0,
-      avgOffsetsBehindLatest: 22.5,
+      avgOffsetsBehindLatest: 22.3, // 89 / 4, rounded to one decimal as Spark reports it
     });
     expect(source.reportLatestOffset()).toEqual({ [topic]: { '0': 100, '1': 10, '2': 0, '3': 1 } });
     // Trigger.once ignores the limit.
@@ -348,7 +351,7 @@ describe('maxOffsetsPerTrigger', () => {
     let total = b0.rows.length;
     for (let i = 1; i < 20 && total < 111; i++) {
       const b = await nextBatch(source, start, i);
-      expect(b.rows.length).toBeLessThanOrEqual(22 + 4);
+      expect(b.rows.length).toBeLessThanOrEqual(22);
       total += b.rows.length;
       start = b.end;
     }
