@@ -32,9 +32,25 @@ export async function createStream(name: string, extra: Record<string, unknown> 
   streams.push(name);
 }
 
+let published = 0;
+
+/**
+ * Publish and wait for the acks. Right after nats-server restarts, JetStream may not answer yet:
+ * a publish that times out is retried with the same message id, so the stream keeps one copy.
+ */
 export async function publish(subject: string, payloads: readonly string[]): Promise<number[]> {
   const js = jetstream(await adminConnection());
-  const acks = await Promise.all(payloads.map((p) => js.publish(subject, p)));
+  const one = async (payload: string, msgID: string) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await js.publish(subject, payload, { msgID });
+      } catch (e) {
+        if (attempt >= 10) throw e;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  };
+  const acks = await Promise.all(payloads.map((p) => one(p, `test-${process.pid}-${published++}`)));
   return acks.map((a) => a.seq);
 }
 
