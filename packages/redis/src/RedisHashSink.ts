@@ -23,7 +23,6 @@
 import type { Redis } from 'ioredis';
 import {
   MillraceError,
-  externalError,
   userError,
   type Row,
   type Sink,
@@ -42,7 +41,7 @@ import {
 } from './connection.ts';
 import { integerOption, optionError } from './options.ts';
 import { adviceFor } from './RedisStreamSource.ts';
-import { type RetrySettings, describeError, withRetries } from './retry.ts';
+import { type RetrySettings, runSinkStep } from './retry.ts';
 import { packStrings } from './msgpack.ts';
 import { BatchScript } from './script.ts';
 import { BadValue, fieldEncoder, rowFields } from './values.ts';
@@ -269,57 +268,29 @@ export class RedisHashSink implements Sink {
     }
   }
 
-  private async run<T>(
+  private run<T>(
     doing: string,
     batch: number | undefined,
     step: () => Promise<T>,
   ): Promise<{ value: T; retries: number }> {
-    return withRetries(this.client!, this.retry, step, {
-      onRetry: ({ retry, delayMs, error }) =>
-        this.ctx?.log.warn('redis sink: transient failure, retrying', {
-          sink: this.name,
-          ...(batch === undefined ? {} : { batch }),
-          retry,
-          maxRetries: this.retry.maxRetries,
-          delayMs,
-          waitingFor: `Redis at ${this.server}`,
-          error: this.secrets.scrub(describeError(error)),
-        }),
-      fatal: (e) =>
-        externalError(
-          'REDIS_FAILED',
-          this.secrets.scrub(
-            `redisHashSink "${this.name}": ${doing} on ${this.server} failed: ${describeError(e)}; ${adviceFor(e)}`,
-          ),
-          {
-            retryable: false,
-            context: { sink: this.name, ...(batch === undefined ? {} : { batch }) },
-            cause: e,
-          },
-        ),
-      giveUp: (e, retries, ms) =>
-        externalError(
-          'REDIS_UNAVAILABLE',
-          this.secrets.scrub(
-            `redisHashSink "${this.name}": ${doing} on ${this.server} failed after ${retries} retries over ${(ms / 1000).toFixed(1)} s: ${describeError(e)}. ` +
-              `Check that Redis is running and reachable at ${this.server}; raise maxRetries/maxBackoffMs to wait longer. Restarting the query from its checkpoint is safe: the batch is written exactly once.`,
-          ),
-          {
-            retryable: true,
-            context: { sink: this.name, ...(batch === undefined ? {} : { batch }) },
-            cause: e,
-          },
-        ),
-    });
+    return runSinkStep(
+      {
+        label: `redisHashSink "${this.name}"`,
+        sink: this.name,
+        server: this.server,
+        client: this.client!,
+        retry: this.retry,
+        log: this.ctx?.log,
+        scrub: (text) => this.secrets.scrub(text),
+        advice: adviceFor,
+      },
+      doing,
+      batch,
+      step,
+    );
   }
 
   async addBatch(rows: readonly Row[], info: SinkBatchInfo): Promise<SinkWriteResult> {
-    return this.write(rows, info);
-  }
-
-  async addBatchChunks(chunks: AsyncIterable<readonly Row[]>, info: SinkBatchInfo): Promise<SinkWriteResult> {
-    const rows: Row[] = [];
-    for await (const c of chunks) for (const r of c) rows.push(r);
     return this.write(rows, info);
   }
 

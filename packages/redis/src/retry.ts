@@ -10,7 +10,7 @@
  * Each step that is retried is idempotent on its own: a read by id range, or a write guarded by
  * the batch id inside one Lua script.
  */
-import { MillraceError } from 'millrace';
+import { MillraceError, externalError } from 'millrace';
 import type { Redis } from 'ioredis';
 
 const NET_CODES = new Set([
@@ -140,5 +140,55 @@ export async function ensureReady(client: Redis, timeoutMs: number): Promise<voi
         if (!isRetryable(e)) fatal(e);
       });
     }
+  });
+}
+
+/** What a sink's retried step needs to log and explain itself (both Redis sinks). */
+export interface SinkStepTarget {
+  /** `redisHashSink "hot"`: how messages name the sink. */
+  readonly label: string;
+  readonly sink: string;
+  readonly server: string;
+  readonly client: Redis;
+  readonly retry: RetrySettings;
+  readonly log: { warn(msg: string, fields: Record<string, unknown>): void } | undefined;
+  scrub(text: string): string;
+  /** What to do about a failure (the source's adviceFor; passed in, the source imports this module). */
+  advice(e: unknown): string;
+}
+
+/** One step of a sink (`doing`, for batch `batch`), retried on transient failures; errors say what to do. */
+export function runSinkStep<T>(
+  t: SinkStepTarget,
+  doing: string,
+  batch: number | undefined,
+  step: () => Promise<T>,
+): Promise<{ value: T; retries: number }> {
+  const context = { sink: t.sink, ...(batch === undefined ? {} : { batch }) };
+  return withRetries(t.client, t.retry, step, {
+    onRetry: ({ retry, delayMs, error }) =>
+      t.log?.warn('redis sink: transient failure, retrying', {
+        ...context,
+        retry,
+        maxRetries: t.retry.maxRetries,
+        delayMs,
+        waitingFor: `Redis at ${t.server}`,
+        error: t.scrub(describeError(error)),
+      }),
+    fatal: (e) =>
+      externalError(
+        'REDIS_FAILED',
+        t.scrub(`${t.label}: ${doing} on ${t.server} failed: ${describeError(e)}; ${t.advice(e)}`),
+        { retryable: false, context, cause: e },
+      ),
+    giveUp: (e, retries, ms) =>
+      externalError(
+        'REDIS_UNAVAILABLE',
+        t.scrub(
+          `${t.label}: ${doing} on ${t.server} failed after ${retries} retries over ${(ms / 1000).toFixed(1)} s: ${describeError(e)}. ` +
+            `Check that Redis is running and reachable at ${t.server}; raise maxRetries/maxBackoffMs to wait longer. Restarting the query from its checkpoint is safe: the batch is written exactly once.`,
+        ),
+        { retryable: true, context, cause: e },
+      ),
   });
 }
