@@ -2,13 +2,15 @@
  * A Session holds what queries share: the clock, the logger and the query
  * manager. No global state: two sessions in one process are independent.
  */
-import type { Source } from '../connectors/contracts.ts';
+import type { Source, TableSource } from '../connectors/contracts.ts';
 import { userError } from '../errors/index.ts';
 import { sourceNode } from '../plan/logical.ts';
 import { StreamingQueryManager } from '../execution/QueryManager.ts';
 import { type Clock, systemClock } from '../util/clock.ts';
 import { type Logger, silentLogger } from '../util/logger.ts';
 import { Stream } from './Stream.ts';
+import type { Row } from '../schema/index.ts';
+import { TempViews, sqlToStream } from '../sql/index.ts';
 
 export interface SessionOptions {
   /** Default: the system clock. Tests pass a ManualClock. */
@@ -43,6 +45,8 @@ export class Session {
   readonly log: Logger;
   readonly streams: StreamingQueryManager;
   readonly shufflePartitions: number;
+  /** The names SQL can read: `stream.createOrReplaceTempView(name)`, tables, `CREATE TEMPORARY VIEW`. */
+  readonly tempViews: TempViews = new TempViews();
 
   constructor(options: SessionOptions = {}) {
     this.clock = options.clock ?? systemClock;
@@ -69,6 +73,41 @@ export class Session {
       );
     }
     return new Stream<R>(this, sourceNode(source));
+  }
+
+  /**
+   * A stream from Spark SQL text over this session's temporary views: the same plan the typed API
+   * builds (docs/guide/sql.md). Several statements may be separated by `;`: CREATE TEMPORARY VIEW
+   * registers a view; the result is the last statement's stream. Errors are MillraceErrors with
+   * code SQL_PARSE, SQL_ANALYSIS or SQL_UNSUPPORTED and the line and column in the message.
+   */
+  sql(text: string): Stream<Row> {
+    return sqlToStream(this, this.tempViews, text);
+  }
+
+  /** Name a stream, or a static table (joinable only), for SQL; replaces a view of that name. */
+  createOrReplaceTempView(name: string, view: Stream<any> | TableSource<any>): void {
+    if (view instanceof Stream) {
+      if (view.session !== this) {
+        throw userError(
+          'INVALID_ARGUMENT',
+          `createOrReplaceTempView("${name}"): the stream belongs to another session`,
+        );
+      }
+      this.tempViews.set(name, { kind: 'stream', stream: view });
+    } else if (
+      view &&
+      typeof view === 'object' &&
+      'schema' in view &&
+      typeof (view as TableSource<any>).name === 'string'
+    ) {
+      this.tempViews.set(name, { kind: 'table', table: view });
+    } else {
+      throw userError(
+        'INVALID_ARGUMENT',
+        `createOrReplaceTempView("${name}"): give a Stream or a table (staticTable(), fileTable(), …)`,
+      );
+    }
   }
 }
 

@@ -402,6 +402,11 @@ export class Stream<R = Row> {
     return new DataStreamWriter(this.session, this.plan, options);
   }
 
+  /** Name this stream for SQL in its session: `session.sql('SELECT … FROM <name>')` (Spark's method). */
+  createOrReplaceTempView(name: string): void {
+    this.session.createOrReplaceTempView(name, this);
+  }
+
   /** The logical and physical plans, as text. */
   explain(): string {
     return explainPlans(this.plan);
