@@ -170,7 +170,74 @@ export interface Sink {
     chunks: AsyncIterable<readonly Row[]>,
     info: SinkBatchInfo,
   ): Promise<SinkWriteResult | void>;
+  /**
+   * Optional: when the query runs on worker threads, each task writes its part of batch N where
+   * it runs (Spark's DataWriter), and the driver completes the batch from what the tasks report
+   * (Spark's BatchWrite.commit). Without it, the tasks' output crosses to the driver, which calls
+   * addBatch. See SinkTasks.
+   */
+  readonly tasks?: SinkTasks;
   close(): Promise<void>;
+}
+
+/**
+ * A sink whose tasks write by themselves. The protocol for batch N on W workers:
+ *
+ *   driver: sink.open (once)        worker w (once): writer = import(recipe.module)[recipe.export](
+ *                                                        recipe.options, {schema, outputMode, task: w, …})
+ *   per batch N:                    writer.write(output chunks of task w, {batchId: N, task: w})
+ *                                      → SinkTaskReport {rows, message}   (nothing visible yet)
+ *                                   … worker commits its state, reports done with the report
+ *   driver: sink.tasks.commitTasks([report of each task], {batchId: N})  ← the commit point
+ *   driver: commits/N
+ *
+ * Exactly-once rules: what a task writes must stay invisible until commitTasks; a replayed batch
+ * may run on another number of tasks, so a writer must not overwrite what an earlier run of the
+ * same batch already committed (it checks, and reports `skipped`), and commitTasks is idempotent
+ * per batch id; the sink's open() (driver, before any task) removes what uncommitted runs left.
+ */
+export interface SinkTasks {
+  /** How a worker thread makes the writer: plain data (the module's URL, its export, options). */
+  readonly writer: SinkWriterRecipe;
+  /** Driver: complete batch `info.batchId` from every task's report (in task order). */
+  commitTasks(reports: readonly SinkTaskReport[], info: SinkBatchInfo): Promise<SinkWriteResult | void>;
+}
+
+export interface SinkWriterRecipe {
+  /** A file URL (or path) of an ES module; built-in sinks use their own `import.meta.url`. */
+  readonly module: string;
+  /** The export: `(options, ctx: SinkWriterContext) => SinkTaskWriter | Promise<SinkTaskWriter>`. */
+  readonly export: string;
+  readonly options: JsonValue;
+}
+
+export interface SinkWriterContext {
+  readonly queryName: string;
+  readonly schema: Schema;
+  readonly outputMode: OutputMode;
+  /** This task's index (the worker's) and how many tasks each batch has. */
+  readonly task: number;
+  readonly taskCount: number;
+  readonly log: Logger;
+}
+
+export interface SinkTaskWriter {
+  /** Write this task's part of a batch; nothing of it may become visible before commitTasks. */
+  write(
+    chunks: AsyncIterable<readonly Row[]>,
+    info: SinkBatchInfo & { readonly task: number },
+  ): Promise<SinkTaskReport>;
+  close(): Promise<void>;
+}
+
+/** What a task wrote of a batch, sent to the driver: plain data. */
+export interface SinkTaskReport {
+  readonly task: number;
+  readonly rows: number;
+  /** The sink's own commit message (e.g. the files written). */
+  readonly message: JsonValue;
+  /** The batch was already committed by an earlier run: the task wrote nothing. */
+  readonly skipped?: boolean;
 }
 
 /**

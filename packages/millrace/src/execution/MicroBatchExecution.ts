@@ -6,6 +6,8 @@
  *                      ── durable BEFORE anything is processed (write-ahead)
  *   3. getBatch        read (start, end] from each source that moved
  *   4. addBatch        run the plan; sink.addBatch(rows, N) — idempotent per N
+ *                      (on workers, a sink with task writers: each task writes its part where
+ *                      it runs, then sink.tasks.commitTasks(reports, N) — the commit point)
  *   5. commit          write commits/N {watermark for N+1}
  *   6. commitOffsets   source.commit(end): sources may release data up to N
  *
@@ -45,7 +47,7 @@ import type { StateStoreProvider } from '../state/StateStore.ts';
 import { type PartitionStateReport, StatefulTasks, stateDirOf, stateProgressOf } from './statefulTasks.ts';
 import { WorkerPool } from './workers/WorkerPool.ts';
 import { PARTITIONER } from '../plan/partitioning.ts';
-import type { QueryModule, SourceRange } from './workers/protocol.ts';
+import type { QueryModule, SourceRange, TaskResult } from './workers/protocol.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import { canonicalJson } from '../util/json.ts';
@@ -303,6 +305,7 @@ export class MicroBatchExecution {
         outputMode,
         minBatchesToRetain,
         addedAt: addedAt(layout),
+        ...(this.sink.tasks ? { sinkWriter: this.sink.tasks.writer } : {}),
       },
     });
   }
@@ -588,11 +591,14 @@ export class MicroBatchExecution {
       timestampMs: run.timestampMs,
     };
     let output: Chunks;
+    /** The workers' task results, when the sink's tasks write the output where they run. */
+    let taskResults: Promise<TaskResult[]> | undefined;
     /** Step 5's state commit: the stores here, or what the workers committed at the end of their tasks. */
     let commitState: () => Promise<PartitionStateReport[]>;
     if (this.pool) {
       const pool = this.pool.runBatch({ ...batch, sources: ranges }, driverRows);
       output = pool.output;
+      if (this.sink.tasks) taskResults = pool.results;
       commitState = async () => {
         const results = await pool.results;
         for (const r of results) mergeEventTime(run.eventTime, r.eventTime);
@@ -631,6 +637,12 @@ export class MicroBatchExecution {
     try {
       result = await this.guard(
         async () => {
+          if (taskResults) {
+            // The tasks wrote their parts (nothing reaches this thread): complete the batch.
+            for await (const _ of counted);
+            const reports = (await taskResults).map((r) => r.sink!);
+            return this.sink.tasks!.commitTasks(reports, info);
+          }
           if (this.sink.addBatchChunks) return this.sink.addBatchChunks(counted, info);
           return this.sink.addBatch(await collectChunks(counted), info);
         },

@@ -4,7 +4,8 @@
  *
  *   read its splits (or the rows the driver sent) ─► fused pipeline ─► exchange: rows of partitions
  *   owned by other workers go to them, theirs come here ─► operators on its own partitions (their
- *   stores stay open in this thread between batches) ─► output to the driver ─► commit its stores
+ *   stores stay open in this thread between batches) ─► output to the driver (or, for a sink with
+ *   task writers, written here and reported) ─► commit its stores
  *
  * Tasks run one at a time, in the order the driver sends them.
  */
@@ -13,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { createSession } from '../api/Session.ts';
 import { Stream } from '../api/Stream.ts';
-import type { Source, SourceSplit } from '../connectors/contracts.ts';
+import type { SinkTaskReport, SinkTaskWriter, Source, SourceSplit } from '../connectors/contracts.ts';
 import { MillraceError, userError } from '../errors/index.ts';
 import { type EventTimeStats, newEventTimeStats } from '../operators/pipeline.ts';
 import { exchangeIds, planFingerprint } from '../plan/fingerprint.ts';
@@ -106,6 +107,8 @@ class TaskWorker {
   /** Rows the driver sent for the coming batch, by source name. */
   private rowsIn = new Map<string, Row[]>();
   private readonly owns = (p: number): boolean => ownerOf(p, init.workerCount) === init.workerIndex;
+  /** The sink's writer for this task, made at the first batch (sinks with SinkTasks). */
+  private sinkWriter: Promise<SinkTaskWriter> | undefined;
 
   constructor(private readonly plan: PhysicalQuery) {
     this.tasks = new StatefulTasks({
@@ -164,6 +167,7 @@ class TaskWorker {
       case 'close':
         this.tasks.abort();
         await this.closeSplitReaders();
+        await (await this.sinkWriter?.catch(() => undefined))?.close();
         await this.provider.close();
         send({ type: 'closed' });
         for (const p of peers) p?.close();
@@ -212,12 +216,23 @@ class TaskWorker {
         exchange: (node, input, queues) => this.exchange(batchId, node, input, queues),
       },
     });
-    for await (const rows of output) {
-      const { message, transfer } = this.outputCodec.encode(rows);
-      port.postMessage({ type: 'output', batchId, rows: message } satisfies FromWorker, transfer);
+    let sink: SinkTaskReport | undefined;
+    if (init.sinkWriter) {
+      this.sinkWriter ??= makeSinkWriter(plan);
+      const writer = await this.sinkWriter;
+      sink = await writer.write(output, {
+        batchId,
+        outputMode: init.outputMode,
+        task: init.workerIndex,
+      });
+    } else {
+      for await (const rows of output) {
+        const { message, transfer } = this.outputCodec.encode(rows);
+        port.postMessage({ type: 'output', batchId, rows: message } satisfies FromWorker, transfer);
+      }
     }
     const state = await this.tasks.commit(this.owns);
-    send({ type: 'done', batchId, result: { eventTime, read, state } });
+    send({ type: 'done', batchId, result: { eventTime, read, state, ...(sink ? { sink } : {}) } });
   }
 
   /**
@@ -292,6 +307,37 @@ class TaskWorker {
     localDone = true;
     finish();
   }
+}
+
+/** The sink's task writer, made from its recipe (WorkerInit.sinkWriter) in this thread. */
+async function makeSinkWriter(plan: PhysicalQuery): Promise<SinkTaskWriter> {
+  const recipe = init.sinkWriter!;
+  let factory: unknown;
+  try {
+    factory = ((await import(recipe.module)) as Record<string, unknown>)[recipe.export];
+  } catch (e) {
+    throw userError(
+      'WORKERS_SINK',
+      `a worker could not import the sink's task writer module ${recipe.module}: ${(e as Error).message}`,
+    );
+  }
+  if (typeof factory !== 'function') {
+    throw userError(
+      'WORKERS_SINK',
+      `the sink's task writer module ${recipe.module} has no function export "${recipe.export}"`,
+    );
+  }
+  return (factory as (options: unknown, ctx: unknown) => SinkTaskWriter | Promise<SinkTaskWriter>)(
+    recipe.options,
+    {
+      queryName: init.queryName,
+      schema: plan.root.schema,
+      outputMode: init.outputMode,
+      task: init.workerIndex,
+      taskCount: init.workerCount,
+      log: silentLogger,
+    },
+  );
 }
 
 function unreachable(): never {

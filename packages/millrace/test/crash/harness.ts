@@ -497,6 +497,7 @@ export function tracedSink(
     return r;
   };
   const chunks = sink.addBatchChunks?.bind(sink);
+  const tasks = sink.tasks;
   return {
     name: sink.name,
     guarantee: sink.guarantee,
@@ -505,6 +506,15 @@ export function tracedSink(
     open: (ctx) => sink.open(ctx),
     addBatch: (rows, info) => traced(info.batchId, () => sink.addBatch(rows, info)),
     ...(chunks ? { addBatchChunks: (c, info) => traced(info.batchId, () => chunks(c, info)) } : {}),
+    // On workers, tasks write their parts; the driver's step is the commit (e.g. the file manifest).
+    ...(tasks
+      ? {
+          tasks: {
+            writer: tasks.writer,
+            commitTasks: (reports, info) => traced(info.batchId, () => tasks.commitTasks(reports, info)),
+          },
+        }
+      : {}),
     close: () => sink.close(),
   };
 }

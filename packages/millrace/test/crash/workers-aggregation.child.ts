@@ -4,7 +4,8 @@
  * threads over 4 state partitions:
  *
  *   windowedCounts(session, CRASH_ARGS)       (file source → watermark [→ dedup] → windows)
- *     → fileSink(jsonl, CRASH_OUTPUT)          append mode, in this (the main) thread
+ *     → fileSink(jsonl, CRASH_OUTPUT)          append mode: each worker writes its part files, this
+ *                                              (the main) thread commits them in manifest N
  *   checkpoint CRASH_CHECKPOINT, memory state store, minBatchesToRetain CRASH_RETAIN,
  *   partitions: 4, workers: { count: 2, module: workers-query.ts, export: 'windowedCounts' }
  *
@@ -19,7 +20,7 @@
  * step starts):
  *   READY                        engine loaded, about to start (the workers start next)
  *   STARTED                      workers ready, checkpoint open, recovery decided
- *   SINK_BEGIN N / SINK_DONE N   around the sink's write of batch N (the workers run in between);
+ *   SINK_BEGIN N / SINK_DONE N   around the sink's commit of batch N (the workers wrote their parts);
  *                                with CRASH_STALL_AT_WRITE=k the k-th write then prints STALL N
  *                                and blocks the main thread for 10 s: state N+1 and the sink's
  *                                manifest N are on disk, commits/N is not

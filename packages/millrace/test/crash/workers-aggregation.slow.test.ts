@@ -1,8 +1,8 @@
 /**
  * Crash test of a query on worker threads: file source → watermark [→ dropDuplicates] → tumbling
  * windows + key → count/sum/min/max (append) → file sink, with `partitions: 4` and
- * `workers: { count: 2 }`, SIGKILLed at random points and restarted (DESIGN.md §5). The driver
- * (the child's main thread) reads the files, hands each worker a contiguous slice, keeps the sink
+ * `workers: { count: 2 }`, SIGKILLed at random points and restarted. The driver (the child's main
+ * thread) plans the files, commits the sink's manifest from the workers' part files (SinkTasks)
  * and writes offsets/N and commits/N; worker w exchanges rows by key with the other worker, runs
  * state partitions p ≡ w (mod 2) and commits their stores (version N+1) at the end of its task.
  *
@@ -14,8 +14,9 @@
  *     SIGKILL (7 kinds, each twice):        → groupBy(window(t, 10 s), k)     │ 4 state partitions
  *     - while the workers start             → agg(count, sum, min, max, max t)│
  *     - at a random time                    → map (unchanged; may stall)      ┘
- *     - in the sink's write (×2): the       → fileSink(jsonl)                 driver, append mode
- *       workers are mid-task
+ *     - in the sink's commit (×2): the      → fileSink(jsonl), append mode: each worker writes its
+ *       workers wrote their part files,       part files, the driver commits them in manifest N
+ *       manifest N is being written
  *     - one worker stalled before its output and commit, once the other committed its
  *       partitions: exactly one worker's partitions (p mod 2) must be at N+1
  *     - the driver stalled right after the sink's write: state N+1 and manifest N on disk,

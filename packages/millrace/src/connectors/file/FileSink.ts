@@ -13,13 +13,30 @@
  * crashed before step 3 are invisible; they are overwritten when the batch is
  * replayed (same names) and removed at the next open. A batch whose manifest
  * already exists is skipped, so a replay never duplicates output.
+ *
+ * On worker threads (SinkTasks), task t writes its own rows as
+ * `part-<N>-<t, 5 digits>-<k>.<ext>` (steps 1–2) and reports the files; the
+ * driver writes the manifest from every task's report (step 3). A task that
+ * finds manifest N already there writes nothing (the batch was committed by
+ * an earlier run, perhaps on another number of tasks).
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { MillraceError, externalError, internalError, userError } from '../../errors/index.ts';
 import type { Field, Row } from '../../schema/index.ts';
 import { ensureDir, exists, fsyncDir, writeFileAtomic } from '../../util/fs.ts';
-import type { OutputMode, Sink, SinkBatchInfo, SinkContext, SinkWriteResult } from '../contracts.ts';
+import type {
+  JsonValue,
+  OutputMode,
+  Sink,
+  SinkBatchInfo,
+  SinkContext,
+  SinkTaskReport,
+  SinkTaskWriter,
+  SinkTasks,
+  SinkWriteResult,
+  SinkWriterContext,
+} from '../contracts.ts';
 import { EXTENSIONS, encodeRows, type SinkFormat } from './formats.ts';
 import { BadValue, isPartitionableType, partitionSegment } from './values.ts';
 
@@ -57,7 +74,7 @@ export interface ManifestEntry {
 }
 
 const FORMATS: readonly SinkFormat[] = ['jsonl', 'csv', 'parquet'];
-const PART_FILE = /^part-(\d+)-\d+\.(?:jsonl|csv|parquet)$/;
+const PART_FILE = /^part-(\d+)-\d+(?:-\d+)?\.(?:jsonl|csv|parquet)$/;
 
 function optionError(msg: string, sink?: string): MillraceError {
   return userError('INVALID_OPTION', `fileSink: ${msg}`, sink ? { sink } : undefined);
@@ -82,6 +99,7 @@ export class FileSink implements Sink {
   private readonly format: SinkFormat;
   private readonly partitionBy: readonly string[];
   private readonly csvHeader: boolean;
+  private readonly options: FileSinkOptions;
 
   private schemaFields: readonly Field[] | undefined;
   private dataFields: readonly Field[] = [];
@@ -91,6 +109,7 @@ export class FileSink implements Sink {
     if (options === null || typeof options !== 'object')
       throw optionError('pass an options object: { path, format }');
     const o = options;
+    this.options = options;
     if (typeof o.path !== 'string' || o.path.trim() === '') {
       throw optionError(`"path" must be the output directory, got ${JSON.stringify(o.path)}`);
     }
@@ -132,7 +151,37 @@ export class FileSink implements Sink {
     return `FileSink[${this.dir}, ${this.format}${parts}]`;
   }
 
+  /** Task writers on worker threads, as the driver's own writes (see the header). */
+  get tasks(): SinkTasks {
+    return {
+      writer: {
+        module: import.meta.url,
+        export: 'fileTaskWriter',
+        options: { ...this.options, path: this.dir } as unknown as JsonValue,
+      },
+      commitTasks: (reports, info) => this.commitTasks(reports, info),
+    };
+  }
+
   async open(ctx: SinkContext): Promise<void> {
+    this.useSchema(ctx);
+    try {
+      await ensureDir(this.manifestDir);
+      await this.cleanUp();
+    } catch (err) {
+      throw externalError(
+        'SINK_UNAVAILABLE',
+        `fileSink ${this.name}: cannot prepare ${this.dir}: ${(err as Error).message}`,
+        {
+          cause: err,
+          context: { sink: this.name },
+        },
+      );
+    }
+  }
+
+  /** Check the output mode and the partition columns against the query's output. */
+  useSchema(ctx: Pick<SinkContext, 'outputMode' | 'schema'>): void {
     if (ctx.outputMode !== 'append') {
       throw userError(
         'UNSUPPORTED_OUTPUT_MODE',
@@ -170,19 +219,6 @@ export class FileSink implements Sink {
       );
     }
     this.schemaFields = schema.fields;
-    try {
-      await ensureDir(this.manifestDir);
-      await this.cleanUp();
-    } catch (err) {
-      throw externalError(
-        'SINK_UNAVAILABLE',
-        `fileSink ${this.name}: cannot prepare ${this.dir}: ${(err as Error).message}`,
-        {
-          cause: err,
-          context: { sink: this.name },
-        },
-      );
-    }
   }
 
   /** Committed batch ids (manifest entries). */
@@ -228,14 +264,50 @@ export class FileSink implements Sink {
   }
 
   async addBatch(rows: readonly Row[], info: SinkBatchInfo): Promise<SinkWriteResult | void> {
+    const batchId = info.batchId;
+    if (await this.isCommitted(batchId)) return { rowsWritten: 0, metrics: { skippedReplay: 1 } };
+    const files = await this.writeFiles(rows, batchId, `part-${String(batchId).padStart(10, '0')}`);
+    await this.writeManifest(batchId, files);
+    return {
+      rowsWritten: rows.length,
+      metrics: { filesWritten: files.length, bytesWritten: files.reduce((s, f) => s + f.bytes, 0) },
+    };
+  }
+
+  /** Whether batch `batchId` has its manifest (it was committed, by this run or an earlier one). */
+  async isCommitted(batchId: number): Promise<boolean> {
+    return exists(path.join(this.manifestDir, String(batchId)));
+  }
+
+  /** The driver's step 3 for a batch the tasks wrote: one manifest with every task's files. */
+  private async commitTasks(
+    reports: readonly SinkTaskReport[],
+    info: SinkBatchInfo,
+  ): Promise<SinkWriteResult> {
+    const { batchId } = info;
+    if (await this.isCommitted(batchId)) return { rowsWritten: 0, metrics: { skippedReplay: 1 } };
+    const skipped = reports.find((r) => r.skipped);
+    if (skipped) {
+      throw internalError(
+        `fileSink ${this.name}: task ${skipped.task} found batch ${batchId} committed, but its manifest is missing`,
+        { sink: this.name, batch: batchId },
+      );
+    }
+    const files = reports.flatMap((r) => (r.message as unknown as { files: ManifestFile[] }).files);
+    await this.writeManifest(batchId, files);
+    return {
+      rowsWritten: reports.reduce((s, r) => s + r.rows, 0),
+      metrics: { filesWritten: files.length, bytesWritten: files.reduce((s, f) => s + f.bytes, 0) },
+    };
+  }
+
+  /**
+   * Steps 1–2: the rows as files named `<prefix>-<k, 5 digits>.<ext>`, durable, directories
+   * synced; not yet committed.
+   */
+  async writeFiles(rows: readonly Row[], batchId: number, prefix: string): Promise<ManifestFile[]> {
     if (!this.schemaFields)
       throw internalError(`fileSink ${this.name} used before open()`, { sink: this.name });
-    const batchId = info.batchId;
-    const manifestFile = path.join(this.manifestDir, String(batchId));
-    if (await exists(manifestFile)) {
-      return { rowsWritten: 0, metrics: { skippedReplay: 1 } };
-    }
-
     // Group rows by partition directory, in order of first appearance.
     const groups = new Map<string, Row[]>();
     for (const r of rows) {
@@ -255,7 +327,7 @@ export class FileSink implements Sink {
     const files: ManifestFile[] = [];
     const dirsToSync = new Set<string>();
     let k = 0;
-    try {
+    await this.failsAsWrite(batchId, async () => {
       for (const [key, groupRows] of groups) {
         let bytes: Uint8Array;
         try {
@@ -263,7 +335,7 @@ export class FileSink implements Sink {
         } catch (e) {
           throw this.badValue(e, batchId);
         }
-        const fileName = `part-${String(batchId).padStart(10, '0')}-${String(k++).padStart(5, '0')}.${EXTENSIONS[this.format]}`;
+        const fileName = `${prefix}-${String(k++).padStart(5, '0')}.${EXTENSIONS[this.format]}`;
         const rel = key ? `${key}/${fileName}` : fileName;
         const target = path.join(this.dir, ...rel.split('/'));
         const targetDir = path.dirname(target);
@@ -277,15 +349,28 @@ export class FileSink implements Sink {
       }
       // Deepest first, so each new directory entry is durable in its parent.
       for (const d of [...dirsToSync].sort((a, b) => b.length - a.length)) await fsyncDir(d);
-      const entry: ManifestEntry = {
-        batchId,
-        format: this.format,
-        partitionBy: this.partitionBy,
-        csvHeader: this.csvHeader,
-        schema: this.schemaFields,
-        files,
-      };
-      await writeFileAtomic(manifestFile, manifestText(entry));
+    });
+    return files;
+  }
+
+  /** Step 3, the commit point: `_millrace_manifest/<N>`, written atomically. */
+  private async writeManifest(batchId: number, files: readonly ManifestFile[]): Promise<void> {
+    const entry: ManifestEntry = {
+      batchId,
+      format: this.format,
+      partitionBy: this.partitionBy,
+      csvHeader: this.csvHeader,
+      schema: this.schemaFields!,
+      files,
+    };
+    await this.failsAsWrite(batchId, () =>
+      writeFileAtomic(path.join(this.manifestDir, String(batchId)), manifestText(entry)),
+    );
+  }
+
+  private async failsAsWrite(batchId: number, write: () => Promise<void>): Promise<void> {
+    try {
+      await write();
     } catch (err) {
       if (err instanceof MillraceError) throw err;
       throw externalError(
@@ -297,10 +382,6 @@ export class FileSink implements Sink {
         },
       );
     }
-    return {
-      rowsWritten: rows.length,
-      metrics: { filesWritten: files.length, bytesWritten: files.reduce((s, f) => s + f.bytes, 0) },
-    };
   }
 
   private badValue(e: unknown, batchId: number): unknown {
@@ -331,4 +412,27 @@ async function writeDurably(target: string, bytes: Uint8Array): Promise<void> {
     await fh.close();
   }
   await fsp.rename(tmp, target);
+}
+
+/**
+ * A worker thread's writer for a fileSink (its SinkTasks recipe names this export): task t writes
+ * its rows of batch N as `part-<N>-<t>-<k>` files and reports them; the driver's sink commits them
+ * in manifest N.
+ */
+export function fileTaskWriter(options: FileSinkOptions, ctx: SinkWriterContext): SinkTaskWriter {
+  const sink = new FileSink(options);
+  sink.useSchema(ctx);
+  return {
+    async write(chunks, info) {
+      const rows: Row[] = [];
+      for await (const c of chunks) for (const r of c) rows.push(r);
+      if (await sink.isCommitted(info.batchId)) {
+        return { task: info.task, rows: 0, message: { files: [] }, skipped: true };
+      }
+      const prefix = `part-${String(info.batchId).padStart(10, '0')}-${String(info.task).padStart(5, '0')}`;
+      const files = await sink.writeFiles(rows, info.batchId, prefix);
+      return { task: info.task, rows: rows.length, message: { files } as unknown as JsonValue };
+    },
+    async close() {},
+  };
 }

@@ -1,5 +1,5 @@
 /** Discards rows, counting them (Spark's `noop` format); for benchmarks. */
-import type { Sink, SinkWriteResult } from '../contracts.ts';
+import type { Sink, SinkTaskWriter, SinkWriteResult } from '../contracts.ts';
 import type { Row } from '../../schema/index.ts';
 
 export function noopSink(options: { name?: string } = {}): Sink & { readonly rowsSeen: number } {
@@ -22,6 +22,27 @@ export function noopSink(options: { name?: string } = {}): Sink & { readonly row
       for await (const c of chunks) n += c.length;
       rowsSeen += n;
       return { rowsWritten: n };
+    },
+    // On worker threads each task discards its own rows: nothing crosses to the driver.
+    tasks: {
+      writer: { module: import.meta.url, export: 'noopTaskWriter', options: null },
+      async commitTasks(reports) {
+        const n = reports.reduce((s, r) => s + r.rows, 0);
+        rowsSeen += n;
+        return { rowsWritten: n };
+      },
+    },
+    async close() {},
+  };
+}
+
+/** A worker thread's writer for noopSink: counts its task's rows. */
+export function noopTaskWriter(): SinkTaskWriter {
+  return {
+    async write(chunks, info) {
+      let rows = 0;
+      for await (const c of chunks) rows += c.length;
+      return { task: info.task, rows, message: null };
     },
     async close() {},
   };

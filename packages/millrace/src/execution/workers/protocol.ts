@@ -11,6 +11,8 @@
  *     batch {BatchTask}                 ──►  read its splits → pipeline → exchange ⇄ peers
  *                                            → operators on its partitions → output
  *                                       ◄──  output {rows}*  then  done {TaskResult} | failed
+ *                                            (a sink with task writers: the task writes its output
+ *                                            itself, and TaskResult.sink reports what it wrote)
  *   needs {watermarks, now}             ──►  any of its instances due for a no-data batch?
  *                                       ◄──  needs {value}
  *   close                               ──►  close stores  ◄── closed
@@ -18,7 +20,12 @@
  *   worker ⇄ worker (MessagePort per pair): exchange {batchId, exchange, from, parts: {p: rows}}
  *   per input chunk, as the sender reads it, then {…, end: true} when its input is done
  */
-import type { OutputMode, SourceSplit } from '../../connectors/contracts.ts';
+import type {
+  OutputMode,
+  SinkTaskReport,
+  SinkWriterRecipe,
+  SourceSplit,
+} from '../../connectors/contracts.ts';
 import type { JsonValue } from '../../connectors/contracts.ts';
 import type { Row } from '../../schema/index.ts';
 import type { EventTimeStats } from '../../operators/pipeline.ts';
@@ -52,6 +59,8 @@ export interface WorkerInit {
   readonly minBatchesToRetain: number;
   /** Operators added to the checkpoint after batch 0, by id: the batch each first ran in. */
   readonly addedAt: Readonly<Record<string, number>>;
+  /** The sink's task writer (SinkTasks): each task writes its output itself; absent: output goes to the driver. */
+  readonly sinkWriter?: SinkWriterRecipe;
 }
 
 /** One source's part of a batch: the splits the source planned (task w reads splits[w]), or none: the driver sends rows. */
@@ -82,6 +91,8 @@ export interface TaskResult {
   /** What the task read itself, per source name (split sources; the driver counts what it read). */
   readonly read: Record<string, SplitReport>;
   readonly state: PartitionStateReport[];
+  /** What the task's sink writer wrote (when the sink has task writers). */
+  readonly sink?: SinkTaskReport;
 }
 
 export interface SerializedError {
