@@ -1,10 +1,14 @@
 /**
  * The in-memory state store, after Spark's HDFSBackedStateStore: the whole
- * state of one operator/partition is a JS Map. A batch changes the Map directly
- * and logs its puts and deletes in order; commit writes that log as the delta
- * file of the new version (plus a full snapshot every `snapshotInterval`
- * versions). Loading version V reads the newest snapshot ≤ V and replays the
- * deltas after it. See ./files.ts for the file format.
+ * state of one operator/partition is a map (./ShardedMap.ts: one JS Map while
+ * small, split into shards past `maxShardSize` keys, as V8 caps a Map at 2^24).
+ * A batch changes the map directly and logs its puts and deletes in order;
+ * commit writes that log as the delta file of the new version. Every
+ * `snapshotInterval` versions an incremental snapshot starts and advances by a
+ * time-bounded step per commit (./SnapshotTask.ts), so no batch pays for
+ * encoding the whole state. Loading version V reads the newest snapshot usable
+ * for V and replays the deltas after its base. See ./files.ts and
+ * ./snapshotFile.ts for the file formats.
  *
  * Why a log: with state of 10⁵–10⁶ keys, every lookup in the Map is a few cache
  * misses, and they were most of a windowed aggregation's time. A put or delete
@@ -26,6 +30,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import type { Packr } from 'msgpackr';
 import { MillraceError, externalError, userError, type ErrorContext } from '../../errors/index.ts';
 import { ensureDir, fsyncDir, writeFileAtomic } from '../../util/fs.ts';
@@ -52,25 +57,52 @@ import {
 import {
   createPackr,
   encodeDelta,
-  encodeSnapshot,
   fileName,
   listDir,
   readStateFile,
   type DirListing,
+  type SnapshotRef,
 } from './files.ts';
+import { DEFAULT_MAX_SHARD_SIZE, ShardedMap } from './ShardedMap.ts';
+import { SnapshotTask } from './SnapshotTask.ts';
+import { readSnapshotFile } from './snapshotFile.ts';
 
 export interface MemoryStateStoreOptions {
   /** Write a full snapshot (besides the delta) every this many versions. Default 10. */
   readonly snapshotInterval?: number;
   /**
-   * …but at most once per this many ms per operator/partition (default 10,000). A snapshot
-   * encodes the whole state inside a batch's commit; at tens of batches a second, a snapshot
-   * every 10 versions was the p99 batch time. Like Spark's maintenance interval, this bounds
-   * snapshot work by time; recovery then replays at most this long's worth of deltas. 0: every
-   * `snapshotInterval` versions exactly.
+   * …but at most once per this many ms per operator/partition (default 10,000). Like Spark's
+   * maintenance interval, this bounds snapshot work by time; recovery then replays the deltas
+   * since the last snapshot's start. 0: every `snapshotInterval` versions exactly.
    */
   readonly snapshotMinIntervalMs?: number;
+  /**
+   * The time a commit may spend encoding its step of a snapshot in progress (default 100 ms).
+   * A snapshot of a large state spreads over many commits instead of stalling one batch.
+   */
+  readonly snapshotStepMs?: number;
+  /** Entries per snapshot frame (default 16,384): what writing and loading hold in memory at once. */
+  readonly snapshotChunkEntries?: number;
+  /** Keys per map shard before it splits (default 2^22; lower only to test splitting). */
+  readonly maxShardSize?: number;
+  /**
+   * Refuse a commit whose state (this thread's stores, estimated) would pass this fraction of the
+   * V8 heap limit (default 0.8): a clear error before the process runs out of memory.
+   */
+  readonly maxHeapFraction?: number;
 }
+
+interface Settings {
+  readonly snapshotInterval: number;
+  readonly snapshotMinIntervalMs: number;
+  readonly snapshotStepMs: number;
+  readonly snapshotChunkEntries: number;
+  readonly maxShardSize: number;
+  readonly maxHeapFraction: number;
+}
+
+/** Encoded snapshot bytes not yet written past which a commit waits for the disk (bounded memory). */
+const MAX_UNWRITTEN_SNAPSHOT_BYTES = 64 << 20;
 
 /** Leftover temp files of this process younger than this are left alone (a write may be in flight). */
 const TEMP_FILE_GRACE_MS = 10 * 60_000;
@@ -89,7 +121,7 @@ interface Partition {
   readonly partition: number;
   /** The version `map` holds. */
   version: number;
-  readonly map: Map<string, unknown>;
+  readonly map: ShardedMap<unknown>;
   /** Highest version with a file on disk, as far as this provider knows. */
   latestOnDisk: number;
   dirReady: boolean;
@@ -97,8 +129,10 @@ interface Partition {
   sorted: SortedIndex | undefined;
   /** The store currently using `map` (at most one). */
   owner: MemoryStateStore | undefined;
-  /** When this process last wrote a snapshot of the partition (-Infinity: not yet). */
+  /** When this process last started a snapshot of the partition (-Infinity: not yet). */
   lastSnapshotAtMs: number;
+  /** The snapshot being written a step per commit. */
+  snapshot: SnapshotTask | undefined;
 }
 
 interface LoadStats {
@@ -109,24 +143,71 @@ interface LoadStats {
 }
 
 export function memoryStateStore(options: MemoryStateStoreOptions = {}): StateStoreProvider {
-  const interval = options.snapshotInterval ?? 10;
-  if (!Number.isSafeInteger(interval) || interval < 1) {
+  const settings: Settings = {
+    snapshotInterval: option(
+      options.snapshotInterval,
+      10,
+      'snapshotInterval',
+      'a snapshot every N versions',
+      1,
+      true,
+    ),
+    snapshotMinIntervalMs: option(
+      options.snapshotMinIntervalMs,
+      10_000,
+      'snapshotMinIntervalMs',
+      'milliseconds',
+      0,
+    ),
+    snapshotStepMs: option(options.snapshotStepMs, 100, 'snapshotStepMs', 'milliseconds', 0),
+    snapshotChunkEntries: option(
+      options.snapshotChunkEntries,
+      16_384,
+      'snapshotChunkEntries',
+      'entries per frame',
+      1,
+      true,
+    ),
+    maxShardSize: option(
+      options.maxShardSize,
+      DEFAULT_MAX_SHARD_SIZE,
+      'maxShardSize',
+      'keys per shard',
+      2,
+      true,
+    ),
+    maxHeapFraction: option(
+      options.maxHeapFraction,
+      0.8,
+      'maxHeapFraction',
+      'a fraction of the heap limit',
+      0,
+    ),
+  };
+  return new MemoryStateStoreProvider(settings, { factory: 'memoryStateStore', options: { ...options } });
+}
+
+function option(
+  value: number | undefined,
+  fallback: number,
+  name: string,
+  unit: string,
+  min: number,
+  integer = false,
+): number {
+  if (value === undefined) return fallback;
+  if (
+    typeof value !== 'number' ||
+    !Number.isFinite(value) ||
+    value < min ||
+    (integer && !Number.isSafeInteger(value))
+  ) {
     throw userError(
       'INVALID_OPTION',
-      `memoryStateStore: snapshotInterval must be a positive integer (a snapshot every N versions), got ${String(interval)}`,
+      `memoryStateStore: ${name} must be ${integer ? 'an integer' : 'a number'} ≥ ${min} (${unit}), got ${String(value)}`,
     );
   }
-  const minIntervalMs = options.snapshotMinIntervalMs ?? 10_000;
-  if (typeof minIntervalMs !== 'number' || !Number.isFinite(minIntervalMs) || minIntervalMs < 0) {
-    throw userError(
-      'INVALID_OPTION',
-      `memoryStateStore: snapshotMinIntervalMs must be a number of milliseconds ≥ 0, got ${String(minIntervalMs)}`,
-    );
-  }
-  return new MemoryStateStoreProvider(interval, minIntervalMs, {
-    factory: 'memoryStateStore',
-    options: { ...options },
-  });
+  return value;
 }
 
 class MemoryStateStoreProvider implements StateStoreProvider {
@@ -135,10 +216,15 @@ class MemoryStateStoreProvider implements StateStoreProvider {
   private readonly parts = new Map<string, Partition>();
   /** Bumped by close(): a provider is reusable after close (a restarted query opens it again). */
   private generation = 0;
+  /** Snapshots being made durable and renamed in the background, per partition directory. */
+  private readonly finishing = new Map<string, Promise<void>>();
+  /** Temp files of snapshots in progress (cleanup leaves them alone). */
+  private readonly activeTemps = new Set<string>();
+  /** Snapshots that failed to be written (the deltas still hold everything). */
+  snapshotFailures = 0;
 
   constructor(
-    readonly snapshotInterval: number,
-    readonly snapshotMinIntervalMs: number,
+    readonly settings: Settings,
     readonly recipe: StateStoreRecipe,
   ) {}
 
@@ -172,9 +258,11 @@ class MemoryStateStoreProvider implements StateStoreProvider {
         sorted: undefined,
         owner: undefined,
         lastSnapshotAtMs: -Infinity,
+        snapshot: undefined,
       };
       const other = this.parts.get(dir);
       if (other?.owner !== undefined) other.owner.supersede();
+      if (other !== undefined) this.abandonSnapshot(other);
       this.parts.set(dir, part);
     }
     const stats: LoadStats = { cacheHit, snapshotLoaded, deltasLoaded, loadTimeMs: performance.now() - t0 };
@@ -192,15 +280,15 @@ class MemoryStateStoreProvider implements StateStoreProvider {
     const listing = await listDir(dir);
     // Every version ≥ min loads from the newest snapshot ≤ it (or from version 0).
     // Versions ≥ min need: the newest snapshot ≤ min, everything after it.
-    let base = 0;
-    for (const s of listing.snapshots) if (s <= min) base = s;
+    const base = usableSnapshot(listing, min)?.base ?? 0;
     const doomed: string[] = [];
     if (base > 0) {
       for (const v of listing.deltas) if (v <= base) doomed.push(fileName(v, 'delta'));
-      for (const v of listing.snapshots) if (v < base) doomed.push(fileName(v, 'snapshot'));
+      for (const s of listing.snapshots) if (s.base < base) doomed.push(s.name);
     }
     const now = Date.now();
     for (const t of listing.temps) {
+      if (this.activeTemps.has(path.join(dir, t))) continue;
       const m = /\.(\d+)\.(\d+)\.tmp$/.exec(t);
       if (m === null || Number(m[1]) !== process.pid || now - Number(m[2]) > TEMP_FILE_GRACE_MS)
         doomed.push(t);
@@ -212,8 +300,13 @@ class MemoryStateStoreProvider implements StateStoreProvider {
 
   async close(): Promise<void> {
     this.generation++;
-    for (const part of this.parts.values()) part.owner?.markClosed();
+    for (const part of this.parts.values()) {
+      part.owner?.markClosed();
+      this.abandonSnapshot(part);
+    }
     this.parts.clear();
+    // A restarted query must not see a snapshot renamed into place after it listed the directory.
+    await Promise.all(this.finishing.values());
   }
 
   // -------------------------------------------------------------------------
@@ -238,14 +331,15 @@ class MemoryStateStoreProvider implements StateStoreProvider {
     version: number,
     ctx: ErrorContext,
   ): Promise<{
-    map: Map<string, unknown>;
+    map: ShardedMap<unknown>;
     latestOnDisk: number;
     snapshotLoaded: number;
     deltasLoaded: number;
   }> {
+    await this.finishing.get(dir);
     const listing = await listDir(dir);
-    if (version === 0)
-      return { map: new Map(), latestOnDisk: listing.latest, snapshotLoaded: 0, deltasLoaded: 0 };
+    const map = new ShardedMap<unknown>(this.settings.maxShardSize);
+    if (version === 0) return { map, latestOnDisk: listing.latest, snapshotLoaded: 0, deltasLoaded: 0 };
     const what = `state version ${version} of operator ${String(ctx.operator)} partition ${String(ctx.partition)}`;
     if (version > listing.latest) {
       throw stateCorrupt(
@@ -256,13 +350,12 @@ class MemoryStateStoreProvider implements StateStoreProvider {
         { ...ctx, file: dir },
       );
     }
-    let snap = 0;
-    for (const s of listing.snapshots) if (s <= version) snap = s;
+    const snapshot = usableSnapshot(listing, version);
+    const snap = snapshot?.base ?? 0;
     for (let v = snap + 1; v <= version; v++) {
       if (!listing.deltas.has(v)) throw missingFile(what, dir, listing, version, snap, v, ctx);
     }
-    const map =
-      snap > 0 ? await readStateFile(this.packr, dir, snap, 'snapshot', ctx) : new Map<string, unknown>();
+    if (snapshot !== undefined) await this.loadSnapshot(dir, snapshot, map, ctx);
     for (let v = snap + 1; v <= version; v++) {
       const ops = await readStateFile(this.packr, dir, v, 'delta', ctx);
       for (let i = 0; i < ops.length; i += 2) {
@@ -277,6 +370,23 @@ class MemoryStateStoreProvider implements StateStoreProvider {
       snapshotLoaded: snap > 0 ? 1 : 0,
       deltasLoaded: version - snap,
     };
+  }
+
+  /** Fill `map` from a snapshot file, a frame at a time. */
+  private async loadSnapshot(
+    dir: string,
+    snapshot: SnapshotRef,
+    map: ShardedMap<unknown>,
+    ctx: ErrorContext,
+  ): Promise<void> {
+    const file = path.join(dir, snapshot.name);
+    const format = await readSnapshotFile(this.packr, file, snapshot.base, snapshot.upTo, ctx, (flat) => {
+      for (let i = 0; i < flat.length; i += 2) map.set(flat[i] as string, flat[i + 1]);
+    });
+    if (format === 'v2') {
+      for (const [k, v] of await readStateFile(this.packr, dir, snapshot.base, 'snapshot', ctx))
+        map.set(k, v);
+    }
   }
 
   /** Write version `next` of `store`'s partition (its Map holds the batch's changes; `ops` logs them). */
@@ -303,7 +413,12 @@ class MemoryStateStoreProvider implements StateStoreProvider {
     // A replay (or a retry after a failed commit): versions ≥ next from the
     // abandoned timeline must go before the new `next` is written, or loading
     // `next` could pick up their snapshot, and later versions would mix both.
-    if (part.latestOnDisk >= next) await removeFrom(part.dir, next);
+    if (part.latestOnDisk >= next) {
+      // …including a snapshot still being finished: it may hold the abandoned timeline's values.
+      this.abandonSnapshot(part);
+      await this.finishing.get(part.dir);
+      await removeFrom(part.dir, next);
+    }
     await writeFileAtomic(path.join(part.dir, fileName(next, 'delta')), delta);
     part.latestOnDisk = next;
     let bytesWritten = delta.length;
@@ -317,16 +432,9 @@ class MemoryStateStoreProvider implements StateStoreProvider {
         const s = sampleAvgEntryBytes(pairs(log, 16), 16);
         part.avgEntryBytes = part.avgEntryBytes === 0 ? s : 0.75 * part.avgEntryBytes + 0.25 * s;
       }
-      if (
-        next % this.snapshotInterval === 0 &&
-        Date.now() - part.lastSnapshotAtMs >= this.snapshotMinIntervalMs
-      ) {
-        part.lastSnapshotAtMs = Date.now();
-        const snapshot = encodeSnapshot(this.packr, next, part.map);
-        await writeFileAtomic(path.join(part.dir, fileName(next, 'snapshot')), snapshot);
-        bytesWritten += snapshot.length;
-        snapshotsWritten = 1;
-      }
+      const step = await this.advanceSnapshot(part, next);
+      bytesWritten += step.bytes;
+      snapshotsWritten = step.finished;
     }
     return {
       applied,
@@ -338,10 +446,97 @@ class MemoryStateStoreProvider implements StateStoreProvider {
     };
   }
 
+  /**
+   * Start or continue the partition's snapshot, now that its map is committed version `version`
+   * (synchronously up to the first await: no batch can change the map meanwhile). A snapshot that
+   * started and ended in this step is durable when the commit returns; a longer one is finished in
+   * the background. Returns the bytes encoded and whether a snapshot was completed.
+   */
+  private async advanceSnapshot(
+    part: Partition,
+    version: number,
+  ): Promise<{ bytes: number; finished: number }> {
+    let task = part.snapshot;
+    const s = this.settings;
+    if (task === undefined) {
+      const due =
+        version % s.snapshotInterval === 0 && Date.now() - part.lastSnapshotAtMs >= s.snapshotMinIntervalMs;
+      if (!due || this.finishing.has(part.dir)) return { bytes: 0, finished: 0 };
+      part.lastSnapshotAtMs = Date.now();
+      task = new SnapshotTask(this.packr, part.dir, version, part.map, s.snapshotChunkEntries);
+      part.snapshot = task;
+      this.activeTemps.add(task.writer.tempPath);
+    }
+    const before = task.writer.bytes;
+    const done = task.step(performance.now() + s.snapshotStepMs);
+    const bytes = task.writer.bytes - before;
+    if (!done) {
+      if (task.writer.unwritten > MAX_UNWRITTEN_SNAPSHOT_BYTES) await this.drainOrDrop(part, task);
+      return { bytes, finished: 0 };
+    }
+    part.snapshot = undefined;
+    const finishing: Promise<void> = task.writer
+      .finish(version)
+      .then(() => undefined)
+      .catch(async () => {
+        this.snapshotFailures++;
+        await task.writer.abandon();
+      })
+      .finally(() => {
+        this.activeTemps.delete(task.writer.tempPath);
+        if (this.finishing.get(part.dir) === finishing) this.finishing.delete(part.dir);
+      });
+    this.finishing.set(part.dir, finishing);
+    if (task.steps === 1) await finishing;
+    return { bytes, finished: 1 };
+  }
+
+  /** Wait for a snapshot's encoded frames to reach the disk; a write error drops the snapshot. */
+  private async drainOrDrop(part: Partition, task: SnapshotTask): Promise<void> {
+    try {
+      await task.writer.drain();
+    } catch {
+      this.snapshotFailures++;
+      if (part.snapshot === task) this.abandonSnapshot(part);
+    }
+  }
+
+  /** Stop the partition's snapshot in progress (its temp file is removed in the background). */
+  abandonSnapshot(part: Partition): void {
+    const task = part.snapshot;
+    if (task === undefined) return;
+    part.snapshot = undefined;
+    task.detach();
+    void task.writer.abandon().finally(() => this.activeTemps.delete(task.writer.tempPath));
+  }
+
+  /**
+   * Refuse a commit when the state this thread holds (estimated) passes `maxHeapFraction` of the V8
+   * heap limit: past it the process would die of an out-of-memory error mid-batch, or a later batch
+   * would; refused here, the checkpoint stays at the last good version.
+   */
+  checkStateSize(part: Partition): void {
+    let total = 0;
+    for (const p of this.parts.values()) total += p.map.size * p.avgEntryBytes;
+    const limit = getHeapStatistics().heap_size_limit;
+    if (total <= this.settings.maxHeapFraction * limit) return;
+    const gib = (b: number): string => `${(b / 2 ** 30).toFixed(2)} GiB`;
+    throw userError(
+      'STATE_TOO_LARGE',
+      `the in-memory state of this thread (~${gib(total)}, operator ${part.operatorId} partition ${part.partition} ` +
+        `holding ${part.map.size} keys) passes ${Math.round(this.settings.maxHeapFraction * 100)}% of the heap limit ` +
+        `(${gib(limit)}); the batch was not committed. Use lmdbStateStore() for state this large, raise the ` +
+        `number of state partitions and workers so each thread holds less, or give Node more heap ` +
+        `(--max-old-space-size)`,
+      storeContext(part.operatorId, part.partition, { keys: part.map.size }),
+    );
+  }
+
   /** Drop a partition's cached Map (it may hold uncommitted in-place changes): the next open reloads it. */
   forget(part: Partition): void {
     if (this.parts.get(part.dir) === part) this.parts.delete(part.dir);
     part.version = -1;
+    this.abandonSnapshot(part);
   }
 
   /** Drop a partition's sorted index (rebuilt by the next range). */
@@ -415,7 +610,7 @@ class ChangeLog {
    * The entries to write. A key put again in the batch has an entry per put: when that is common
    * (an operator putting a key per row), the entries the Map no longer holds are left out.
    */
-  delta(map: ReadonlyMap<string, unknown>): unknown[] {
+  delta(map: { get(key: string): unknown }): unknown[] {
     const all = this.entries;
     if (this.replaced <= this.puts / 4) return all;
     const kept: unknown[] = [];
@@ -463,12 +658,23 @@ function sampleAvgEntryBytes(entries: IterableIterator<[string, unknown]>, max: 
   return n === 0 ? 0 : total / n;
 }
 
-/** Delete the files of versions ≥ from (the snapshot of `from` too; its delta is about to be overwritten). */
+/** The snapshot to load version `version` from: the newest (by base) complete by then. */
+function usableSnapshot(listing: DirListing, version: number): SnapshotRef | undefined {
+  let best: SnapshotRef | undefined;
+  for (const s of listing.snapshots)
+    if (s.upTo <= version && (best === undefined || s.base >= best.base)) best = s;
+  return best;
+}
+
+/**
+ * Delete the files of versions ≥ from: deltas after it (its own is about to be overwritten) and
+ * every snapshot that includes version `from` or later.
+ */
 async function removeFrom(dir: string, from: number): Promise<void> {
   const listing = await listDir(dir);
   const doomed: string[] = [];
   for (const v of listing.deltas) if (v > from) doomed.push(fileName(v, 'delta'));
-  for (const v of listing.snapshots) if (v >= from) doomed.push(fileName(v, 'snapshot'));
+  for (const s of listing.snapshots) if (s.upTo >= from) doomed.push(s.name);
   if (doomed.length === 0) return;
   await Promise.all(doomed.map((f) => fsp.rm(path.join(dir, f), { force: true })));
   await fsyncDir(dir);
@@ -486,9 +692,9 @@ function missingFile(
   const file = path.join(dir, fileName(missing, 'delta'));
   let oldest = Infinity;
   for (const v of listing.deltas) oldest = Math.min(oldest, v);
-  for (const v of listing.snapshots) oldest = Math.min(oldest, v);
+  for (const s of listing.snapshots) oldest = Math.min(oldest, s.upTo);
   if (snap === 0 && oldest > version) {
-    const kept = listing.snapshots.length > 0 ? listing.snapshots[0]! : oldest;
+    const kept = listing.snapshots.length > 0 ? listing.snapshots[0]!.upTo : oldest;
     return stateCorrupt(
       `${what} is no longer available in ${dir}: older versions were removed by cleanup ` +
         `(the oldest version that can be loaded is ${kept}; ${file} is missing)`,
@@ -609,16 +815,12 @@ class MemoryStateStore extends OverlayStore implements StateStore {
     const t0 = performance.now();
     const next = this.version + 1;
     try {
+      this.provider.checkStateSize(this.part);
       this.written = await this.provider.writeVersion(this, this.part, this.log);
     } catch (e) {
       this.leave('failed');
       if (e instanceof MillraceError) throw e;
-      throw externalError(
-        'STATE_COMMIT_FAILED',
-        `could not write state version ${next} of operator ${this.operatorId} partition ${this.partition} ` +
-          `to ${this.part.dir}: ${(e as Error).message}; check that the disk has space and the directory is writable`,
-        { cause: e, context: storeContext(this.operatorId, this.partition, { file: this.part.dir }) },
-      );
+      throw commitFailure(e, next, this.operatorId, this.partition, this.part.dir, this.part.map.size);
     }
     this.commitTimeMs = performance.now() - t0;
     const numKeys = this.written.numKeys;
@@ -652,4 +854,41 @@ class MemoryStateStore extends OverlayStore implements StateStore {
   private currentNumKeys(): number {
     return this.part.map.size;
   }
+}
+
+/**
+ * Why a commit failed, with what to do: the disk (space, permissions), or a JS engine limit (a
+ * value or state too large to encode), which retrying or freeing disk space cannot fix.
+ */
+export function commitFailure(
+  e: unknown,
+  version: number,
+  operatorId: string,
+  partition: number,
+  dir: string,
+  keys: number,
+): MillraceError {
+  const what = `could not write state version ${version} of operator ${operatorId} partition ${partition} to ${dir}`;
+  const message = e instanceof Error ? e.message : String(e);
+  const context = storeContext(operatorId, partition, { file: dir });
+  if (
+    e instanceof RangeError ||
+    /maximum size|Invalid (array|string) length|allocation failed/i.test(message)
+  ) {
+    return new MillraceError(
+      'STATE_TOO_LARGE',
+      `${what}: ${message} (a JavaScript engine limit, with ${keys} keys in the partition). ` +
+        `Retrying fails the same way; the checkpoint stays at version ${version - 1}. Use lmdbStateStore() for ` +
+        `state this large or raise the number of state partitions so each holds fewer keys`,
+      { domain: 'user', cause: e, context },
+    );
+  }
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  const advice =
+    code === 'ENOSPC' || code === 'EDQUOT'
+      ? 'free disk space on that file system'
+      : code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
+        ? 'make the directory writable by this process'
+        : 'check that the disk has space and the directory is writable';
+  return externalError('STATE_COMMIT_FAILED', `${what}: ${message}; ${advice}`, { cause: e, context });
 }

@@ -3,7 +3,10 @@
  *
  *   <V>.delta      v2\n + msgpack ['delta', V, [key, value, key, value, …]]: the version's puts and
  *                  deletes in order (value undefined: deleted; stored values never are)
- *   <V>.snapshot   v2\n + msgpack ['snapshot', V, Map<key, value> all entries]
+ *   <V>.snapshot   v3, in frames: all entries of version V (see ./snapshotFile.ts)
+ *   <V>-<W>.snapshot  v3: an incremental snapshot started at V and finished at W (see ./snapshotFile.ts)
+ *
+ * Snapshots written before frames (format v2: msgpack ['snapshot', V, Map<key, value>]) still load.
  *
  * Bodies use msgpackr with `structuredClone` so Map, Set, Uint8Array, Date
  * and shared references round-trip. Files are written atomically, so a torn
@@ -31,12 +34,19 @@ export function fileName(version: number, kind: StateFileKind): string {
   return `${version}.${kind}`;
 }
 
-const FILE_RE = /^(\d+)\.(delta|snapshot)$/;
+const FILE_RE = /^(\d+)(?:-(\d+))?\.(delta|snapshot)$/;
+
+/** A snapshot on disk: replaying deltas base+1..V over it gives version V, for V ≥ upTo. */
+export interface SnapshotRef {
+  readonly base: number;
+  readonly upTo: number;
+  readonly name: string;
+}
 
 export interface DirListing {
   readonly deltas: ReadonlySet<number>;
-  /** Ascending. */
-  readonly snapshots: readonly number[];
+  /** Ascending by base. */
+  readonly snapshots: readonly SnapshotRef[];
   /** Highest version with any file; 0 when there are none. */
   readonly latest: number;
   /** Leftover temp files of interrupted atomic writes. */
@@ -53,7 +63,7 @@ export async function listDir(dir: string): Promise<DirListing> {
     throw e;
   }
   const deltas = new Set<number>();
-  const snapshots: number[] = [];
+  const snapshots: SnapshotRef[] = [];
   const temps: string[] = [];
   let latest = 0;
   for (const n of names) {
@@ -63,11 +73,17 @@ export async function listDir(dir: string): Promise<DirListing> {
       continue;
     }
     const v = Number(m[1]);
-    if (m[2] === 'delta') deltas.add(v);
-    else snapshots.push(v);
-    if (v > latest) latest = v;
+    const upTo = m[2] === undefined ? v : Number(m[2]);
+    if (m[3] === 'delta') {
+      if (m[2] !== undefined) continue;
+      deltas.add(v);
+    } else {
+      if (upTo < v) continue;
+      snapshots.push({ base: v, upTo, name: n });
+    }
+    if (upTo > latest) latest = upTo;
   }
-  snapshots.sort((a, b) => a - b);
+  snapshots.sort((a, b) => a.base - b.base || a.upTo - b.upTo);
   return { deltas, snapshots, latest, temps };
 }
 
@@ -79,10 +95,6 @@ export function encodeFile(packr: Packr, body: unknown): Buffer {
 /** `ops`: keys and values interleaved, in order (undefined: the key was deleted). */
 export function encodeDelta(packr: Packr, version: number, ops: readonly unknown[]): Buffer {
   return encodeFile(packr, ['delta', version, ops]);
-}
-
-export function encodeSnapshot(packr: Packr, version: number, entries: Map<string, unknown>): Buffer {
-  return encodeFile(packr, ['snapshot', version, entries]);
 }
 
 /** A delta's puts and deletes in order: key, value (undefined: deleted), key, value… */

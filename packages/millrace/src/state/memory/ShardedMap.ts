@@ -1,0 +1,129 @@
+/**
+ * A string-keyed map with no size ceiling below the machine's memory.
+ *
+ * V8 refuses to grow one `Map` past 2^24 entries ("Map maximum size exceeded"), so one operator
+ * partition's state used to stop at 16.7M keys. This map is one `Map` while it is small (no hashing,
+ * the common case costs nothing extra) and splits a shard in two when it reaches `maxShardSize`
+ * (extendible hashing: a directory of 2^depth slots indexed by the key's hash bits; a split moves
+ * only the entries of the shard that filled up, so the pause is bounded by one shard's size however
+ * large the state grows).
+ *
+ *   depth 0:  [ shard A ]                         one Map, no hash computed
+ *   depth 1:  slot 0 → A   slot 1 → B             A split: keys with hash bit 0 set moved to B
+ *   depth 2:  00 → A  01 → B  10 → C  11 → B      A split again (B still holds both its slots)
+ *
+ * A split moves entries between Maps, so a live iterator over the shard (an incremental snapshot)
+ * would miss the moved ones: `onSplit` listeners hear of each split and visit the new shard too.
+ */
+
+/** Below V8's 2^24 limit with room for the Map's own growth policy. */
+export const DEFAULT_MAX_SHARD_SIZE = 1 << 22;
+
+interface Shard<V> {
+  readonly map: Map<string, V>;
+  /** The number of low hash bits all keys of this shard share. */
+  depth: number;
+}
+
+export class ShardedMap<V> {
+  /** 2^depth slots; several slots may share a shard. */
+  private directory: Shard<V>[];
+  private depth = 0;
+  private only: Map<string, V>;
+  private total = 0;
+  /** Splits so far. */
+  splits = 0;
+  /** Told of each split: `to` now holds some of the entries `from` held. */
+  readonly onSplit = new Set<(from: Map<string, V>, to: Map<string, V>) => void>();
+
+  constructor(readonly maxShardSize: number = DEFAULT_MAX_SHARD_SIZE) {
+    this.only = new Map();
+    this.directory = [{ map: this.only, depth: 0 }];
+  }
+
+  get size(): number {
+    return this.total;
+  }
+
+  /** The distinct shards' Maps (snapshot iteration visits each once). */
+  shards(): Map<string, V>[] {
+    const seen = new Set<Map<string, V>>();
+    for (const s of this.directory) seen.add(s.map);
+    return [...seen];
+  }
+
+  private shardOf(key: string): Shard<V> {
+    return this.directory[hashKey(key) & ((1 << this.depth) - 1)]!;
+  }
+
+  get(key: string): V | undefined {
+    return this.depth === 0 ? this.only.get(key) : this.shardOf(key).map.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.depth === 0 ? this.only.has(key) : this.shardOf(key).map.has(key);
+  }
+
+  /** Set a value; returns true when the key was new. */
+  set(key: string, value: V): boolean {
+    const shard = this.depth === 0 ? this.directory[0]! : this.shardOf(key);
+    const m = shard.map;
+    const before = m.size;
+    m.set(key, value);
+    if (m.size === before) return false;
+    this.total++;
+    if (m.size >= this.maxShardSize) this.split(shard);
+    return true;
+  }
+
+  delete(key: string): boolean {
+    const m = this.depth === 0 ? this.only : this.shardOf(key).map;
+    if (!m.delete(key)) return false;
+    this.total--;
+    return true;
+  }
+
+  *keys(): IterableIterator<string> {
+    for (const m of this.shards()) yield* m.keys();
+  }
+
+  *entries(): IterableIterator<[string, V]> {
+    for (const m of this.shards()) yield* m.entries();
+  }
+
+  /** Move the keys whose next hash bit is set into a new shard (doubling the directory if needed). */
+  private split(shard: Shard<V>): void {
+    if (shard.depth === this.depth) {
+      if (this.depth >= 30) return; // 2^30 shards: a Map past its limit will say so itself
+      this.directory = this.directory.concat(this.directory);
+      this.depth++;
+    }
+    const bit = 1 << shard.depth;
+    const moved: Shard<V> = { map: new Map(), depth: shard.depth + 1 };
+    shard.depth++;
+    for (const [k, v] of shard.map) {
+      if ((hashKey(k) & bit) !== 0) {
+        moved.map.set(k, v);
+        shard.map.delete(k);
+      }
+    }
+    for (let i = 0; i < this.directory.length; i++) {
+      if (this.directory[i] === shard && (i & bit) !== 0) this.directory[i] = moved;
+    }
+    this.splits++;
+    for (const listener of this.onSplit) listener(shard.map, moved.map);
+  }
+}
+
+/** FNV-1a over the UTF-16 code units, with a final mix so the low bits depend on every unit. */
+export function hashKey(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  return h >>> 0;
+}
