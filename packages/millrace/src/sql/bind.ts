@@ -126,7 +126,7 @@ class Binder {
     const rn = right.plan.schema.names;
     if (ln.length !== rn.length) {
       this.fail(
-        b.span,
+        b.right.span,
         `UNION ALL: the left query has ${ln.length} columns (${ln.join(', ')}), the right ${rn.length} (${rn.join(', ')})`,
       );
     }
@@ -233,7 +233,7 @@ class Binder {
     const clashes = rightSchema.names.filter((n) => leftSchema.names.includes(n) && !using.includes(n));
     if (clashes.length > 0) {
       this.fail(
-        f.span,
+        f.right.span,
         `both sides have the column(s) ${clashes.join(', ')}: join USING (${clashes.join(', ')}) if they are the key, ` +
           `or rename one side in a subquery, e.g. (SELECT ${clashes[0]} AS ${clashes[0]}2, … FROM …)`,
       );

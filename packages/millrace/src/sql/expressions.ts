@@ -271,12 +271,15 @@ export class ExprBinder {
     // Further parts are fields of a struct (window.start): Column.getField.
     for (const f of fields) {
       let type: DataType | undefined;
-      if (!sc.agg?.post.has(base)) {
-        try {
-          type = resolveExpr(base, sc.schema, sc.clause).type;
-        } catch {
-          type = undefined;
-        }
+      try {
+        // A grouping key named in SELECT: its type is its expression's over the aggregation's input.
+        const key = sc.agg?.post.has(base)
+          ? sc.agg.keys.find((k) => base!.kind === 'col' && k.name === base!.name)
+          : undefined;
+        if (key) type = resolveExpr(key.expr, sc.agg!.input.schema, sc.clause).type;
+        else if (!sc.agg?.post.has(base)) type = resolveExpr(base, sc.schema, sc.clause).type;
+      } catch {
+        type = undefined;
       }
       if (type && type.kind !== 'struct') {
         this.fail(
