@@ -8,7 +8,7 @@
  */
 import pg from 'pg';
 import { MillraceError, parseDuration, type Row, type Schema, type TableSource } from 'millrace';
-import { redactConnectionString } from './connection.ts';
+import { redactConnectionString, withDefaultUser } from './connection.ts';
 
 export interface PostgresTableOptions<R> {
   readonly connectionString: string;
@@ -79,7 +79,7 @@ export function postgresTable<R>(options: PostgresTableOptions<R>): TableSource<
     describe: () => `PostgresTable[${shown}, ${query.replace(/\s+/g, ' ').slice(0, 80)}]`,
     async load() {
       const client = new pg.Client({
-        connectionString,
+        ...withDefaultUser({ connectionString }),
         connectionTimeoutMillis: timeoutMs,
         statement_timeout: timeoutMs,
         application_name: `millrace-table-${name}`,

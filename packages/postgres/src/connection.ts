@@ -7,6 +7,7 @@
  * replaces any occurrence of the known password (raw, URL-encoded and
  * URL-decoded), so a driver message that echoes a URL cannot leak it either.
  */
+import * as os from 'node:os';
 import pg from 'pg';
 
 /** How the sink reaches PostgreSQL: exactly one of these. */
@@ -135,8 +136,9 @@ export interface PoolSettings {
  */
 export function makePool(target: ConnectionTarget, s: PoolSettings): { pool: pg.Pool; owned: boolean } {
   if (target.kind === 'pool') return { pool: target.pool, owned: false };
-  const base: pg.PoolConfig =
-    target.kind === 'url' ? { connectionString: target.connectionString } : { ...target.config };
+  const base: pg.PoolConfig = withDefaultUser(
+    target.kind === 'url' ? { connectionString: target.connectionString } : { ...target.config },
+  );
   const pool = new pg.Pool({
     application_name: s.applicationName,
     ...base,
@@ -149,4 +151,45 @@ export function makePool(target: ConnectionTarget, s: PoolSettings): { pool: pg.
     allowExitOnIdle: true,
   });
   return { pool, owned: true };
+}
+
+/**
+ * The operating-system user, as libpq defaults to when no user name is given. node-postgres falls
+ * back to $USER only, so `postgres://host/db` fails with "no PostgreSQL user name specified" where
+ * $USER is unset (cron, systemd, containers); undefined when the OS cannot say either.
+ */
+export function operatingSystemUser(): string | undefined {
+  const fromEnv = process.platform === 'win32' ? process.env.USERNAME : process.env.USER;
+  if (fromEnv) return fromEnv;
+  try {
+    return os.userInfo().username || undefined;
+  } catch {
+    return undefined; // no passwd entry for this uid: leave the driver's own error
+  }
+}
+
+/**
+ * The config with a user name filled in when none is given anywhere (URL, `?user=`, config,
+ * PGUSER): the operating-system user, as psql does. A user in the URL wins over a config field
+ * in node-postgres, so a URL without one gets it written into the URL.
+ */
+export function withDefaultUser<C extends pg.ClientConfig>(config: C): C {
+  if (config.user !== undefined || process.env.PGUSER) return config;
+  const cs = config.connectionString;
+  if (cs !== undefined) {
+    if (!/^postgres(ql)?:\/\//i.test(cs)) return config; // socket:… and key=value forms: left to the driver
+    let url: URL;
+    try {
+      url = new URL(cs);
+    } catch {
+      return config; // the driver reports it; the options check already did for the sink
+    }
+    if (url.username !== '' || url.searchParams.has('user')) return config;
+    const user = operatingSystemUser();
+    if (user === undefined) return config;
+    url.username = encodeURIComponent(user);
+    return { ...config, connectionString: url.toString() };
+  }
+  const user = operatingSystemUser();
+  return user === undefined ? config : { ...config, user };
 }
