@@ -79,7 +79,8 @@ function bidBatches(): Bid[][] {
   return out;
 }
 /** Four auctions per batch, opened as that batch's bids arrive (so both watermarks move). */
-const auctions = (): Row[][] =>
+type Auction = { id: number; seller: number; category: number; opened: number };
+const auctions = (): Auction[][] =>
   [0, 1, 2, 3, 4].map((b) =>
     [0, 1, 2, 3].map((j) => ({
       id: 4 * b + j,
@@ -92,7 +93,7 @@ const auctions = (): Row[][] =>
 interface Fixture {
   readonly session: Session;
   readonly bids: Stream<Bid>;
-  readonly auctions: Stream<{ id: number; seller: number; category: number; opened: number }>;
+  readonly auctions: Stream<Auction>;
   readonly categories: TableSource<{ categoryId: number; title: string }>;
   feed(step: number): boolean;
 }
