@@ -354,10 +354,10 @@ export class PostgresCdcSource implements Source<CdcRow> {
     let handed = 0;
     let reached: Lsn | null;
     for (let retry = 0; ; retry++) {
-      const client = await this.connect();
+      let client: pg.PoolClient | undefined;
       let released = false;
       const release = (e?: unknown) => {
-        if (!released) client.release(e === undefined ? undefined : e instanceof Error ? e : true);
+        if (!released) client?.release(e === undefined ? undefined : e instanceof Error ? e : true);
         released = true;
       };
       let seen = 0;
@@ -366,6 +366,7 @@ export class PostgresCdcSource implements Source<CdcRow> {
       let chunk: CdcRow[] = [];
       reached = null;
       try {
+        client = await this.connect();
         await this.checkSlot(client, from, batchId);
         const decoder = new PgoutputDecoder(this.o.publication);
         for await (const page of this.pages(client, to, null)) {
@@ -411,6 +412,14 @@ export class PostgresCdcSource implements Source<CdcRow> {
 
   /** Data loss: the slot was advanced past, dropped, or invalidated, while the checkpoint still needs changes. */
   private async checkSlot(c: pg.PoolClient, from: Lsn | null, batchId?: number): Promise<void> {
+    // pgoutput skips a publication that no longer exists (no error, no rows): check it here.
+    const pub = await c.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [this.o.publication]);
+    if (pub.rowCount === 0)
+      throw cdcUserError(
+        'CDC_PUBLICATION_MISSING',
+        `postgresCdcSource "${this.name}": publication "${this.o.publication}" no longer exists on ${this.where}; changes are not captured without it. Create the publication again (CREATE PUBLICATION … FOR TABLE …) and restart the query; changes made while it was missing are not in the slot's output`,
+        { source: this.name, ...(batchId === undefined ? {} : { batch: batchId }) },
+      );
     const s = await this.slotState(c);
     if (s === null) {
       if (from === null)
