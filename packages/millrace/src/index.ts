@@ -3,6 +3,7 @@
  * from here (and `millrace/testing` for the test harness).
  */
 export { createSession, Session, type SessionOptions } from './api/Session.ts';
+export { sqlFunctionNames, type SqlErrorCode } from './sql/index.ts';
 export {
   Stream,
   type Simplify,

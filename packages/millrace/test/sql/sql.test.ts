@@ -289,6 +289,32 @@ describe('GROUP BY', () => {
   });
 });
 
+describe('naming', () => {
+  it('GROUP BY an alias, an ordinal or an aliased expression names the key as the select list does', async () => {
+    const typed = (f: Fixture) =>
+      f.bids.groupBy(($) => ({ host: regexpExtract($.url, '//([^/]+)', 1) })).agg({ n: count() });
+    for (const groupBy of ['host', '1', "regexp_extract(url, '//([^/]+)', 1)"]) {
+      await same(
+        `SELECT regexp_extract(url, '//([^/]+)', 1) AS host, count(*) AS n FROM bids GROUP BY ${groupBy}`,
+        typed,
+        'complete',
+      );
+    }
+  });
+
+  it('unaliased items get Spark-style names; current_timestamp needs no parentheses', () => {
+    const f = fixture();
+    const s = f.session.sql(
+      'SELECT auction, count(*), sum(price), max(price * 2) FROM bids GROUP BY auction',
+    );
+    expect(s.schema.names).toEqual(['auction', 'count(1)', 'sum(price)', 'max((price * 2))']);
+    const t2 = f.session.sql(
+      "SELECT price * 2, window.start, current_timestamp AS now FROM (SELECT price, window(ts, '1 minute') AS window FROM bids)",
+    );
+    expect(t2.schema.names).toEqual(['(price * 2)', 'start', 'now']);
+  });
+});
+
 describe('subqueries, WITH, views, UNION ALL, DISTINCT', () => {
   const chained = (f: Fixture) =>
     f.bids
