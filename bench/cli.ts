@@ -11,6 +11,7 @@
  *   npm run bench -- mqtt --events 100000
  *   npm run bench -- redis --rows 300000
  *   npm run bench -- nats --messages 200000
+ *   npm run bench -- state --store memory --keys 1000000
  */
 const SUITES: Record<string, () => Promise<{ main(args: string[]): Promise<number> }>> = {
   nexmark: () => import('./nexmark/cli.ts'),
@@ -24,6 +25,7 @@ const SUITES: Record<string, () => Promise<{ main(args: string[]): Promise<numbe
   nats: () => import('./nats/cli.ts'),
   rabbitmq: () => import('./rabbitmq/cli.ts'),
   mqtt: () => import('./mqtt/cli.ts'),
+  state: () => import('./state/cli.ts'),
 };
 
 async function main(): Promise<number> {
