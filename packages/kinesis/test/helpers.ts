@@ -174,8 +174,8 @@ export async function setRetentionHours(c: KinesisClient, stream: string, hours:
 export async function readAll(
   c: KinesisClient,
   stream: string,
-): Promise<{ shardId: string; seq: string; key: string; data: string }[]> {
-  const out: { shardId: string; seq: string; key: string; data: string }[] = [];
+): Promise<{ shardId: string; seq: string; key: string; data: string; raw: Buffer }[]> {
+  const out: { shardId: string; seq: string; key: string; data: string; raw: Buffer }[] = [];
   for (const s of (await shardsOf(c, stream)).sort((a, b) => (a.id < b.id ? -1 : 1))) {
     let it = (
       await c.send(
@@ -190,6 +190,7 @@ export async function readAll(
           seq: r.SequenceNumber!,
           key: r.PartitionKey!,
           data: Buffer.from(r.Data!).toString(),
+          raw: Buffer.from(r.Data!),
         });
       if ((page.Records ?? []).length === 0) break;
       it = page.NextShardIterator;
