@@ -843,6 +843,10 @@ class MemoryStateStore extends OverlayStore implements StateStore {
         deltasLoaded: this.loadStats.deltasLoaded,
         loadTimeMs: this.loadStats.loadTimeMs,
         snapshotsWritten: w?.snapshotsWritten ?? 0,
+        // A snapshot being written over several commits (1), and snapshots that failed to be
+        // written since the provider started (the deltas keep the state; restarts replay more).
+        snapshotInProgress: this.part.snapshot === undefined ? 0 : 1,
+        snapshotFailures: this.provider.snapshotFailures,
         bytesWritten: w?.bytesWritten ?? 0,
         keysWritten: w?.keysWritten ?? 0,
         keysDeleted: w?.keysDeleted ?? 0,
