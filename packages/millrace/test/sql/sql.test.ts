@@ -270,6 +270,24 @@ describe('GROUP BY', () => {
     await same(sql, typed, 'update');
   });
 
+  it('a global aggregation (no GROUP BY) and HAVING on an aggregate the select list does not show', async () => {
+    await same(
+      'SELECT count(*) AS n, sum(price) AS total FROM bids',
+      (f) => f.bids.groupBy().agg(($) => ({ n: count(), total: sum($.price) })),
+      'complete',
+    );
+    await same(
+      'SELECT auction FROM bids GROUP BY auction HAVING sum(price) > 1500',
+      (f) =>
+        f.bids
+          .groupBy('auction')
+          .agg(($) => ({ 'sum(price)': sum($.price) }))
+          .where(col('sum(price)').gt(1500))
+          .select('auction'),
+      'update',
+    );
+  });
+
   it('session_window per key, and GROUP BY an expression named in SELECT', async () => {
     await same(
       `SELECT session_window, bidder, count(*) AS n
