@@ -21,6 +21,13 @@ import { lagOf } from '../queries/lag.ts';
 /** Most partitions a state operator exports series for (the engine allows at most 1,024). */
 export const MAX_PARTITION_SERIES = 1024;
 
+/** prom-client default metrics whose names break Prometheus' naming rules (gauges named _total). */
+export const MISNAMED_DEFAULT_METRICS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
 const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
 export interface ServiceMetricsOptions {
@@ -65,7 +72,13 @@ export class ServiceMetrics {
 
   constructor(private readonly options: ServiceMetricsOptions) {
     const r = [this.registry];
-    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    if (options.defaultMetrics ?? true) {
+      collectDefaultMetrics({ register: this.registry });
+      // prom-client also exports these totals as gauges named `_total`, which Prometheus reserves
+      // for counters (`promtool check metrics` rejects them). The same figures remain, per type, in
+      // nodejs_active_handles / _requests / _resources: the total is `sum(nodejs_active_handles)`.
+      for (const name of MISNAMED_DEFAULT_METRICS) this.registry.removeSingleMetric(name);
+    }
     const counter = <L extends string>(c: CounterConfiguration<L>) => new Counter<L>({ ...c, registers: r });
     this.inputRows = counter({
       name: 'millrace_query_input_rows_total',
