@@ -21,7 +21,7 @@ import { querySummary, queryDetail } from '../queries/views.ts';
 import { isMemorySink, type MillraceService } from '../service.ts';
 import { userError } from '../util/errors.ts';
 import { toJsonSafe } from '../util/json.ts';
-import { buildOpenApi, recordRoutes, type RouteDoc } from './openapi.ts';
+import { buildOpenApi, isDataPath, recordRoutes, type RouteDoc } from './openapi.ts';
 import { placeholderPage } from './placeholderPage.ts';
 import * as S from './schemas.ts';
 import { SERVER_VERSION } from '../defaults.ts';
@@ -159,10 +159,6 @@ export async function createHttpApp(
     }
     return undefined;
   };
-  const isDataPath = (url: string) => {
-    const path = url.split('?')[0] ?? '';
-    return path === '/metrics' || path === '/api' || path.startsWith('/api/');
-  };
 
   app.addHook('onRequest', async (req: FastifyRequest) => {
     if (allowedHosts === null) return;
@@ -232,6 +228,7 @@ export async function createHttpApp(
       '/',
       {
         config: doc({
+          operationId: 'getHomePage',
           summary: 'A placeholder page listing the queries (until the web UI is registered)',
           tags: ['ui'],
           responses: { '200': { description: 'HTML', contentType: 'text/html' } },
@@ -251,6 +248,7 @@ export async function createHttpApp(
     '/metrics',
     {
       config: doc({
+        operationId: 'getMetrics',
         summary: 'Prometheus metrics (text exposition format 0.0.4)',
         tags: ['metrics'],
         responses: { '200': { description: 'Metrics', contentType: 'text/plain' } },
@@ -265,7 +263,11 @@ export async function createHttpApp(
     '/api/v1',
     {
       schema: { response: { 200: S.ServerInfo } },
-      config: doc({ summary: 'Server information and links', tags: ['server'] }),
+      config: doc({
+        operationId: 'getServerInfo',
+        summary: 'Server information and links',
+        tags: ['server'],
+      }),
     },
     async () => ({
       name: 'millrace',
@@ -291,6 +293,7 @@ export async function createHttpApp(
     '/api/v1/openapi.json',
     {
       config: doc({
+        operationId: 'getOpenApiDocument',
         summary: 'This API as an OpenAPI 3.1 document',
         tags: ['server'],
         responses: {
@@ -309,7 +312,11 @@ export async function createHttpApp(
     '/api/v1/queries',
     {
       schema: { response: { 200: S.QueryList } },
-      config: doc({ summary: 'Every known query (active first)', tags: ['queries'] }),
+      config: doc({
+        operationId: 'listQueries',
+        summary: 'Every known query (active first)',
+        tags: ['queries'],
+      }),
     },
     async () => ({ queries: service.queries.list().map(querySummary) }),
   );
@@ -319,6 +326,7 @@ export async function createHttpApp(
     {
       schema: { params: S.queryParam, response: { 200: S.QueryDetail, ...errors(404) } },
       config: doc({
+        operationId: 'getQuery',
         summary: 'One query: status, last progress, plan, sources, sink, state',
         tags: ['queries'],
       }),
@@ -348,7 +356,11 @@ export async function createHttpApp(
         },
         response: { 200: S.HistoryPage, ...errors(400, 404) },
       },
-      config: doc({ summary: 'Progress history, one summary per batch (bounded ring)', tags: ['queries'] }),
+      config: doc({
+        operationId: 'listQueryProgress',
+        summary: 'Progress history, one summary per batch (bounded ring)',
+        tags: ['queries'],
+      }),
     },
     async (req) => {
       const e = service.queries.get(req.params.query);
@@ -370,6 +382,7 @@ export async function createHttpApp(
         response: { 200: S.Progress, ...errors(400, 404) },
       },
       config: doc({
+        operationId: 'getQueryProgress',
         summary: 'The full progress record of a recent batch',
         description: 'Only the most recent records are kept in full (default 100 per query).',
         tags: ['queries'],
@@ -416,6 +429,7 @@ export async function createHttpApp(
         response: { 200: S.StopResult, 202: S.StopResult, ...errors(400, 401, 403, 404, 409) },
       },
       config: doc({
+        operationId: 'stopQuery',
         summary: 'Stop a query (finishing its current batch)',
         description: '200 when it stopped within waitMs, 202 while it is still finishing its batch.',
         tags: ['queries'],
@@ -444,6 +458,7 @@ export async function createHttpApp(
         response: { 200: S.QuerySummary, ...errors(401, 403, 404, 409, 500, 502) },
       },
       config: doc({
+        operationId: 'restartQuery',
         summary: 'Start a query again from its checkpoint (stopping it first if it runs)',
         description:
           '409 QUERY_NOT_RESTARTABLE when the service does not hold the query plan (not started through ctx.start) or it has no checkpointLocation.',
@@ -471,6 +486,7 @@ export async function createHttpApp(
         response: { 200: S.RowsResponse, ...errors(400, 404, 409) },
       },
       config: doc({
+        operationId: 'getQueryRows',
         summary: 'Result rows kept by the query sink (memory and dashboard sinks)',
         description:
           'memory sink: its rows (append/update: every batch in order; complete: the last batch), the last `limit`; dashboard sink: its current view.',
@@ -507,6 +523,7 @@ export async function createHttpApp(
     {
       schema: { response: { 200: S.DashboardList } },
       config: doc({
+        operationId: 'listDashboards',
         summary: 'Dashboards (tables and time series fed by dashboard sinks)',
         tags: ['dashboards'],
       }),
@@ -527,6 +544,7 @@ export async function createHttpApp(
         response: { 200: S.DashboardView, ...errors(400, 404) },
       },
       config: doc({
+        operationId: 'getDashboard',
         summary: 'A dashboard and its rows (table) or points (time series)',
         tags: ['dashboards'],
       }),
@@ -541,7 +559,7 @@ export async function createHttpApp(
     '/api/v1/alerts/rules',
     {
       schema: { response: { 200: S.AlertRuleList } },
-      config: doc({ summary: 'Alert rules', tags: ['alerts'] }),
+      config: doc({ operationId: 'listAlertRules', summary: 'Alert rules', tags: ['alerts'] }),
     },
     async () => ({ rules: service.alerts.listRules() }),
   );
@@ -550,7 +568,7 @@ export async function createHttpApp(
     '/api/v1/alerts/rules/:name',
     {
       schema: { params: S.nameParam, response: { 200: S.AlertRule, ...errors(404) } },
-      config: doc({ summary: 'One alert rule', tags: ['alerts'] }),
+      config: doc({ operationId: 'getAlertRule', summary: 'One alert rule', tags: ['alerts'] }),
     },
     async (req) => service.alerts.getRuleView(req.params.name),
   );
@@ -562,6 +580,7 @@ export async function createHttpApp(
         preHandler: guardChange,
         schema: { params: S.nameParam, response: { 200: S.AlertRule, ...errors(401, 403, 404) } },
         config: doc({
+          operationId: action === 'enable' ? 'enableAlertRule' : 'disableAlertRule',
           summary:
             action === 'enable'
               ? 'Turn an alert rule on'
@@ -582,7 +601,11 @@ export async function createHttpApp(
     '/api/v1/alerts/active',
     {
       schema: { response: { 200: S.AlertActiveList } },
-      config: doc({ summary: 'Alerts pending or firing now', tags: ['alerts'] }),
+      config: doc({
+        operationId: 'listActiveAlerts',
+        summary: 'Alerts pending or firing now',
+        tags: ['alerts'],
+      }),
     },
     async () => ({ alerts: service.alerts.active() }),
   );
@@ -605,7 +628,11 @@ export async function createHttpApp(
         },
         response: { 200: S.AlertHistory, ...errors(400) },
       },
-      config: doc({ summary: 'Firing and resolved events (bounded history)', tags: ['alerts'] }),
+      config: doc({
+        operationId: 'listAlertHistory',
+        summary: 'Firing and resolved events (bounded history)',
+        tags: ['alerts'],
+      }),
     },
     async (req) =>
       service.alerts.historyPage({ since: req.query.since, limit: req.query.limit, rule: req.query.rule }),
@@ -632,6 +659,7 @@ export async function createHttpApp(
         },
       },
       config: doc({
+        operationId: 'streamEvents',
         summary: 'Live events (server-sent events)',
         description:
           'Events: ready, heartbeat, query.started, query.progress, query.terminated, alert.fired, alert.resolved, ' +

@@ -4,9 +4,11 @@
  * Named schemas (schemas.ts `named()`) are hoisted into components.schemas.
  */
 import type { FastifyInstance, RouteOptions } from 'fastify';
-import { schemaName } from './schemas.ts';
+import { ErrorResponse, schemaName } from './schemas.ts';
 
 export interface RouteDoc {
+  /** The name a generated client gives the call (`listQueries`, `getQuery`): unique, camelCase. */
+  readonly operationId: string;
   readonly summary: string;
   readonly description?: string;
   readonly tags?: readonly string[];
@@ -60,11 +62,20 @@ export function openApiPath(url: string): string {
   return url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
 }
 
+/**
+ * Paths that serve data (the API and /metrics): they need the bearer token when the server requires
+ * it for reads (`requireTokenForReads`), and always for changes. The page shell stays open.
+ */
+export function isDataPath(url: string): boolean {
+  const path = url.split('?')[0] ?? '';
+  return path === '/metrics' || path === '/api' || path.startsWith('/api/');
+}
+
 const STATUS_TEXT: Record<string, string> = {
   '200': 'OK',
   '202': 'Accepted',
   '400': 'Bad request (invalid parameter)',
-  '401': 'Bearer token missing or wrong',
+  '401': 'Bearer token missing or wrong (when the server requires one)',
   '403': 'Forbidden (cross-origin change or unexpected Host header)',
   '404': 'Not found',
   '409': 'Conflict: the query or rule is not in a state that allows this',
@@ -124,13 +135,15 @@ export function buildOpenApi(app: FastifyInstance, info: { version: string }): R
         content: { [d.contentType]: { schema: ref(d.schema ?? { type: 'string' }) } },
       };
     }
+    // Every request may meet the Host check (403); data paths, the token check (401).
+    for (const code of isDataPath(r.url) ? ['401', '403'] : ['403']) {
+      responses[code] ??= {
+        description: STATUS_TEXT[code],
+        content: { 'application/json': { schema: ref(ErrorResponse) } },
+      };
+    }
     const op: Record<string, unknown> = {
-      operationId: `${r.method.toLowerCase()}${openApiPath(r.url)
-        .replace(/[{}]/g, '')
-        .split(/[/.-]/)
-        .filter(Boolean)
-        .map((p) => p[0]!.toUpperCase() + p.slice(1))
-        .join('')}`,
+      operationId: doc.operationId,
       summary: doc.summary,
       ...(doc.description ? { description: doc.description } : {}),
       tags: [...(doc.tags ?? [])],
@@ -141,9 +154,12 @@ export function buildOpenApi(app: FastifyInstance, info: { version: string }): R
           }
         : {}),
       responses,
-      ...(doc.mutating ? { security: [{ bearer: [] }, {}] } : {}),
+      // The token is needed only when the server has one (changes) or requires it for reads: either
+      // the bearer scheme or nothing. The page shell is open.
+      security: isDataPath(r.url) ? [{ bearer: [] }, {}] : [],
+      // Each event type's schema in full (not a component reference: tools do not follow x- fields).
       ...(doc.events
-        ? { 'x-events': Object.fromEntries(Object.entries(doc.events).map(([k, v]) => [k, ref(v)])) }
+        ? { 'x-events': Object.fromEntries(Object.entries(doc.events).map(([k, v]) => [k, ref(v, true)])) }
         : {}),
     };
     (paths[openApiPath(r.url)] ??= {})[r.method.toLowerCase()] = op;
@@ -153,6 +169,7 @@ export function buildOpenApi(app: FastifyInstance, info: { version: string }): R
     info: {
       title: 'Millrace service API',
       version: info.version,
+      license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
       description:
         'Queries, progress, dashboards and alerts of a Millrace service. Live updates: GET /api/v1/events ' +
         '(server-sent events). Changes (POST) need `Authorization: Bearer <token>` when the server runs with a ' +
