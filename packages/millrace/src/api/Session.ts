@@ -10,7 +10,7 @@ import { type Clock, systemClock } from '../util/clock.ts';
 import { type Logger, silentLogger } from '../util/logger.ts';
 import { Stream } from './Stream.ts';
 import type { Row } from '../schema/index.ts';
-import { TempViews, sqlToStream } from '../sql/index.ts';
+import { TempViews, UserFunctions, sqlToStream } from '../sql/index.ts';
 
 export interface SessionOptions {
   /** Default: the system clock. Tests pass a ManualClock. */
@@ -47,6 +47,8 @@ export class Session {
   readonly shufflePartitions: number;
   /** The names SQL can read: `stream.createOrReplaceTempView(name)`, tables, `CREATE TEMPORARY VIEW`. */
   readonly tempViews: TempViews = new TempViews();
+  /** Functions for SQL (Spark's `spark.udf`): `session.udf.register('countC', udf('countC', t.long, fn))`. */
+  readonly udf: UserFunctions = new UserFunctions();
 
   constructor(options: SessionOptions = {}) {
     this.clock = options.clock ?? systemClock;
@@ -82,7 +84,7 @@ export class Session {
    * code SQL_PARSE, SQL_ANALYSIS or SQL_UNSUPPORTED and the line and column in the message.
    */
   sql(text: string): Stream<Row> {
-    return sqlToStream(this, this.tempViews, text);
+    return sqlToStream(this, this.tempViews, text, this.udf);
   }
 
   /** Name a stream, or a static table (joinable only), for SQL; replaces a view of that name. */

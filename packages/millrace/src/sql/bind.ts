@@ -30,7 +30,7 @@ import { Schema } from '../schema/index.ts';
 import { Stream } from '../api/Stream.ts';
 import type { Session } from '../api/Session.ts';
 import type { FromItem, Query, QueryBody, Select, SqlExpr, Statement, WatermarkClause } from './ast.ts';
-import { type TempViews, isAggregateName as lookupAgg } from './catalog.ts';
+import type { TempViews, UserFunctions } from './catalog.ts';
 import { type Span, atSpan, sqlError } from './errors.ts';
 import { type AggState, ExprBinder, type ExprScope, type ScopeColumn } from './expressions.ts';
 import { parseStatements } from './parser.ts';
@@ -47,7 +47,12 @@ type StreamRelation = Extract<Relation, { kind: 'stream' }>;
  * Run the statements of `text` against the session's views: CREATE TEMPORARY VIEW registers its
  * query; the result is the last statement's stream (for a CREATE, the view's).
  */
-export function sqlToStream(session: Session, views: TempViews, text: string): Stream {
+export function sqlToStream(
+  session: Session,
+  views: TempViews,
+  text: string,
+  functions: UserFunctions,
+): Stream {
   if (typeof text !== 'string') {
     throw sqlError(
       'SQL_PARSE',
@@ -57,7 +62,7 @@ export function sqlToStream(session: Session, views: TempViews, text: string): S
     );
   }
   const statements = parseStatements(text);
-  const binder = new Binder(session, text);
+  const binder = new Binder(session, text, functions);
   let last: Stream | undefined;
   for (const s of statements) last = binder.statement(s, views);
   return last!;
@@ -66,11 +71,15 @@ export function sqlToStream(session: Session, views: TempViews, text: string): S
 class Binder {
   private readonly exprs: ExprBinder;
 
+  private readonly hasAggregate: (e: SqlExpr) => boolean;
+
   constructor(
     private readonly session: Session,
     private readonly text: string,
+    functions: UserFunctions,
   ) {
-    this.exprs = new ExprBinder(text);
+    this.exprs = new ExprBinder(text, functions);
+    this.hasAggregate = (e) => containsAggregate(e, (name, arity) => this.exprs.isAggregateCall(name, arity));
   }
 
   private fail(
@@ -295,7 +304,7 @@ class Binder {
       plan = this.node(s.where.span, 'WHERE', () => filterNode(plan, cond));
     }
     const aggregating =
-      s.groupBy.length > 0 || s.having !== null || s.items.some((i) => hasAggregate(i.expr));
+      s.groupBy.length > 0 || s.having !== null || s.items.some((i) => this.hasAggregate(i.expr));
     const out = aggregating ? this.aggregate(s, plan, input.columns) : this.project(s, plan, input.columns);
     plan = out;
     if (s.distinct) plan = this.node(s.span, 'SELECT DISTINCT', () => dedupNode(plan, [], false));
@@ -400,7 +409,7 @@ class Binder {
    * so; `GROUP BY 1` and `GROUP BY alias` refer to the select list.
    */
   private groupKey(g: SqlExpr, s: Select, sc: ExprScope): NamedExpr {
-    if (hasAggregate(g)) this.fail(g.span, 'an aggregate is not allowed in GROUP BY');
+    if (this.hasAggregate(g)) this.fail(g.span, 'an aggregate is not allowed in GROUP BY');
     if (g.kind === 'literal' && typeof g.value === 'number' && g.integer) {
       const item = s.items[g.value - 1];
       if (!item || item.expr.kind === 'star')
@@ -429,7 +438,7 @@ class Binder {
   /** The alias of the select item that is exactly `expr`, if any. */
   private aliasOf(expr: Expr, s: Select, sc: ExprScope): string | undefined {
     for (const item of s.items) {
-      if (item.alias === null || item.expr.kind === 'star' || hasAggregate(item.expr)) continue;
+      if (item.alias === null || item.expr.kind === 'star' || this.hasAggregate(item.expr)) continue;
       try {
         if (JSON.stringify(this.exprs.bind(item.expr, sc)) === JSON.stringify(expr)) return item.alias;
       } catch {
@@ -442,31 +451,39 @@ class Binder {
 
 /** Spark's name for a select item without an alias: a column's (or field's) own name, else the expression. */
 function itemName(e: SqlExpr, bound: Expr): string {
-  if (e.kind === 'ident') return e.parts.at(-1)!;
+  if (e.kind === 'ident') {
+    // The name as the schema spells it (`PRICE` resolves to, and is named, `price`).
+    if (bound.kind === 'col') return bound.name;
+    const field = bound.kind === 'call' && bound.name === 'get_field' ? bound.args[1] : undefined;
+    if (field?.kind === 'lit' && typeof field.value === 'string') return field.value;
+    return e.parts.at(-1)!;
+  }
   return exprName(bound);
 }
 
-function hasAggregate(e: SqlExpr): boolean {
+/** Whether `e` calls an aggregate (`isAggregate(name, arity)`: built-in or registered). */
+function containsAggregate(e: SqlExpr, isAggregate: (name: string, arity: number) => boolean): boolean {
+  const has = (x: SqlExpr): boolean => containsAggregate(x, isAggregate);
   switch (e.kind) {
     case 'call':
-      return lookupAgg(e.name) || e.args.some(hasAggregate);
+      return isAggregate(e.name, e.args.length) || e.args.some(has);
     case 'binary':
-      return hasAggregate(e.left) || hasAggregate(e.right);
+      return has(e.left) || has(e.right);
     case 'unary':
     case 'isNull':
     case 'cast':
-      return hasAggregate(e.arg);
+      return has(e.arg);
     case 'between':
-      return hasAggregate(e.arg) || hasAggregate(e.low) || hasAggregate(e.high);
+      return has(e.arg) || has(e.low) || has(e.high);
     case 'in':
-      return hasAggregate(e.arg) || e.list.some(hasAggregate);
+      return has(e.arg) || e.list.some(has);
     case 'like':
-      return hasAggregate(e.arg) || hasAggregate(e.pattern);
+      return has(e.arg) || has(e.pattern);
     case 'case':
       return (
-        (e.operand !== null && hasAggregate(e.operand)) ||
-        e.branches.some((b) => hasAggregate(b.when) || hasAggregate(b.then)) ||
-        (e.otherwise !== null && hasAggregate(e.otherwise))
+        (e.operand !== null && has(e.operand)) ||
+        e.branches.some((b) => has(b.when) || has(b.then)) ||
+        (e.otherwise !== null && has(e.otherwise))
       );
     default:
       return false;

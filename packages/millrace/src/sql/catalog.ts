@@ -13,6 +13,9 @@ import type { FunctionDef } from '../expr/functions/FunctionDef.ts';
 import { BUILTIN_AGGREGATES } from '../operators/aggregates/registry.ts';
 import type { AggregateDef } from '../operators/aggregates/AggregateFunction.ts';
 import type { Stream } from '../api/Stream.ts';
+import { AggColumn } from '../api/AggColumn.ts';
+import { Column } from '../api/Column.ts';
+import { NULL_TYPE } from '../schema/index.ts';
 
 /** A registered name: a stream (anything FROM can read) or a static table (the right side of a join). */
 export type TempView =
@@ -82,4 +85,56 @@ export function isAggregateName(name: string): boolean {
 /** Every function name SQL accepts (for suggestions and the docs). */
 export function sqlFunctionNames(): string[] {
   return [...[...BUILTIN_FUNCTIONS.keys()].filter((n) => !HIDDEN.has(n)), ...BUILTIN_AGGREGATES.keys()];
+}
+
+/** What `session.udf.register` takes: a builder from `udf()` or `udaf()`, or any function of Columns. */
+export type UserFunction = (...args: any[]) => Column<any> | AggColumn<any>;
+
+/**
+ * The session's functions for SQL (Spark's `spark.udf.register`): the builders `udf()` and
+ * `udaf()` return, called with the SQL call's arguments as Columns — so a user function builds the
+ * same expression from SQL as from TypeScript. A name here shadows a built-in of that name.
+ */
+export class UserFunctions {
+  private readonly byName = new Map<string, { readonly name: string; readonly fn: UserFunction }>();
+
+  /** `session.udf.register('countC', udf('countC', t.long, (s: string) => …))`. */
+  register(name: string, fn: UserFunction): void {
+    if (typeof name !== 'string' || !VIEW_NAME.test(name)) {
+      throw userError(
+        'INVALID_ARGUMENT',
+        `udf.register: a function name is letters, digits and _, not starting with a digit; got ${JSON.stringify(name)}`,
+      );
+    }
+    if (typeof fn !== 'function') {
+      throw userError(
+        'INVALID_ARGUMENT',
+        `udf.register("${name}"): give the function udf() or udaf() returned, e.g. udf('${name}', t.long, (x: number) => x + 1)`,
+      );
+    }
+    this.byName.set(name.toLowerCase(), { name, fn });
+  }
+
+  get(name: string): UserFunction | undefined {
+    return this.byName.get(name.toLowerCase())?.fn;
+  }
+
+  names(): string[] {
+    return [...this.byName.values()].map((f) => f.name);
+  }
+
+  /**
+   * Whether calling `name` with `arity` arguments gives an aggregate (a udaf): found by calling
+   * the builder with placeholder columns (builders only build expressions; nothing runs).
+   */
+  isAggregate(name: string, arity: number): boolean {
+    const fn = this.get(name);
+    if (!fn) return false;
+    try {
+      const placeholder = new Column({ kind: 'lit', value: null, type: NULL_TYPE });
+      return fn(...Array.from({ length: arity }, () => placeholder)) instanceof AggColumn;
+    } catch {
+      return false; // the real call reports the problem, at its position
+    }
+  }
 }

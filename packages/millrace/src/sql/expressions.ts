@@ -29,7 +29,8 @@ import {
 import { Column, litExpr } from '../api/Column.ts';
 import { sessionWindow, window } from '../api/functions/datetime.ts';
 import type { SqlExpr } from './ast.ts';
-import { isAggregateName, lookupSqlFunction, sqlFunctionNames } from './catalog.ts';
+import { type UserFunctions, isAggregateName, lookupSqlFunction, sqlFunctionNames } from './catalog.ts';
+import { AggColumn } from '../api/AggColumn.ts';
 import { type Span, atSpan, sqlError } from './errors.ts';
 import { didYouMean } from './suggest.ts';
 
@@ -89,7 +90,16 @@ export class ExprBinder {
   /** Where each column reference came from, for errors found after binding (GROUP BY checks). */
   readonly spans = new WeakMap<Expr, Span>();
 
-  constructor(private readonly text: string) {}
+  constructor(
+    private readonly text: string,
+    private readonly userFunctions: UserFunctions,
+  ) {}
+
+  /** Whether a call is an aggregate: a built-in one, or a registered udaf. */
+  isAggregateCall(name: string, arity: number): boolean {
+    if (this.userFunctions.get(name)) return this.userFunctions.isAggregate(name, arity);
+    return isAggregateName(name);
+  }
 
   fail(span: Span, message: string, code: 'SQL_ANALYSIS' | 'SQL_UNSUPPORTED' = 'SQL_ANALYSIS'): never {
     throw sqlError(code, this.text, span, message);
@@ -302,14 +312,27 @@ export class ExprBinder {
   }
 
   private call(e: Extract<SqlExpr, { kind: 'call' }>, sc: ExprScope, aliasHint: string | null): Expr {
+    const user = this.userFunctions.get(e.name);
+    if (user) return this.userCall(e, user, sc, aliasHint);
     const fn = lookupSqlFunction(e.name);
     if (!fn) {
+      const names = [...sqlFunctionNames(), ...this.userFunctions.names()];
       this.fail(
         e.nameSpan,
-        `no function named "${e.name}"${didYouMean(e.name, sqlFunctionNames())} (docs/guide/sql.md lists the functions)`,
+        `no function named "${e.name}"${didYouMean(e.name, names)} (docs/guide/sql.md lists the functions; ` +
+          `register your own with session.udf.register)`,
       );
     }
-    if (fn.kind === 'aggregate') return this.aggregate(e, fn.def, sc, aliasHint);
+    if (fn.kind === 'aggregate') {
+      const def = fn.def;
+      return this.aggregate(e, sc, aliasHint, (args) => {
+        if (args.length < def.minArgs || args.length > def.maxArgs) {
+          const want = def.minArgs === def.maxArgs ? `${def.minArgs}` : `${def.minArgs} to ${def.maxArgs}`;
+          this.fail(e.span, `${def.name}() takes ${want} argument(s), got ${args.length}`);
+        }
+        return { kind: 'agg', name: def.name, args, distinct: e.distinct };
+      });
+    }
     if (e.distinct || e.star || e.filter) {
       const what = e.distinct ? 'DISTINCT' : e.star ? '*' : 'FILTER (WHERE …)';
       this.fail(e.span, `${what} is only allowed in an aggregate function; ${e.name}() is a row function`);
@@ -378,18 +401,56 @@ export class ExprBinder {
     }
   }
 
-  private aggregate(
+  /** A registered udf() (its expression, as from TypeScript) or udaf() (an aggregate). */
+  private userCall(
     e: Extract<SqlExpr, { kind: 'call' }>,
-    def: { readonly name: string; readonly minArgs: number; readonly maxArgs: number },
+    fn: (...args: Column<any>[]) => Column<any> | AggColumn<any>,
     sc: ExprScope,
     aliasHint: string | null,
+  ): Expr {
+    const build = (args: Expr[]): Column<any> | AggColumn<any> => {
+      try {
+        return fn(...args.map((a) => new Column(a)));
+      } catch (err) {
+        throw atSpan(this.text, e.span, `${e.name}()`, err);
+      }
+    };
+    if (this.userFunctions.isAggregate(e.name, e.args.length)) {
+      return this.aggregate(e, sc, aliasHint, (args) => {
+        const out = build(args);
+        if (e.distinct)
+          this.fail(
+            e.span,
+            `DISTINCT is not supported for the user aggregate ${e.name}()`,
+            'SQL_UNSUPPORTED',
+          );
+        return (out as AggColumn<any>).agg;
+      });
+    }
+    if (e.distinct || e.star || e.filter) {
+      const what = e.distinct ? 'DISTINCT' : e.star ? '*' : 'FILTER (WHERE …)';
+      this.fail(e.span, `${what} is only allowed in an aggregate function; ${e.name}() is a row function`);
+    }
+    const out = build(e.args.map((a) => this.bind(a, sc)));
+    if (!(out instanceof Column)) {
+      this.fail(e.span, `the function registered as ${e.name} returned neither a Column nor an aggregate`);
+    }
+    return this.checked(out.expr, e.span, sc);
+  }
+
+  /** An aggregate call: its arguments bound over the aggregation's input, `build` makes the AggExpr. */
+  private aggregate(
+    e: Extract<SqlExpr, { kind: 'call' }>,
+    sc: ExprScope,
+    aliasHint: string | null,
+    build: (args: Expr[]) => AggExpr,
   ): Expr {
     const agg = sc.agg;
     if (!agg) {
       const where = sc.clause === 'WHERE' ? ' (filter groups with HAVING)' : '';
       this.fail(e.span, `the aggregate ${e.name}() is not allowed in ${sc.clause}${where}`);
     }
-    const name = def.name;
+    const name = e.name.toLowerCase();
     if (e.star && name !== 'count')
       this.fail(e.span, `${e.name}(*) is not allowed; only count(*) counts rows`);
     const inner: ExprScope = { ...agg.input, agg: null, clause: `${e.name}()` };
@@ -400,12 +461,9 @@ export class ExprBinder {
     if ((name === 'percentile_approx' || name === 'approx_percentile') && args.length >= 2) {
       args = [args[0]!, this.percentages(e.args[1]!), ...args.slice(2)];
     }
-    if (args.length < def.minArgs || args.length > def.maxArgs) {
-      const want = def.minArgs === def.maxArgs ? `${def.minArgs}` : `${def.minArgs} to ${def.maxArgs}`;
-      this.fail(e.span, `${name}() takes ${want} argument(s), got ${args.length}`);
-    }
+    const built = build(args);
     const filter = e.filter ? this.bind(e.filter, { ...inner, clause: 'FILTER (WHERE …)' }) : undefined;
-    const a: AggExpr = { kind: 'agg', name, args, distinct: e.distinct, ...(filter ? { filter } : {}) };
+    const a: AggExpr = filter ? { ...built, filter } : built;
     const same = agg.aggs.find((x) => aggEquals(x.agg, a));
     let out: string;
     if (same && (aliasHint === null || same.name === aliasHint)) out = same.name;
@@ -427,7 +485,7 @@ export class ExprBinder {
   }
 
   private bindAggArg(a: SqlExpr, inner: ExprScope, call: Extract<SqlExpr, { kind: 'call' }>): Expr {
-    if (a.kind === 'call' && isAggregateName(a.name)) {
+    if (a.kind === 'call' && this.isAggregateCall(a.name, a.args.length)) {
       this.fail(
         a.span,
         `an aggregate inside another aggregate (${a.name}() in ${call.name}()) is not allowed`,

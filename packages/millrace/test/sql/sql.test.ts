@@ -31,6 +31,8 @@ import {
   sum,
   t,
   upper,
+  udf,
+  udaf,
   when,
   window,
   concat,
@@ -98,6 +100,19 @@ interface Fixture {
   feed(step: number): boolean;
 }
 
+/** A user function and a user aggregate, registered for SQL in every fixture. */
+const slashes = udf('slashes', t.long, (s: string) => s.split('/').length - 1);
+const spread = udaf('spread', {
+  resultType: t.long,
+  init: () => ({ lo: Infinity, hi: -Infinity }),
+  update: (b: { lo: number; hi: number }, x: number) => ({ lo: Math.min(b.lo, x), hi: Math.max(b.hi, x) }),
+  merge: (a: { lo: number; hi: number }, b: { lo: number; hi: number }) => ({
+    lo: Math.min(a.lo, b.lo),
+    hi: Math.max(a.hi, b.hi),
+  }),
+  finish: (b: { lo: number; hi: number }) => b.hi - b.lo,
+});
+
 /** A session with `bids`, `auctions` (streams) and `categories` (a static table) registered. */
 function fixture(): Fixture {
   const session = createSession();
@@ -106,6 +121,8 @@ function fixture(): Fixture {
   const bids = session.readStream(bidsIn);
   const auctionStream = session.readStream(auctionsIn);
   bids.createOrReplaceTempView('bids');
+  session.udf.register('slashes', slashes);
+  session.udf.register('spread', spread);
   auctionStream.createOrReplaceTempView('auctions');
   const categories = staticTable({
     name: 'categories',
@@ -330,6 +347,39 @@ describe('naming', () => {
       "SELECT price * 2, window.start, current_timestamp AS now FROM (SELECT price, window(ts, '1 minute') AS window FROM bids)",
     );
     expect(t2.schema.names).toEqual(['(price * 2)', 'start', 'now']);
+    // Names resolve case-insensitively and keep the schema's spelling, as in Spark.
+    expect(f.session.sql('SELECT PRICE, B.Auction FROM BIDS b').schema.names).toEqual(['price', 'auction']);
+  });
+});
+
+describe('user functions (session.udf.register)', () => {
+  it('a udf() builder called from SQL builds the expression TypeScript builds', async () => {
+    await same('SELECT auction, slashes(url) AS n FROM bids WHERE slashes(url) > 3', (f) =>
+      f.bids.where(($) => slashes($.url).gt(3)).select(($) => ({ auction: $.auction, n: slashes($.url) })),
+    );
+  });
+
+  it('a udaf() is an aggregate in SQL, with FILTER too', async () => {
+    await same(
+      'SELECT auction, spread(price) AS s, spread(price) FILTER (WHERE price > 100) AS big FROM bids GROUP BY auction',
+      (f) =>
+        f.bids
+          .groupBy('auction')
+          .agg(($) => ({ s: spread($.price), big: spread($.price).filter($.price.gt(100)) })),
+      'complete',
+    );
+  });
+
+  it('names: suggestions include registered functions; a udaf is refused in WHERE; a bad registration fails', () => {
+    const f = fixture();
+    expect(() => f.session.sql('SELECT slashs(url) FROM bids')).toThrow(/did you mean "slashes"\?/);
+    expect(() => f.session.sql('SELECT * FROM bids WHERE spread(price) > 1')).toThrow(
+      /the aggregate spread\(\) is not allowed in WHERE/,
+    );
+    expect(() => f.session.udf.register('bad name', slashes)).toThrow(/letters, digits and _/);
+    expect(() => f.session.udf.register('x', 'nope' as never)).toThrow(
+      /give the function udf\(\) or udaf\(\) returned/,
+    );
   });
 });
 
