@@ -320,6 +320,10 @@ export class KafkaSink implements Sink {
                 'transaction.timeout.ms': Math.max(60_000, this.deliveryTimeoutMs),
               }
             : {}),
+          // Keys land where the Java client's default partitioner puts them (murmur2), not
+          // librdkafka's CRC32 default, so topics are co-partitioned with Java producers' (joins in
+          // Kafka Streams or Spark rely on it). kafkaOptions.partitioner may choose another.
+          partitioner: 'murmur2_random',
           dr_cb: true,
           ...this.kafkaOptions,
         }),
