@@ -36,6 +36,7 @@
  */
 import type { Connection, UpsertResult } from 'mariadb';
 import { MillraceError, type Field, type Row, type Schema, type Sink, type SinkBatchInfo } from 'millrace';
+import { type Renaming, renameColumns } from './columnNames.ts';
 import type { OutputMode, SinkContext, SinkWriteResult } from 'millrace';
 import { BadValue, rowEncoder, showValue } from './columns.ts';
 import { Secrets, connect, displayConfig, serverOf } from './connection.ts';
@@ -134,7 +135,8 @@ export class MariaDbSink implements Sink {
   /** Update mode re-emits a row each time its group changes: only an upsert keeps one row per key. */
   readonly supportedOutputModes: readonly OutputMode[];
 
-  private readonly o: ResolvedOptions;
+  private o: ResolvedOptions;
+  private renaming: Renaming | undefined;
   private readonly secrets: Secrets;
   private conn: Connection | undefined;
   private ctx: SinkContext | undefined;
@@ -164,7 +166,16 @@ export class MariaDbSink implements Sink {
 
   // -- open ------------------------------------------------------------------------
 
-  async open(ctx: SinkContext): Promise<void> {
+  async open(given: SinkContext): Promise<void> {
+    // columnNames: from here on the sink sees the table's column names (rows renamed as they come).
+    this.renaming = renameColumns(
+      given.schema,
+      this.o.keyColumns,
+      this.o.columnNames,
+      `mariadbSink "${this.name}"`,
+    );
+    this.o = { ...this.o, keyColumns: this.renaming.keyColumns };
+    const ctx: SinkContext = { ...given, schema: this.renaming.schema };
     this.ctx = ctx;
     this.plan = undefined;
     this.checkAgainstQuery(ctx);
@@ -352,11 +363,18 @@ export class MariaDbSink implements Sink {
   // -- write -----------------------------------------------------------------------
 
   async addBatch(rows: readonly Row[], info: SinkBatchInfo): Promise<SinkWriteResult> {
-    return this.write(BatchRows.of(rows), info);
+    const rename = this.renaming?.row;
+    return this.write(BatchRows.of(rename ? rows.map(rename) : rows), info);
   }
 
   async addBatchChunks(chunks: AsyncIterable<readonly Row[]>, info: SinkBatchInfo): Promise<SinkWriteResult> {
-    return this.write(new BatchRows(chunks[Symbol.asyncIterator]()), info);
+    const rename = this.renaming?.row;
+    const renamed = rename
+      ? (async function* () {
+          for await (const c of chunks) yield c.map(rename);
+        })()
+      : chunks;
+    return this.write(new BatchRows(renamed[Symbol.asyncIterator]()), info);
   }
 
   private async write(rows: BatchRows, info: SinkBatchInfo): Promise<SinkWriteResult> {

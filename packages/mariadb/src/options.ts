@@ -3,6 +3,7 @@
  * with a MillraceError naming it. (Checks that need the query's schema — key columns, output
  * mode — happen in open(), at start().)
  */
+import type { ColumnNaming } from './columnNames.ts';
 import { MillraceError } from 'millrace';
 import type { ConnectionConfig } from 'mariadb';
 import { parseConnectionString } from './connection.ts';
@@ -37,6 +38,8 @@ export interface MariaDbSinkOptions {
   readonly connectTimeoutMs?: number;
   /** Where committed batch ids are kept. Default `millrace_sink_batches`, in the table's database. */
   readonly progressTable?: string | { readonly database?: string; readonly name: string };
+  /** `'snake_case'`: the query's windowStart is the table's window_start. Default `'as-is'`. */
+  readonly columnNames?: ColumnNaming;
 }
 
 export interface ResolvedOptions {
@@ -52,6 +55,7 @@ export interface ResolvedOptions {
   readonly initialBackoffMs: number;
   readonly maxBackoffMs: number;
   readonly connectTimeoutMs: number;
+  readonly columnNames: ColumnNaming;
 }
 
 const KNOWN = new Set([
@@ -68,6 +72,7 @@ const KNOWN = new Set([
   'maxBackoffMs',
   'connectTimeoutMs',
   'progressTable',
+  'columnNames',
 ]);
 
 export function optionError(message: string, who = 'mariadbSink', sink?: string): MillraceError {
@@ -208,7 +213,16 @@ export function resolveOptions(options: MariaDbSinkOptions): ResolvedOptions {
       name,
     );
   }
+  const columnNames = o.columnNames ?? 'as-is';
+  if (columnNames !== 'as-is' && columnNames !== 'snake_case') {
+    throw optionError(
+      `"columnNames" must be 'as-is' or 'snake_case', got ${JSON.stringify(o.columnNames)}`,
+      'mariadbSink',
+      name,
+    );
+  }
   return {
+    columnNames,
     config,
     table,
     progressTable,

@@ -40,6 +40,7 @@
 import { MillraceError, type Field, type Row, type Schema, type Sink, type SinkBatchInfo } from 'millrace';
 import type { SinkContext, SinkWriteResult } from 'millrace';
 import type pg from 'pg';
+import { type Renaming, renameColumns } from './columnNames.ts';
 import { BadValue, type ColumnEncoder, columnEncoder, keyExtractor, showValue } from './columns.ts';
 import { Secrets, displayTarget, makePool, serverOf } from './connection.ts';
 import { adviceFor, asPgError, describePgError, isRetryable, sinkError, sqlState } from './errors.ts';
@@ -148,7 +149,8 @@ export class PostgresSink implements Sink {
   /** All three; open() refuses update mode without upsert (with a message that says what to set). */
   readonly supportedOutputModes = ['append', 'update', 'complete'] as const;
 
-  private readonly o: ResolvedOptions;
+  private o: ResolvedOptions;
+  private renaming: Renaming | undefined;
   private readonly secrets: Secrets;
   private pool: pg.Pool | undefined;
   private ownsPool = false;
@@ -179,7 +181,16 @@ export class PostgresSink implements Sink {
 
   // -- open ------------------------------------------------------------------------
 
-  async open(ctx: SinkContext): Promise<void> {
+  async open(given: SinkContext): Promise<void> {
+    // columnNames: from here on the sink sees the table's column names (rows renamed as they come).
+    this.renaming = renameColumns(
+      given.schema,
+      this.o.keyColumns,
+      this.o.columnNames,
+      `postgresSink "${this.name}"`,
+    );
+    this.o = { ...this.o, keyColumns: this.renaming.keyColumns };
+    const ctx: SinkContext = { ...given, schema: this.renaming.schema };
     this.ctx = ctx;
     this.plan = undefined;
     this.checkAgainstQuery(ctx);
@@ -340,11 +351,18 @@ export class PostgresSink implements Sink {
   // -- write -----------------------------------------------------------------------
 
   async addBatch(rows: readonly Row[], info: SinkBatchInfo): Promise<SinkWriteResult> {
-    return this.write(BatchRows.of(rows), info);
+    const rename = this.renaming?.row;
+    return this.write(BatchRows.of(rename ? rows.map(rename) : rows), info);
   }
 
   async addBatchChunks(chunks: AsyncIterable<readonly Row[]>, info: SinkBatchInfo): Promise<SinkWriteResult> {
-    return this.write(new BatchRows(chunks[Symbol.asyncIterator]()), info);
+    const rename = this.renaming?.row;
+    const renamed = rename
+      ? (async function* () {
+          for await (const c of chunks) yield c.map(rename);
+        })()
+      : chunks;
+    return this.write(new BatchRows(renamed[Symbol.asyncIterator]()), info);
   }
 
   private async write(rows: BatchRows, info: SinkBatchInfo): Promise<SinkWriteResult> {

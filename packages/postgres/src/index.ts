@@ -4,6 +4,7 @@
  */
 export { postgresSink, PostgresSink } from './PostgresSink.ts';
 export type { PostgresSinkOptions, PostgresSinkMode } from './options.ts';
+export { snakeCase, type ColumnNaming } from './columnNames.ts';
 export { quoteIdent } from './identifiers.ts';
 export { redactConnectionString } from './connection.ts';
 export { ddlType as postgresTypeOf } from './columns.ts';

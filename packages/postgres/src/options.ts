@@ -6,6 +6,7 @@
 import { MillraceError } from 'millrace';
 import type pg from 'pg';
 import { type ConnectionTarget, redactConnectionString } from './connection.ts';
+import type { ColumnNaming } from './columnNames.ts';
 import { type TableName, parseTableName } from './identifiers.ts';
 
 export type PostgresSinkMode = 'append' | 'upsert';
@@ -39,6 +40,8 @@ export interface PostgresSinkOptions {
   readonly connectTimeoutMs?: number;
   /** Where committed batch ids are kept. Default `millrace_sink_batches`, in the table's schema. */
   readonly progressTable?: string | { readonly schema?: string; readonly name: string };
+  /** `'snake_case'`: the query's windowStart is the table's window_start. Default `'as-is'`. */
+  readonly columnNames?: ColumnNaming;
 }
 
 export interface ResolvedOptions {
@@ -54,6 +57,7 @@ export interface ResolvedOptions {
   readonly initialBackoffMs: number;
   readonly maxBackoffMs: number;
   readonly connectTimeoutMs: number;
+  readonly columnNames: ColumnNaming;
 }
 
 const KNOWN = new Set([
@@ -71,6 +75,7 @@ const KNOWN = new Set([
   'maxBackoffMs',
   'connectTimeoutMs',
   'progressTable',
+  'columnNames',
 ]);
 
 function optionError(message: string, sink?: string): MillraceError {
@@ -203,7 +208,15 @@ export function resolveOptions(options: PostgresSinkOptions): ResolvedOptions {
       name,
     );
   }
+  const columnNames = o.columnNames ?? 'as-is';
+  if (columnNames !== 'as-is' && columnNames !== 'snake_case') {
+    throw optionError(
+      `"columnNames" must be 'as-is' or 'snake_case', got ${JSON.stringify(o.columnNames)}`,
+      name,
+    );
+  }
   return {
+    columnNames,
     target,
     table,
     progressTable,
