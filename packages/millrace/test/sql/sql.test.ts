@@ -466,6 +466,52 @@ describe('JOIN', () => {
     );
   });
 
+  it('LEFT SEMI and FULL OUTER stream–stream joins; a watermark on a subquery', async () => {
+    const range = (a: { opened: any }, b: { ts: any }) =>
+      b.ts.between(a.opened, a.opened.plus(interval('20 seconds')));
+    await same(
+      `SELECT * FROM STREAM auctions a WATERMARK opened DELAY OF INTERVAL 5 SECONDS
+       LEFT SEMI JOIN (SELECT auction, price, ts FROM bids WHERE price > 1000) WATERMARK ts DELAY OF INTERVAL 5 SECONDS b
+         ON a.id = b.auction AND b.ts BETWEEN a.opened AND a.opened + INTERVAL 20 SECONDS`,
+      (f) =>
+        f.auctions.withWatermark('opened', '5 seconds').join(
+          f.bids
+            .where(($) => $.price.gt(1000))
+            .select('auction', 'price', 'ts')
+            .withWatermark('ts', '5 seconds'),
+          { on: (a, b) => a.id.eq(b.auction).and(range(a, b)), type: 'leftSemi' },
+        ),
+    );
+    await same(
+      `SELECT a.id, b.price FROM auctions a WATERMARK opened DELAY OF INTERVAL 5 SECONDS
+       FULL OUTER JOIN bids b WATERMARK ts DELAY OF INTERVAL 5 SECONDS
+         ON a.id = b.auction AND b.ts BETWEEN a.opened AND a.opened + INTERVAL 20 SECONDS AND b.price > 1100`,
+      (f) =>
+        f.auctions
+          .withWatermark('opened', '5 seconds')
+          .join(f.bids.withWatermark('ts', '5 seconds'), {
+            on: (a, b) => a.id.eq(b.auction).and(range(a, b)).and(b.price.gt(1100)),
+            type: 'fullOuter',
+          })
+          .select('id', 'price'),
+    );
+  });
+
+  it('session_window with a per-row gap expression', async () => {
+    await same(
+      `SELECT session_window.end AS closes, count(*) AS n FROM bids WATERMARK ts DELAY OF INTERVAL 2 SECONDS
+       GROUP BY session_window(ts, CASE WHEN bidder = 0 THEN '1 second' ELSE '4 seconds' END)`,
+      (f) =>
+        f.bids
+          .withWatermark('ts', '2 seconds')
+          .groupBy(($) => ({
+            session_window: sessionWindow($.ts, when($.bidder.eq(0), '1 second').otherwise('4 seconds')),
+          }))
+          .agg({ n: count() })
+          .select(($) => ({ closes: $.session_window.getField('end'), n: $.n })),
+    );
+  });
+
   it('stream–static join (enrichment), left outer and USING', async () => {
     await same(
       `SELECT a.id, c.title FROM auctions a LEFT JOIN categories c ON a.category = c.categoryId`,
