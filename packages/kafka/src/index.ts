@@ -21,3 +21,12 @@ export { type CommitMarker, DEFAULT_CONTROL_TOPIC } from './sink/commitMarkers.t
 export { readKafkaSinkCommits, type ReadKafkaSinkCommitsOptions } from './sink/readCommits.ts';
 export { loadKafkaClient, type KafkaModule } from './client/loadClient.ts';
 export type { KafkaOptions, KafkaOptionValue } from './client/config.ts';
+export {
+  kafkaGroupMember,
+  KafkaGroupMember,
+  type KafkaGroupMemberOptions,
+  type GroupTask,
+  type GroupTaskState,
+  type GroupTaskStatus,
+  type GroupMemberStatus,
+} from './group/GroupMember.ts';
