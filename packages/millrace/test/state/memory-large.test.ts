@@ -25,6 +25,7 @@ const TINY: MemoryStateStoreOptions = {
   snapshotInterval: 2,
   snapshotMinIntervalMs: 0,
   snapshotStepMs: 0,
+  snapshotPace: 0,
   snapshotChunkEntries: 2,
   maxShardSize: 4,
 };
@@ -161,11 +162,29 @@ describe('memory state store at scale', () => {
     expect(latest.metrics().custom.deltasLoaded).toBeLessThan(100);
   });
 
+  it('snapshotPace: each commit encodes at least pace × the keys it wrote, so snapshots keep up with deltas', async () => {
+    const p = provider({ ...TINY, snapshotPace: 2, snapshotInterval: 10 });
+    let s = await open(p, 0);
+    for (let i = 0; i < 200; i++) s.put(`k${i}`, i);
+    await s.commit();
+    for (let v = 1; v < 40; v++) {
+      s = await open(p, v);
+      for (let i = 0; i < 10; i++) s.put(`k${(v * 10 + i) % 200}`, v);
+      await s.commit();
+    }
+    // 200 keys at ≥ 2 × 10 entries per commit: a snapshot started at 10 ends by 10 + 200 / 20.
+    const spans = (await snapshots()).map((f) => /^(\d+)-(\d+)\.snapshot$/.exec(f)!);
+    expect(spans.length).toBeGreaterThan(0);
+    for (const m of spans) expect(Number(m[2]) - Number(m[1])).toBeLessThanOrEqual(10);
+  });
+
   it('a crash in the middle of a snapshot loses nothing: the temp file is ignored and removed', async () => {
-    const p = provider();
+    // One entry per commit: the snapshot started at version 2 is still being written at 30.
+    const p = provider({ ...TINY, snapshotChunkEntries: 1 });
     const models = await run(p, 30, 120, 2);
     const temps = (await readdir(dir)).filter((f) => f.endsWith('.tmp'));
     expect(temps, 'a snapshot in progress').toHaveLength(1);
+    expect(await snapshots()).toEqual([]);
     // The process dies: no close, a new provider (another process) reads the directory.
     const other = provider({ ...TINY, snapshotInterval: 1000 });
     await expectVersion(other, 30, models[30]!);
@@ -288,6 +307,7 @@ describe('memory state store at scale', () => {
   it('rejects bad options', async () => {
     for (const bad of [
       { snapshotStepMs: -1 },
+      { snapshotPace: -0.5 },
       { snapshotChunkEntries: 0 },
       { snapshotChunkEntries: 1.5 },
       { maxShardSize: 1 },

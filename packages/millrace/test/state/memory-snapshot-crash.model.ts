@@ -6,6 +6,7 @@ export const CRASH_STORE_OPTIONS: MemoryStateStoreOptions = {
   snapshotInterval: 5,
   snapshotMinIntervalMs: 0,
   snapshotStepMs: 0,
+  snapshotPace: 0,
   snapshotChunkEntries: 100,
   maxShardSize: 256,
 };

@@ -81,6 +81,12 @@ export interface MemoryStateStoreOptions {
    * A snapshot of a large state spreads over many commits instead of stalling one batch.
    */
   readonly snapshotStepMs?: number;
+  /**
+   * …and at least this many entries per key the batch wrote (default 2), so a snapshot keeps pace
+   * with the deltas: it finishes within about numKeys / (pace × keys written per batch) batches,
+   * and a restart replays about that many deltas at most. 0: the time budget alone.
+   */
+  readonly snapshotPace?: number;
   /** Entries per snapshot frame (default 16,384): what writing and loading hold in memory at once. */
   readonly snapshotChunkEntries?: number;
   /** Keys per map shard before it splits (default 2^22; lower only to test splitting). */
@@ -96,6 +102,7 @@ interface Settings {
   readonly snapshotInterval: number;
   readonly snapshotMinIntervalMs: number;
   readonly snapshotStepMs: number;
+  readonly snapshotPace: number;
   readonly snapshotChunkEntries: number;
   readonly maxShardSize: number;
   readonly maxHeapFraction: number;
@@ -160,6 +167,7 @@ export function memoryStateStore(options: MemoryStateStoreOptions = {}): StateSt
       0,
     ),
     snapshotStepMs: option(options.snapshotStepMs, 100, 'snapshotStepMs', 'milliseconds', 0),
+    snapshotPace: option(options.snapshotPace, 2, 'snapshotPace', 'entries per key written', 0),
     snapshotChunkEntries: option(
       options.snapshotChunkEntries,
       16_384,
@@ -432,7 +440,7 @@ class MemoryStateStoreProvider implements StateStoreProvider {
         const s = sampleAvgEntryBytes(pairs(log, 16), 16);
         part.avgEntryBytes = part.avgEntryBytes === 0 ? s : 0.75 * part.avgEntryBytes + 0.25 * s;
       }
-      const step = await this.advanceSnapshot(part, next);
+      const step = await this.advanceSnapshot(part, next, log.length / 2);
       bytesWritten += step.bytes;
       snapshotsWritten = step.finished;
     }
@@ -455,6 +463,7 @@ class MemoryStateStoreProvider implements StateStoreProvider {
   private async advanceSnapshot(
     part: Partition,
     version: number,
+    keysWritten: number,
   ): Promise<{ bytes: number; finished: number }> {
     let task = part.snapshot;
     const s = this.settings;
@@ -468,7 +477,7 @@ class MemoryStateStoreProvider implements StateStoreProvider {
       this.activeTemps.add(task.writer.tempPath);
     }
     const before = task.writer.bytes;
-    const done = task.step(performance.now() + s.snapshotStepMs);
+    const done = task.step(performance.now() + s.snapshotStepMs, Math.ceil(s.snapshotPace * keysWritten));
     const bytes = task.writer.bytes - before;
     if (!done) {
       if (task.writer.unwritten > MAX_UNWRITTEN_SNAPSHOT_BYTES) await this.drainOrDrop(part, task);

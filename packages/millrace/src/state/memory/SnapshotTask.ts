@@ -13,19 +13,28 @@
  * undone). Between steps, batches change the Map: each key is captured at some version in [N, W],
  * and replaying deltas N+1.. over the file gives the exact state (see snapshotFile.ts). A Map
  * iterator stays valid across changes (it sees keys added later and skips deleted ones). A shard
- * split moves entries out of a Map: when that Map is not yet fully visited, the new shard joins the
- * list (an entry visited twice is written twice; the later frame holds the later value and wins).
+ * split replaces a Map by two and leaves the old one as it was (a committed version ≥ base, so
+ * iterating it would still be correct, but would keep its memory until the snapshot ends): if the
+ * old Map is not fully visited, the two new ones take its place in the list (entries already
+ * visited are written again; the later frame's value, as new or newer, wins on load).
  */
 import type { Packr } from 'msgpackr';
 import type { ShardedMap } from './ShardedMap.ts';
 import { SnapshotFileWriter } from './snapshotFile.ts';
+
+/** Stands in for a visited shard's Map after a split replaced it. */
+const VISITED = new Map<string, unknown>();
 
 export class SnapshotTask {
   readonly writer: SnapshotFileWriter;
   private readonly shards: Map<string, unknown>[];
   private shard = 0;
   private iter: Iterator<[string, unknown]> | undefined;
-  private readonly listener: (from: Map<string, unknown>, to: Map<string, unknown>) => void;
+  private readonly listener: (
+    from: Map<string, unknown>,
+    low: Map<string, unknown>,
+    high: Map<string, unknown>,
+  ) => void;
   /** Commits that ran a step of this task. */
   steps = 0;
 
@@ -38,10 +47,20 @@ export class SnapshotTask {
   ) {
     this.writer = new SnapshotFileWriter(packr, dir, base);
     this.shards = map.shards();
-    this.listener = (from, to) => {
-      // Shards before `shard - 1` are fully visited; the current one (shard - 1, while `iter` is set) is not.
-      const visitedUpTo = this.iter === undefined ? this.shard : this.shard - 1;
-      if (this.shards.indexOf(from) >= visitedUpTo) this.shards.push(to);
+    this.listener = (from, low, high) => {
+      const i = this.shards.indexOf(from);
+      if (i < 0) return;
+      // Visited: shards before `shard`, except the current one (shard - 1) while `iter` is set.
+      const current = this.iter !== undefined && i === this.shard - 1;
+      if (i < this.shard && !current) {
+        this.shards[i] = VISITED; // let the old Map go
+        return;
+      }
+      this.shards.splice(i, 1, low, high);
+      if (current) {
+        this.iter = undefined;
+        this.shard = i;
+      }
     };
     map.onSplit.add(this.listener);
   }
@@ -51,10 +70,14 @@ export class SnapshotTask {
     this.map.onSplit.delete(this.listener);
   }
 
-  /** Encode frames until `deadline` (performance.now()) passes or every entry is encoded; true at the end. */
-  step(deadline: number): boolean {
+  /**
+   * Encode frames until `deadline` (performance.now()) has passed and at least `minEntries` are
+   * encoded, or every entry is; true at the end.
+   */
+  step(deadline: number, minEntries = 0): boolean {
     this.steps++;
     const chunk = this.chunkEntries;
+    let encoded = 0;
     for (;;) {
       const flat: unknown[] = [];
       let done = false;
@@ -74,11 +97,12 @@ export class SnapshotTask {
         flat.push(r.value[0], r.value[1]);
       }
       if (flat.length > 0) this.writer.appendEntries(flat);
+      encoded += flat.length / 2;
       if (done) {
         this.detach();
         return true;
       }
-      if (performance.now() >= deadline) return false;
+      if (encoded >= minEntries && performance.now() >= deadline) return false;
     }
   }
 }
