@@ -58,9 +58,16 @@ export interface AlertRuleOptions {
   readonly labels?: readonly string[];
   /**
    * Notification text; `{column}` is replaced by the decisive row's value (`{column|time}`: a
-   * timestamp as ISO text). Default: the rule and its condition.
+   * timestamp as ISO text; `{column|percent}`: a ratio as a percentage, 0.0219 → 2.19%). Numbers
+   * show at most 4 significant digits (0.021937… → 0.02194; integers in full). Default: the rule
+   * and its condition.
    */
   readonly summary?: string;
+  /**
+   * Text of the resolved notification, filled from the row that resolved it (the same `{…}`).
+   * Default: "<rule> resolved: <condition> no longer holds" with the labels.
+   */
+  readonly resolvedSummary?: string;
   readonly notify?: readonly Webhook[];
   /** Default true. */
   readonly enabled?: boolean;
@@ -141,6 +148,7 @@ interface Rule {
   readonly severity: Severity;
   readonly labels: readonly string[];
   readonly summary: string | null;
+  readonly resolvedSummary: string | null;
   readonly notify: readonly Webhook[];
   enabled: boolean;
   readonly instances: Map<string, Instance>;
@@ -209,16 +217,26 @@ function validate(o: AlertRuleOptions): void {
 }
 
 /** `{column}` → the row's value; `{column|time}` → a timestamp (epoch ms) as ISO text. */
-function fill(template: string, row: unknown): string {
-  return template.replace(/\{([A-Za-z0-9_$.]+)(\|time)?\}/g, (m, path: string, time: string | undefined) => {
-    const v = getPath(row, path.split('.'));
-    if (v === undefined) return m;
-    if (time) {
-      const ms = toEpochMs(v);
-      return Number.isFinite(ms) ? new Date(ms).toISOString() : String(v);
-    }
-    return typeof v === 'object' && v !== null ? JSON.stringify(toJsonSafe(v)) : String(v);
-  });
+/** A number for people: integers in full, others to 4 significant digits (no float noise). */
+export function formatAlertNumber(v: number): string {
+  return Number.isInteger(v) || !Number.isFinite(v) ? String(v) : String(Number(v.toPrecision(4)));
+}
+
+export function fill(template: string, row: unknown): string {
+  return template.replace(
+    /\{([A-Za-z0-9_$.]+)(?:\|(time|percent))?\}/g,
+    (m, path: string, format?: string) => {
+      const v = getPath(row, path.split('.'));
+      if (v === undefined) return m;
+      if (format === 'time') {
+        const ms = toEpochMs(v);
+        return Number.isFinite(ms) ? new Date(ms).toISOString() : String(v);
+      }
+      if (typeof v === 'number')
+        return format === 'percent' ? `${formatAlertNumber(v * 100)}%` : formatAlertNumber(v);
+      return typeof v === 'object' && v !== null ? JSON.stringify(toJsonSafe(v)) : String(v);
+    },
+  );
 }
 
 export class AlertManager implements RowWatcher {
@@ -307,6 +325,7 @@ export class AlertManager implements RowWatcher {
       severity: options.severity ?? 'warning',
       labels: [...(options.labels ?? [])],
       summary: options.summary ?? null,
+      resolvedSummary: options.resolvedSummary ?? null,
       notify: [...(options.notify ?? [])],
       enabled: options.enabled ?? true,
       instances: new Map(),
@@ -377,7 +396,10 @@ export class AlertManager implements RowWatcher {
       }
       let inst = r.instances.get(key);
       if (!holds) {
-        if (inst?.state === 'firing') this.resolve(r, inst, batch, now);
+        if (inst?.state === 'firing') {
+          inst.value = row; // the resolved event describes the row that resolved it
+          this.resolve(r, inst, batch, now);
+        }
         r.instances.delete(key);
         continue;
       }
@@ -408,14 +430,21 @@ export class AlertManager implements RowWatcher {
   ): AlertEvent {
     const red = this.options.redactor;
     const value = red.redact(toJsonSafe(inst.value));
-    const summary = r.summary
-      ? fill(r.summary, inst.value)
-      : `${r.name}: ${r.conditionText}` +
-        (r.labels.length
-          ? ` (${Object.entries(inst.labels)
-              .map(([k, v]) => `${k}=${v}`)
-              .join(', ')})`
-          : '');
+    const labels = r.labels.length
+      ? ` (${Object.entries(inst.labels)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(', ')})`
+      : '';
+    const summary =
+      status === 'firing'
+        ? r.summary
+          ? fill(r.summary, inst.value)
+          : `${r.name}: ${r.conditionText}${labels}`
+        : batch.batchId < 0
+          ? `${r.name} resolved: the rule was turned off${labels}`
+          : r.resolvedSummary
+            ? fill(r.resolvedSummary, inst.value)
+            : `${r.name} resolved: ${r.conditionText} no longer holds${labels}`;
     return {
       id: this.nextId++,
       rule: r.name,
