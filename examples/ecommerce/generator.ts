@@ -81,6 +81,15 @@ export function maxOutOfOrderMs(cfg: ShopConfig): number {
   return cfg.blockMs + (steps * cfg.thinkMs[1] + cfg.disorderMs) * cfg.timeScale;
 }
 
+/**
+ * When block b may be posted so that none of its events is stamped after the wall clock: the
+ * block's start plus the longest its sessions' events can run ahead of it. A live generator waits
+ * for it, so event time stays at or behind the clock (event-time lag is never negative).
+ */
+export function blockDueMs(b: number, cfg: ShopConfig): number {
+  return cfg.baseTime + b * cfg.blockMs + maxOutOfOrderMs(cfg);
+}
+
 /** A product's price in cents: fixed per product. */
 export function priceOf(productId: number): number {
   return 199 + ((productId * 2654435761) % 20_000);

@@ -17,7 +17,7 @@ import {
   schema,
   t,
 } from 'millrace';
-import { DEFAULT_SHOP, type ShopConfig, type ShopEvent, generateBlock } from './generator.ts';
+import { DEFAULT_SHOP, type ShopConfig, type ShopEvent, blockDueMs, generateBlock } from './generator.ts';
 
 /** `type` holds a ShopEventType ('view' | 'cart' | 'order' | 'pay'). */
 export const shopEventSchema = schema({
@@ -51,7 +51,10 @@ export function shopSource(options: ShopSourceOptions = {}): Source<ShopEvent> {
   const available = (): number => {
     let avail = options.maxBlocks ?? Number.MAX_SAFE_INTEGER;
     if (options.realTime) {
-      avail = Math.min(avail, Math.max(0, Math.floor((clock!.now() - cfg.baseTime) / cfg.blockMs)));
+      // Block b once the clock has passed every event time it holds (blockDueMs), so event time
+      // stays at or behind the clock.
+      const due = Math.floor((clock!.now() - blockDueMs(0, cfg)) / cfg.blockMs) + 1;
+      avail = Math.min(avail, Math.max(0, due));
     }
     return Math.min(avail, pinned ?? Number.MAX_SAFE_INTEGER);
   };
