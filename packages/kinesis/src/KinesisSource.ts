@@ -129,6 +129,8 @@ export class KinesisSource implements Source<KinesisRow> {
   private ctx: ConnectorContext | undefined;
   /** One reader per shard, reading ahead of the last batch planned. */
   private readers = new Map<string, ShardReader>();
+  /** Trigger.availableNow: records that arrived after this time (epoch ms) are left for a later query. */
+  private availableNowCutoff: number | undefined;
 
   constructor(options: KinesisSourceOptions) {
     if (options === null || typeof options !== 'object')
@@ -270,9 +272,7 @@ export class KinesisSource implements Source<KinesisRow> {
     });
     const limited = this.maxRecords !== undefined && limit.kind !== 'all';
     await Promise.all(readers.map((r) => r.fill({ want: limited ? this.maxRecords! : undefined })));
-    const counts = readers.map((r) =>
-      limited ? Math.min(r.buffer.length, this.maxRecords!) : r.buffer.length,
-    );
+    const counts = readers.map((r) => Math.min(this.eligible(r), limited ? this.maxRecords! : Infinity));
     const take = limited ? splitOffsetLimit(counts, this.maxRecords!) : counts;
     const end: Positions = { ...positions };
     readers.forEach((r, i) => {
@@ -287,6 +287,24 @@ export class KinesisSource implements Source<KinesisRow> {
         : Object.keys(end).length !== Object.keys(from).length ||
           Object.entries(end).some(([id, p]) => from[id] !== p);
     return moved ? sortedPositions(end) : start;
+  }
+
+  /** Buffered records this query may take: all, or under Trigger.availableNow those that arrived by its start. */
+  private eligible(r: ShardReader): number {
+    const cutoff = this.availableNowCutoff;
+    if (cutoff === undefined) return r.buffer.length;
+    let n = 0;
+    while (n < r.buffer.length && r.buffer[n]!.arrival <= cutoff) n++;
+    return n;
+  }
+
+  /**
+   * Trigger.availableNow: the query reads what arrived until now (Kinesis' arrival times against
+   * this machine's clock) — in as many batches as maxRecordsPerTrigger makes — and then stops.
+   * Kinesis has no "newest sequence number" to fix, so the target is a time.
+   */
+  async prepareForAvailableNow(): Promise<void> {
+    this.availableNowCutoff = this.ctx!.clock.now();
   }
 
   // -- reading -----------------------------------------------------------------------

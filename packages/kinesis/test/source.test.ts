@@ -10,7 +10,14 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ConnectorContext, createSession, memorySink, silentLogger, systemClock } from 'millrace';
+import {
+  type ConnectorContext,
+  Trigger,
+  createSession,
+  memorySink,
+  silentLogger,
+  systemClock,
+} from 'millrace';
 import { type KinesisRow, type KinesisSourceOptions, kinesisSource } from '../src/index.ts';
 import {
   FaultProxy,
@@ -144,6 +151,34 @@ describe('offsets', () => {
     const { batches } = await drain(src, first, 1);
     await src.close();
     expect(batches.flatMap(idx).sort((a, b) => a - b)).toEqual([...Array(10).keys()].map((i) => i + 10));
+  });
+
+  it('Trigger.availableNow reads what arrived before it started, in batches of the limit, and stops', async () => {
+    const s = uniqueName('now');
+    await createStream(admin, s, 2);
+    await putRecords(admin, s, records(0, 30));
+    await new Promise((r) => setTimeout(r, 20));
+    const src = source(s, { maxRecordsPerTrigger: 8 });
+    await src.open(ctx());
+    await src.prepareForAvailableNow();
+    await new Promise((r) => setTimeout(r, 20));
+    // Records that arrive later are not waited for, nor read.
+    await putRecords(admin, s, records(30, 40));
+    const { batches } = await drain(src);
+    await src.close();
+    expect(batches.map((b) => b.length)).toEqual([8, 8, 8, 6]);
+    expect(batches.flatMap(idx).sort((a, b) => a - b)).toEqual([...Array(30).keys()]);
+    // Through a query: it ends by itself.
+    const sink = memorySink();
+    const q = await createSession()
+      .readStream(source(s, { maxRecordsPerTrigger: 15 }))
+      .writeStream({ sink, outputMode: 'append', trigger: Trigger.availableNow() })
+      .start();
+    await q.awaitTermination();
+    expect(idx(sink.allRows() as unknown as KinesisRow[]).sort((a, b) => a - b)).toEqual([
+      ...Array(40).keys(),
+    ]);
+    expect(sink.batchIds).toHaveLength(3);
   });
 
   it('a checkpoint offset of another shape is refused with CHECKPOINT_MISMATCH', async () => {
@@ -281,7 +316,7 @@ describe('data loss', () => {
       expect(log.lines.some((l) => l.level === 'warn' && /failOnDataLoss: false/.test(l.msg))).toBe(true);
       await lenient.close();
     } finally {
-      await kl.advanceClock(0);
+      await kl.advanceClock(-25 * 3600_000);
     }
   });
 });
