@@ -5,7 +5,8 @@
  *        │                                                                                   │
  *        └ real time, 1/60 of shop timings                     logSource (JSON) ── 4 queries ┘
  *                                                                                 │
- *        reports: PostgreSQL tables (DATABASE_URL) or JSON-lines files ◄──────────┤ (exactly once)
+ *        reports: PostgreSQL / MariaDB tables or JSON-lines files ◄────────────────┤ (exactly once)
+ *        hot products: Redis hashes (REDIS_URL) ◄─────────────────────────────────┤
  *        dashboards + a conversion alert in the web UI (http://127.0.0.1:4040) ◄──┘
  *
  *   node packages/server/bin/millrace.js run examples/ecommerce/pipeline.ts [-- options]
@@ -16,6 +17,8 @@
  *   --ingest-port <port>       HTTP ingest port (default 4041; 0 = any free port)
  *   --out <dir>                log, checkpoints and file reports (default .millrace/ecommerce)
  *   --database-url <url>       write the reports to PostgreSQL (default: $DATABASE_URL, else files)
+ *   --mariadb-url <url>        write the reports to MariaDB / MySQL (default: $MARIADB_URL)
+ *   --redis-url <url>          keep the hot products in Redis, shop:hot-product:<id> (default: $REDIS_URL)
  *   --conversion-below <rate>  alert when a window's payments per view fall below this (default 0.06)
  *   --no-generator             only serve ingest and run the queries (post your own events)
  *   --kafka <bootstrap>        use Kafka instead of the embedded log: the generator (a query of its
@@ -31,10 +34,9 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Trigger, fileSink, type Sink, type Stream } from 'millrace';
+import { Trigger, type Sink, type Stream } from 'millrace';
 import { definePipeline } from '@millrace/server';
 import { logSource, openLog, startIngestServer } from '@millrace/log';
-import { postgresSink } from '@millrace/postgres';
 import {
   DEFAULT_SHOP,
   type ShopConfig,
@@ -45,6 +47,7 @@ import {
 } from './generator.ts';
 import { kafkaGenerator, kafkaShopEvents } from './kafka.ts';
 import { scaledQueries, shopQueries } from './queries.ts';
+import { type ReportTargets, describeTargets, reportSinks } from './reportSinks.ts';
 import { shopEventSchema } from './shopSource.ts';
 import { teeSink } from './teeSink.ts';
 
@@ -59,6 +62,8 @@ export default definePipeline(async (ctx) => {
       'ingest-port': { type: 'string', default: '4041' },
       out: { type: 'string', default: '.millrace/ecommerce' },
       'database-url': { type: 'string' },
+      'mariadb-url': { type: 'string' },
+      'redis-url': { type: 'string' },
       'conversion-below': { type: 'string', default: '0.06' },
       'no-generator': { type: 'boolean', default: false },
       kafka: { type: 'string' },
@@ -70,7 +75,6 @@ export default definePipeline(async (ctx) => {
   if (!(threshold >= 0 && threshold <= 1)) throw new Error(`--conversion-below must be a rate in [0, 1]`);
   const out = path.resolve(a.out);
   mkdirSync(out, { recursive: true });
-  const databaseUrl = a['database-url'] ?? process.env.DATABASE_URL;
 
   // Event time follows the wall clock from the first run on.
   const baseFile = path.join(out, 'base-time');
@@ -134,24 +138,20 @@ export default definePipeline(async (ctx) => {
   // The queries read the topic; each writes a report (PostgreSQL or files) and a dashboard.
   const queryOf = <K extends keyof ReturnType<typeof shopQueries>>(name: string, key: K) =>
     shopQueries(eventsFor(name), q)[key];
-  const report = (name: string, key?: string[]): Sink =>
-    databaseUrl
-      ? postgresSink({
-          name: `${name}-report`,
-          connectionString: databaseUrl,
-          table: `shop_${name.replace(/-/g, '_')}`,
-          createTable: true,
-          mode: key ? 'upsert' : 'append',
-          ...(key ? { keyColumns: key } : {}),
-        })
-      : fileSink({ name: `${name}-report`, path: path.join(out, 'reports', name), format: 'jsonl' });
+  const targets: ReportTargets = {
+    out,
+    databaseUrl: a['database-url'] ?? process.env.DATABASE_URL,
+    mariadbUrl: a['mariadb-url'] ?? process.env.MARIADB_URL,
+    redisUrl: a['redis-url'] ?? process.env.REDIS_URL,
+    windowMs: q.funnelWindowMs,
+  };
   const start = (name: string, stream: { writeStream: never } | unknown, dashboard: Sink) =>
     ctx.start(stream as never, {
       queryName: name,
       outputMode: 'append',
       trigger: Trigger.processingTime('1 second'),
       checkpointLocation: path.join(out, 'checkpoints', name),
-      sink: teeSink(name, report(name), dashboard),
+      sink: teeSink(name, ...reportSinks(name, targets), dashboard),
     });
 
   await start(
@@ -210,7 +210,7 @@ export default definePipeline(async (ctx) => {
     `\ne-commerce demo: ${rate} events/s of generated shop traffic → ${ingestUrl ? `${ingestUrl}/topics/${TOPIC}` : `Kafka ${a.kafka} topic ${TOPIC}`}\n` +
       `  web UI and dashboards: the service's address — http://127.0.0.1:4040 unless you gave millrace run --port\n` +
       `  (API: /api/v1, metrics: /metrics)\n` +
-      `  reports: ${databaseUrl ? 'PostgreSQL tables shop_event_counts, shop_funnel, shop_top_products, shop_sessions' : path.join(out, 'reports')}\n` +
+      `  reports: ${describeTargets(targets)}\n` +
       `  Ctrl-C stops cleanly; running again resumes.\n\n`,
   );
 });
