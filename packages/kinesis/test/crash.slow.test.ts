@@ -194,4 +194,4 @@ it(`a Kinesis stream resharded twice → file sink: ${KILLS} SIGKILLs at random 
     await killAll(children);
     await work.finish(passed);
   }
-}, 120_000);
+}, 300_000);
