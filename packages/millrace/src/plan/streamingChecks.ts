@@ -158,6 +158,16 @@ function modesWithoutJoins(plan: LogicalPlan): { modes: OutputMode[]; why: strin
   // Spark: no update mode for session windows — a session already emitted can later merge into a
   // longer one, and the emitted row would never be taken back.
   if (agg.keys.some((k) => isSessionWindowCall(k.expr.kind === 'alias' ? k.expr.arg : k.expr))) {
+    // Spark (UnsupportedOperationChecker): a session window alone is a global aggregation, whose
+    // sessions would all merge into one state key.
+    if (agg.keys.length === 1) {
+      throw userError(
+        'UNSUPPORTED_OPERATION',
+        'Global aggregation with session window in streaming query is not supported: the aggregation by ' +
+          `[${keys}] has no key besides the session window; group by session_window(…) and at least one ` +
+          'other column (e.g. the user or device the sessions belong to)',
+      );
+    }
     return watermarked
       ? {
           modes: ['append', 'complete'],

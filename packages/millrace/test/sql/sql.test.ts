@@ -499,16 +499,17 @@ describe('JOIN', () => {
 
   it('session_window with a per-row gap expression', async () => {
     await same(
-      `SELECT session_window.end AS closes, count(*) AS n FROM bids WATERMARK ts DELAY OF INTERVAL 2 SECONDS
-       GROUP BY session_window(ts, CASE WHEN bidder = 0 THEN '1 second' ELSE '4 seconds' END)`,
+      `SELECT auction, session_window.end AS closes, count(*) AS n FROM bids WATERMARK ts DELAY OF INTERVAL 2 SECONDS
+       GROUP BY auction, session_window(ts, CASE WHEN bidder = 0 THEN '1 second' ELSE '4 seconds' END)`,
       (f) =>
         f.bids
           .withWatermark('ts', '2 seconds')
           .groupBy(($) => ({
+            auction: $.auction,
             session_window: sessionWindow($.ts, when($.bidder.eq(0), '1 second').otherwise('4 seconds')),
           }))
           .agg({ n: count() })
-          .select(($) => ({ closes: $.session_window.getField('end'), n: $.n })),
+          .select(($) => ({ auction: $.auction, closes: $.session_window.getField('end'), n: $.n })),
     );
   });
 
