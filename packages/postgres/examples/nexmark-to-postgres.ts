@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Trigger, count, createSession, jsonLogger, max, nexmarkSource, schema, t, window } from 'millrace';
+import { Trigger, count, createSession, jsonLogger, max, nexmarkSource, window } from 'millrace';
 import pg from 'pg';
 import { postgresSink } from '../src/index.ts';
 
@@ -35,34 +35,23 @@ const perWindow = session
   .readStream(nexmarkSource({ kind: 'bid', maxEvents: Number(args.events), eventsPerTrigger: 50_000 }))
   .withWatermark('dateTime', '5 seconds')
   .groupBy(($) => ({ window: window($.dateTime, '10 seconds'), auction: $.auction }))
-  .agg(($) => ({ bids: count(), top_price: max($.price) }))
+  .agg(($) => ({ bids: count(), topPrice: max($.price) }))
   // Flatten the window struct into two timestamp columns (a struct would be stored as jsonb).
-  .map(
-    (r) => {
-      const w = r.window as { start: number; end: number };
-      return {
-        window_start: w.start,
-        window_end: w.end,
-        auction: r.auction,
-        bids: r.bids,
-        top_price: r.top_price,
-      };
-    },
-    schema({
-      window_start: t.timestamp,
-      window_end: t.timestamp,
-      auction: t.long,
-      bids: t.long,
-      top_price: t.long.orNull(),
-    }),
-  );
+  .select(($) => ({
+    windowStart: $.window.getField('start'),
+    windowEnd: $.window.getField('end'),
+    auction: $.auction,
+    bids: $.bids,
+    topPrice: $.topPrice,
+  }));
 
 const sink = postgresSink({
   connectionString: url,
   table: args.table,
   mode: 'upsert',
-  keyColumns: ['window_start', 'auction'],
+  keyColumns: ['windowStart', 'auction'],
   createTable: true,
+  columnNames: 'snake_case', // windowStart → window_start: no quotes needed in SQL
 });
 console.log(`writing to ${sink.describe()}`);
 
