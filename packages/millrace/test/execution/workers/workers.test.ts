@@ -319,7 +319,7 @@ describe('queries on worker threads', () => {
         { user: 'cy', c: 2, total: 13 },
       ]),
     );
-  });
+  }, 60_000); // seven worker threads start in turn; slow on a loaded 2-core machine
 
   it('progress sums the workers’ partitions and shows each one', async () => {
     const session = createSession();
