@@ -6,6 +6,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   type OutputMode,
+  ManualClock,
+  Trigger,
   type TableSource,
   type Row,
   type Session,
@@ -94,6 +96,8 @@ const auctions = (): Auction[][] =>
 
 interface Fixture {
   readonly session: Session;
+  /** The session's clock: batches run when it is advanced (processing-time trigger). */
+  readonly clock: ManualClock;
   readonly bids: Stream<Bid>;
   readonly auctions: Stream<Auction>;
   readonly categories: TableSource<{ categoryId: number; title: string }>;
@@ -115,7 +119,8 @@ const spread = udaf('spread', {
 
 /** A session with `bids`, `auctions` (streams) and `categories` (a static table) registered. */
 function fixture(): Fixture {
-  const session = createSession();
+  const clock = new ManualClock(0);
+  const session = createSession({ clock });
   const bidsIn = memoryStream(bidSchema, { name: 'bids' });
   const auctionsIn = memoryStream(auctionSchema, { name: 'auctions' });
   const bids = session.readStream(bidsIn);
@@ -137,6 +142,7 @@ function fixture(): Fixture {
   const a = auctions();
   return {
     session,
+    clock,
     bids,
     auctions: auctionStream,
     categories,
@@ -155,12 +161,31 @@ const canonical = (rows: readonly Row[]): string[] => rows.map((r) => JSON.strin
 async function rowsOf(build: (f: Fixture) => Stream<any>, outputMode: OutputMode): Promise<string[]> {
   const f = fixture();
   const sink = memorySink();
+  // A processing-time trigger on a manual clock: data is added while the query sleeps, so each
+  // step is exactly one batch (both sources' rows together), in every run alike.
   const q = await build(f)
-    .writeStream({ sink, outputMode, checkpointLocation: tempDir('millrace-sql-') })
+    .writeStream({
+      sink,
+      outputMode,
+      checkpointLocation: tempDir('millrace-sql-'),
+      trigger: Trigger.processingTime('1 second'),
+    })
     .start();
+  const asleep = async () => {
+    const deadline = Date.now() + 15_000;
+    while (q.isActive && !(f.clock.waiting > 0 && !q.status.isTriggerActive)) {
+      if (Date.now() > deadline) throw new Error('the query did not go back to waiting on the clock');
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  };
   try {
-    for (let step = 0; f.feed(step); step++) await q.processAllAvailable();
-    await q.processAllAvailable();
+    await asleep();
+    // The steps, then three triggers without data: windows and outer rows the watermark closes.
+    for (let step = 0; f.feed(step) || step < 8; step++) {
+      f.clock.advance(1000);
+      await asleep();
+    }
+    if (q.exception) throw q.exception;
   } finally {
     await q.stop();
   }
