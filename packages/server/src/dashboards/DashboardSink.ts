@@ -21,7 +21,16 @@
  * The service finds a dashboard sink when its query runs in a service session
  * (see logging/logger.ts serviceHooksOf), or when registered with ctx.dashboards.
  */
-import type { OutputMode, Row, Sink, SinkBatchInfo, SinkContext, SinkWriteResult } from 'millrace';
+import {
+  type Field,
+  type OutputMode,
+  type Row,
+  type Sink,
+  type SinkBatchInfo,
+  type SinkContext,
+  type SinkWriteResult,
+  typeToString,
+} from 'millrace';
 import { serviceHooksOf } from '../logging/logger.ts';
 import type { DashboardState } from '../state/ServiceState.ts';
 import { userError } from '../util/errors.ts';
@@ -82,6 +91,26 @@ export interface DashboardInfo {
   readonly lastBatchId: number | null;
   readonly updatedAt: string | null;
   readonly skippedRows: number;
+  /**
+   * The result's columns and their types (`timestamp`, `long`, `array<string>`, …), struct fields
+   * as dotted paths (`window.start`), so the web UI formats a value by its type, not its name.
+   * Empty until the query has opened the sink.
+   */
+  readonly columns: DashboardColumn[];
+}
+
+export interface DashboardColumn {
+  readonly name: string;
+  readonly type: string;
+}
+
+/** Leaf columns of a schema: struct fields become dotted paths (the struct itself is listed too). */
+function columnsOf(fields: readonly Field[], prefix = ''): DashboardColumn[] {
+  return fields.flatMap((f) => {
+    const name = prefix + f.name;
+    const own = { name, type: typeToString(f.type) };
+    return f.type.kind === 'struct' ? [own, ...columnsOf(f.type.fields, `${name}.`)] : [own];
+  });
 }
 
 type Listener = (u: DashboardUpdate) => void;
@@ -123,6 +152,7 @@ export class DashboardSink implements Sink {
   private skipped = 0;
   private readonly listeners = new Set<Listener>();
   private readonly xPath: string[];
+  private columns: DashboardColumn[] = [];
   private readonly seriesPath: string[];
 
   constructor(options: DashboardSinkOptions) {
@@ -207,6 +237,8 @@ export class DashboardSink implements Sink {
       this.lastBatchId = null;
     }
     this.queryName = ctx.queryName;
+    // (Contexts made by hand, as in unit tests, may come without a schema: no types then.)
+    this.columns = ctx.schema ? columnsOf(ctx.schema.fields) : [];
     serviceHooksOf(ctx.log)?.dashboardOpened(this, { queryId: ctx.queryId, queryName: ctx.queryName });
   }
 
@@ -362,6 +394,7 @@ export class DashboardSink implements Sink {
       lastBatchId: this.lastBatchId,
       updatedAt: this.updatedAtMs === null ? null : new Date(this.updatedAtMs).toISOString(),
       skippedRows: this.skipped,
+      columns: this.columns.map((c) => ({ ...c })),
     };
   }
 }

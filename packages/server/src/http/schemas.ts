@@ -361,6 +361,12 @@ export const DashboardInfo = named(
     lastBatchId: intOrNull,
     updatedAt: isoTimeOrNull,
     skippedRows: { type: 'integer', description: 'Time-series rows skipped because x was not a time' },
+    columns: {
+      type: 'array',
+      description:
+        "The result's columns and types (timestamp, long, double, string, array<…>, struct<…>); struct fields as dotted paths",
+      items: obj({ name: str, type: str }),
+    },
   }),
 );
 

@@ -103,7 +103,9 @@ export class TimeChart {
         width: 1.5,
         dash: s.dash,
         fill: stacked && s.stack !== false ? alpha(s.color, 0.35) : undefined,
-        spanGaps: true,
+        // Lines join over values a series lacks at some x (undefined) but break at gaps in time,
+        // which breakAtGaps marks with null (uPlot draws a gap only at null).
+        spanGaps: false,
         // uPlot hides the dots once points are dense, and a line needs two points: a series
         // with a single value (in view) would draw nothing, so that value gets its dot.
         points: { filter: lonePoint },
@@ -166,19 +168,24 @@ export class TimeChart {
   }
 
   /** x: epoch milliseconds (ascending); ys: one array per series, aligned with x. */
-  setData(x: readonly number[], ys: readonly (readonly (number | null)[])[]): void {
-    this.raw = ys.map((y) => [...y]);
+  setData(xIn: readonly number[], ysIn: readonly (readonly (number | null)[])[]): void {
+    const { x, ys, gap } = breakAtGaps(xIn, ysIn);
+    this.raw = ys;
     const xs = x.map((t) => t / 1000);
-    let shown: (number | null)[][] = this.raw;
+    // null: a gap in time (the line breaks); undefined: this series has no value at this x (joined).
+    let shown: (number | null | undefined)[][] = ys.map((y) =>
+      y.map((v, j) => (gap[j] ? null : (v ?? undefined))),
+    );
     if (this.o.stacked) {
       const acc = new Array<number>(xs.length).fill(0);
       shown = this.raw.map((y, i) => {
-        if (this.o.series[i]?.stack === false) return y;
-        return y.map((v, j) => (acc[j] = acc[j]! + (v ?? 0)));
+        if (this.o.series[i]?.stack === false) return shown[i]!;
+        return y.map((v, j) => (gap[j] ? null : (acc[j] = acc[j]! + (v ?? 0))));
       });
     }
     this.data = [xs, ...shown] as uPlot.AlignedData;
-    this.el.dataset.points = String(xs.length);
+    this.el.dataset.points = String(xIn.length);
+    this.el.dataset.gaps = String(gap.filter(Boolean).length);
     this.el.dataset.lastX = xs.length ? String(x[x.length - 1]) : '';
     if (!this.plot) {
       if (!this.el.isConnected) return; // created once attached (it needs a width)
@@ -202,6 +209,38 @@ export class TimeChart {
     this.plot?.destroy();
     this.plot = null;
   }
+}
+
+/** A jump in x larger than this many times the usual step is a gap in time. */
+const GAP_FACTOR = 3;
+
+/**
+ * Marks gaps in time: where x jumps by more than GAP_FACTOR times its median step (a query that was
+ * stopped, the minute before a demo started), a point with no values is inserted between the two,
+ * so the line breaks there instead of drawing a straight line across the missing time.
+ */
+export function breakAtGaps(
+  x: readonly number[],
+  ys: readonly (readonly (number | null)[])[],
+): { x: number[]; ys: (number | null)[][]; gap: boolean[] } {
+  const steps = x
+    .slice(1)
+    .map((t, i) => t - x[i]!)
+    .filter((d) => d > 0)
+    .sort((a, b) => a - b);
+  const median = steps.length >= 2 ? steps[Math.floor(steps.length / 2)]! : Infinity;
+  const out = { x: [] as number[], ys: ys.map(() => [] as (number | null)[]), gap: [] as boolean[] };
+  x.forEach((t, j) => {
+    if (j > 0 && t - x[j - 1]! > GAP_FACTOR * median) {
+      out.x.push((x[j - 1]! + t) / 2);
+      out.ys.forEach((y) => y.push(null));
+      out.gap.push(true);
+    }
+    out.x.push(t);
+    ys.forEach((y, i) => out.ys[i]!.push(y[j] ?? null));
+    out.gap.push(false);
+  });
+  return out;
 }
 
 function fmtOrDash(v: number | null | undefined, fmt: (v: number) => string): string {

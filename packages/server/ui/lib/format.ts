@@ -82,24 +82,69 @@ export function json(v: unknown, max = 120): string {
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
 
-const TIME_NAME = /(^|[._])(start|end|time|timestamp|date|datetime|[a-z]*(At|Time))$/i;
+/** Without a schema only: names that look like times (window.start, windowStart, updatedAt…). */
+const TIME_NAME = /(^|[._])(start|end|time|timestamp|date|datetime)$|[a-z](At|Time|Start|End|Date)$/i;
+/** Identifiers (id, userId, order_id): shown as written, without thousands separators. */
+const ID_NAME = /(^|[._])id$|[a-z0-9](Id|ID|_id)$/;
+
+/** Days since 1970-01-01 (a `date` column) as 2026-01-02. */
+function isoDate(days: number): string {
+  return new Date(days * 86_400_000).toISOString().slice(0, 10);
+}
 
 /**
- * A result value for a table cell. Numbers in columns named like times (window.start,
- * eventTime, updatedAt…) that look like epoch milliseconds are shown as times.
+ * A result value as text for a table cell, by the column's type from the result's schema
+ * (`timestamp`, `date`, `long`, `double`, …): timestamps as times, identifiers without thousands
+ * separators, other numbers with them. Without a type (an older server), names that look like
+ * times decide, as before.
  */
-export function cellValue(column: string, v: unknown): string {
+export function cellValue(column: string, v: unknown, type?: string): string {
   if (v === null || v === undefined) return '';
+  if (type === 'timestamp' && (typeof v === 'number' || typeof v === 'string')) return time(v);
+  if (type === 'date' && typeof v === 'number') return isoDate(v);
   if (typeof v === 'number') {
-    if (TIME_NAME.test(column) && v > 1e11 && v < 1e14) return time(v);
+    if (ID_NAME.test(column) && Number.isInteger(v)) return String(v);
+    if (type === undefined && TIME_NAME.test(column) && v > 1e11 && v < 1e14) return time(v);
     return num(v);
   }
   if (typeof v === 'string') {
-    if (/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(v)) return time(v);
+    if (type === undefined && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/.test(v)) return time(v);
     return v;
   }
   if (typeof v === 'boolean') return String(v);
   return json(v, 200);
+}
+
+/** The element type of `array<…>` / the field types of `struct<…>` (top level only). */
+export function elementType(type: string | undefined): string | undefined {
+  const m = type === undefined ? null : /^array<(.*)>$/.exec(type);
+  return m ? m[1] : undefined;
+}
+
+export function fieldTypes(type: string | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  const m = type === undefined ? null : /^struct<(.*)>$/.exec(type);
+  if (!m) return out;
+  // Split "a: long, b: struct<c: string, d: long>" at top-level commas.
+  let depth = 0;
+  let start = 0;
+  const body = m[1]!;
+  const parts: string[] = [];
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (c === '<') depth++;
+    else if (c === '>') depth--;
+    else if (c === ',' && depth === 0) {
+      parts.push(body.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(body.slice(start));
+  for (const p of parts) {
+    const at = p.indexOf(':');
+    if (at > 0) out.set(p.slice(0, at).trim(), p.slice(at + 1).trim());
+  }
+  return out;
 }
 
 /** "a=1, b=x" from labels. */

@@ -12,7 +12,8 @@
 import { ApiError, getJson } from '../lib/api.ts';
 import { PALETTE, TimeChart } from '../lib/charts.ts';
 import { KeyedRows, h, replace, setText, table } from '../lib/dom.ts';
-import { ago, cellValue, num, time } from '../lib/format.ts';
+import { ago, num, time } from '../lib/format.ts';
+import { resultCell } from '../lib/cells.ts';
 import type { Page, PageContext } from '../lib/page.ts';
 import { limited, throttle, type Throttled } from '../lib/schedule.ts';
 import { stats } from '../lib/stats.ts';
@@ -192,7 +193,9 @@ class DashboardView {
       ...this.info.keyColumns.filter((k) => this.columns.includes(k)),
       ...this.columns.filter((c) => !this.info.keyColumns.includes(c)),
     ];
-    const sig = cols.join('\u0000');
+    // Each column's type from the result's schema (older servers send none: formats guess by name).
+    const types = new Map((this.info.columns ?? []).map((c) => [c.name, c.type]));
+    const sig = cols.map((c) => `${c}:${types.get(c) ?? ''}`).join('\u0000');
     if (!this.tableEl || this.tableEl.dataset.cols !== sig) {
       // Columns whose values are numbers are right-aligned (judged on the rows held now).
       const sample = [...this.rows.values()].slice(-50);
@@ -209,7 +212,7 @@ class DashboardView {
       this.tableRows = new KeyedRows<TableRow>(
         t.tbody,
         (r) => r.key,
-        (r) => cols.map((c) => cellValue(c, r.flat[c])),
+        (r) => cols.map((c) => resultCell(c, r.flat[c], types.get(c))),
         {
           numeric: t.numeric,
           onChanged: (tr, r) => {
