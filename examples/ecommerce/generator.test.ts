@@ -34,7 +34,7 @@ describe('shopSource in real time', () => {
     expect(await latest()).toBe(5); // blocks 0–4
     clock.advance(1);
     expect(await latest()).toBe(6); // block 5 is due now
-    const { rows } = await source.getBatch(null, 6);
+    const { rows } = await source.getBatch(null, 6, { batchId: 0 });
     expect(Math.max(...rows.map((e) => e.ts))).toBeLessThanOrEqual(clock.now());
   });
 });
