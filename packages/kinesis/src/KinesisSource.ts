@@ -84,6 +84,8 @@ export interface KinesisSourceOptions extends KinesisConnectionOptions {
   readonly failOnDataLoss?: boolean;
   /** Records per GetRecords call (1–10,000). Default 10,000. */
   readonly pageSize?: number;
+  /** At least this long between two GetRecords calls on one shard. Default 200 ms (Kinesis allows 5 a second per shard). */
+  readonly minReadIntervalMs?: number;
   /** Unique within a query. Default `kinesis-<streamName>`. */
   readonly name?: string;
   /** Retries of a call after a transient failure before the query fails. Default 10. Throttling is always waited out. */
@@ -103,6 +105,7 @@ const KNOWN = new Set([
   'maxRecordsPerTrigger',
   'failOnDataLoss',
   'pageSize',
+  'minReadIntervalMs',
   'name',
   'maxRetries',
   'initialBackoffMs',
@@ -125,6 +128,7 @@ export class KinesisSource implements Source<KinesisRow> {
   private readonly maxRecords: number | undefined;
   private readonly failOnDataLoss: boolean;
   private readonly pageSize: number;
+  private readonly minReadIntervalMs: number;
   private readonly caller: KinesisCaller;
   private ctx: ConnectorContext | undefined;
   /** One reader per shard, reading ahead of the last batch planned. */
@@ -160,6 +164,7 @@ export class KinesisSource implements Source<KinesisRow> {
       throw optionError(WHO, '"failOnDataLoss" must be true or false');
     this.failOnDataLoss = options.failOnDataLoss ?? true;
     this.pageSize = integerOption(o, 'pageSize', 10_000, 1, WHO, 10_000);
+    this.minReadIntervalMs = integerOption(o, 'minReadIntervalMs', 200, 0, WHO);
     const retry = {
       maxRetries: integerOption(o, 'maxRetries', 10, 0, WHO),
       initialBackoffMs: integerOption(o, 'initialBackoffMs', 100, 0, WHO),
@@ -232,6 +237,7 @@ export class KinesisSource implements Source<KinesisRow> {
         caller: this.caller,
         streamName: this.streamName,
         pageSize: this.pageSize,
+        minReadIntervalMs: this.minReadIntervalMs,
         onDataLoss: (shard, problem) =>
           this.dataLoss(problem, { shard, ...(batch === undefined ? {} : { batch }) }),
       },

@@ -33,6 +33,8 @@ export interface ReaderSettings {
   readonly streamName: string;
   /** GetRecords' Limit (at most 10,000). */
   readonly pageSize: number;
+  /** At least this long between two GetRecords calls on a shard (Kinesis allows 5 a second). */
+  readonly minReadIntervalMs: number;
   /** Called when records may have been lost; throws to fail the query, or returns to read on. */
   readonly onDataLoss: (shardId: string, problem: string) => void;
 }
@@ -52,6 +54,7 @@ export class ShardReader {
   lagMs: number | undefined;
   private iterator: string | undefined;
   private verifyFirst: string | undefined;
+  private lastReadAt = 0;
 
   constructor(
     private readonly s: ReaderSettings,
@@ -78,6 +81,10 @@ export class ShardReader {
       const iterator = this.iterator!;
       const room = until === undefined ? want - this.buffer.length : this.s.pageSize;
       const limit = Math.max(1, Math.min(this.s.pageSize, room + (this.verifyFirst ? 1 : 0)));
+      // An idle query polls every few ms: keep to the shard's read rate instead of being throttled.
+      const wait = this.lastReadAt + this.s.minReadIntervalMs - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      this.lastReadAt = Date.now();
       const page = await this.s.caller.run(`reading ${this.shardId}`, batch, async (c) => {
         try {
           return await c.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: limit }));

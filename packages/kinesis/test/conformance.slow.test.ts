@@ -71,6 +71,7 @@ const sourceHarness: SourceHarness<KinesisRow> = {
           credentials,
           name: 'kinesis-conformance',
           ...(ctx.testCase === 'largeBatch' ? {} : { maxRecordsPerTrigger: 1_000 }),
+          minReadIntervalMs: 0,
           ...retry,
         }),
       async append(records: readonly InputRecord[]) {

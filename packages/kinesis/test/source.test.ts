@@ -56,6 +56,7 @@ function source(streamName: string, extra: Partial<KinesisSourceOptions> = {}) {
     credentials: TEST_CREDENTIALS,
     initialBackoffMs: 10,
     maxBackoffMs: 50,
+    minReadIntervalMs: 0, // the tests read as fast as kinesalite answers; pacing has its own test
     ...extra,
   });
 }
@@ -404,6 +405,28 @@ describe('errors', () => {
     await src.close();
     await fresh.close();
     await proxy.stop();
+  });
+
+  it('an idle query keeps to the shard read rate: GetRecords at most every minReadIntervalMs (200 ms)', async () => {
+    const s = uniqueName('idle');
+    await createStream(admin, s, 1);
+    await putRecords(admin, s, records(0, 5));
+    const proxy = new FaultProxy(kl.port);
+    await proxy.start();
+    const sink = memorySink();
+    const q = await createSession()
+      .readStream(kinesisSource({ streamName: s, endpoint: proxy.endpoint, credentials: TEST_CREDENTIALS }))
+      .writeStream({ sink, outputMode: 'append' })
+      .start();
+    await q.processAllAvailable();
+    const before = proxy.calls.get('GetRecords') ?? 0;
+    await new Promise((r) => setTimeout(r, 2_000)); // the engine polls every 10 ms meanwhile
+    const idleReads = (proxy.calls.get('GetRecords') ?? 0) - before;
+    await q.stop();
+    await proxy.stop();
+    expect(idx(sink.allRows() as unknown as KinesisRow[])).toEqual([0, 1, 2, 3, 4]);
+    expect(idleReads).toBeGreaterThan(2);
+    expect(idleReads).toBeLessThanOrEqual(11);
   });
 
   it('bad options fail at once, naming the option', () => {

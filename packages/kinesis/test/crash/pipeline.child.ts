@@ -30,6 +30,7 @@ const rows = session
       credentials: { accessKeyId: 'AKIDCRASH', secretAccessKey: 'crash-secret' },
       maxRecordsPerTrigger: Number(env('CRASH_PER_TRIGGER')),
       name: 'crash-input',
+      minReadIntervalMs: 20,
       initialBackoffMs: 20,
       maxBackoffMs: 200,
     }),
