@@ -182,6 +182,24 @@ describe('offsets', () => {
     expect(sink.batchIds).toHaveLength(3);
   });
 
+  it('{ timestamp } starts at the records that arrived at or after it', async () => {
+    const s = uniqueName('ts');
+    await createStream(admin, s, 2);
+    await putRecords(admin, s, records(0, 10));
+    await new Promise((r) => setTimeout(r, 30));
+    const from = Date.now();
+    await new Promise((r) => setTimeout(r, 30));
+    await putRecords(admin, s, records(10, 16));
+    const src = source(s, { startingPosition: { timestamp: new Date(from) } });
+    await src.open(ctx());
+    const { batches, end } = await drain(src);
+    await src.close();
+    // Batch 0 fixes the starting time in the checkpoint (no rows); then the records after it.
+    expect(batches[0]).toEqual([]);
+    expect(batches.flatMap(idx).sort((a, b) => a - b)).toEqual([10, 11, 12, 13, 14, 15]);
+    expect(Object.keys(end!)).toEqual(['shardId-000000000000', 'shardId-000000000001']);
+  });
+
   it('a checkpoint offset of another shape is refused with CHECKPOINT_MISMATCH', async () => {
     const s = uniqueName('src');
     await createStream(admin, s, 1);
