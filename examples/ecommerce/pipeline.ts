@@ -41,6 +41,7 @@ import {
   DEFAULT_SHOP,
   type ShopConfig,
   type ShopEvent,
+  blockDueMs,
   generateBlock,
   maxOutOfOrderMs,
   sessionsFor,
@@ -194,15 +195,23 @@ export default definePipeline(async (ctx) => {
     queryOf('sessions', 'sessions'),
     ctx.dashboards.sink({ name: 'sessions', title: 'Latest finished sessions', kind: 'table', maxRows: 50 }),
   );
+  // Complete windows only: the traffic starts at baseTime, so the windows before
+  // firstCompleteWindow lack the orders and payments of sessions that would have begun earlier,
+  // and their low conversion is not a drop. Not on a window with few views either.
+  const firstCompleteWindow =
+    Math.ceil((baseTime + maxOutOfOrderMs(cfg)) / q.funnelWindowMs) * q.funnelWindowMs;
   ctx.alerts.rule({
     name: 'conversion-drop',
     query: 'funnel',
-    condition: `views >= 100 and conversionRate < ${threshold}`, // not on a window with few views
+    condition: `windowStart >= ${firstCompleteWindow} and views >= 100 and conversionRate < ${threshold}`,
     eventTime: 'windowEnd',
     for: '0 seconds',
     cooldown: '30 seconds',
     severity: 'warning',
-    summary: `conversion {conversionRate} in the window ending {windowEnd|time} is below ${threshold}`,
+    summary:
+      `conversion {conversionRate|percent} ({payments} payments / {views} views) in the window ending ` +
+      `{windowEnd|time} is below ${Number((threshold * 100).toPrecision(4))}%`,
+    resolvedSummary: `conversion back to {conversionRate|percent} in the window ending {windowEnd|time}`,
   });
 
   if (!a['no-generator'] && ingestUrl) void runGenerator(cfg, ingestUrl, out, ctx.signal, ctx.log);
@@ -215,7 +224,7 @@ export default definePipeline(async (ctx) => {
   );
 });
 
-/** Post one block of events per `blockMs` of wall time, each with an idempotency key, from where the log left off. */
+/** Post one block of events per `blockMs` of wall time (once it is due: blockDueMs), each with an idempotency key, from where the log left off. */
 async function runGenerator(
   cfg: ShopConfig,
   ingestUrl: string,
@@ -231,7 +240,8 @@ async function runGenerator(
     // first run
   }
   while (!signal.aborted) {
-    const due = cfg.baseTime + (b + 1) * cfg.blockMs;
+    // Once the clock has passed every event time of the block: event time never runs ahead.
+    const due = blockDueMs(b, cfg);
     const wait = due - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, Math.min(wait, 1000)));
     if (Date.now() < due) continue;
