@@ -93,6 +93,8 @@ export class PostgresCdcSource implements Source<CdcRow> {
   private latestSeen: Lsn | null = null;
   private lagBytes: number | null = null;
   private availableNowTarget: Lsn | null = null;
+  /** The last peek after `from` found nothing, with the server's WAL flushed up to `flush`. */
+  private nothingAfter: { from: Lsn | null; flush: Lsn } | null = null;
 
   constructor(options: PostgresCdcSourceOptions) {
     this.o = resolveOptions(options);
@@ -235,6 +237,10 @@ export class PostgresCdcSource implements Source<CdcRow> {
       const flush = parseLsn(
         (await c.query<{ l: string }>('SELECT pg_current_wal_flush_lsn()::text AS l')).rows[0]!.l,
       );
+      // Idle: no WAL written since the last peek found nothing after `from` — skip decoding again.
+      const idle = this.nothingAfter;
+      if (idle !== null && idle.from === from && idle.flush === flush) return start;
+      this.nothingAfter = null;
       // pgoutput stops at a transaction's end once it produced upto_nchanges messages; ask for
       // more when the first answer held only transactions an earlier batch already read.
       let ask = max === undefined ? null : 2 * max + 16;
@@ -246,7 +252,10 @@ export class PostgresCdcSource implements Source<CdcRow> {
           this.lookahead = { from, end: found.end, rows: found.rows };
           return { lsn: formatLsn(found.end) };
         }
-        if (ask === null || found.messages < ask) return start;
+        if (ask === null || found.messages < ask) {
+          this.nothingAfter = { from, flush };
+          return start;
+        }
         ask *= 4;
       }
     });

@@ -80,23 +80,35 @@ it(`CDC → PostgreSQL append: ${KILLS} SIGKILLs mid-stream, every change exactl
     // The first run creates the slot: changes after it are captured.
     const first = spawnChild(CHILD, env);
     children.push(first);
-    await first.waitForLine((l) => l === 'STARTED', 'the first start', 60_000);
+    await first.waitForLine((l) => l.startsWith('STARTED'), 'the first start', 60_000);
     await insertSome(5);
     await first.waitForLine((l) => l.startsWith('BATCH'), 'a first batch', 30_000);
     for (let kill = 0; kill < KILLS; kill++) {
       const child = kill === 0 ? first : spawnChild(CHILD, env);
       if (kill > 0) children.push(child);
-      const writing = insertSome(randInt(rng, 5, 25));
+      // Transactions keep committing while the child runs, so every kill lands mid-stream.
+      let writing = true;
+      const writer = (async () => {
+        while (writing) {
+          await insertSome(1);
+          await sleep(randInt(rng, 5, 30));
+        }
+      })();
       const how = rng();
-      if (how < 0.2)
-        await sleep(randInt(rng, 0, 400)); // at startup, maybe before STARTED
+      if (how < 0.35)
+        await sleep(randInt(rng, 0, 3_000)); // at startup or in recovery
       else {
-        await child.waitForLine((l) => l === 'STARTED', `start after kill ${kill}`, 60_000);
-        await child.waitForNth('BATCH', randInt(rng, 1, 4), 3_000);
+        await child.waitForLine((l) => l.startsWith('STARTED'), `start after kill ${kill}`, 60_000);
+        await child.waitForNth('BATCH', randInt(rng, 1, 4), 5_000);
         await sleep(randInt(rng, 0, 60)); // mid-batch, often inside the sink's transaction
       }
       await child.kill();
-      await writing;
+      writing = false;
+      await writer;
+      if (process.env.CRASH_TIMING)
+        console.log(
+          `kill ${kill} at ${(performance.now() - child.spawnedAt).toFixed(0)} ms: ${child.lines.join(' | ')}`,
+        );
       const ids = await outputIds();
       expect(new Set(ids).size, `duplicates after kill ${kill}`).toBe(ids.length);
       for (const id of ids) expect(id).toBeLessThan(nextId);

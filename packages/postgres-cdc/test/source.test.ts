@@ -139,9 +139,15 @@ describe('postgresCdcSource', () => {
     // Nothing new: the end stays where it is.
     await b.commit(next!);
     expect(await b.latestOffset(next, { kind: 'default' })).toEqual(next);
+    expect(await b.latestOffset(next, { kind: 'default' })).toEqual(next); // idle: no WAL, no peek
+    await admin.query(`INSERT INTO items VALUES (13, 'a', 1)`);
+    const third = await b.latestOffset(next, { kind: 'default' });
+    expect(third).not.toEqual(next);
+    expect((await b.getBatch(next, third!, { batchId: 2 })).rows.map((r) => r.after!.order_id)).toEqual([13]);
     // Committing an older end again (a restart) is a no-op, never a step back.
+    await b.commit(third!);
     await b.commit(end!);
-    expect(await confirmed(slot)).toBe((next as { lsn: string }).lsn);
+    expect(await confirmed(slot)).toBe((third as { lsn: string }).lsn);
     await b.close();
   });
 

@@ -22,7 +22,8 @@ const out = (line: string) => process.stdout.write(line + '\n');
 
 const session = createSession();
 session.streams.addListener({
-  onQueryProgress: ({ progress: p }) => out(`BATCH ${p.batchId} ${p.numInputRows}`),
+  onQueryProgress: ({ progress: p }) =>
+    out(`BATCH ${p.batchId} ${p.numInputRows} ${performance.now().toFixed(0)}`),
 });
 const rowSchema = schema({ id: t.long, v: t.long, tx: t.long, lsn: t.string });
 const changes = session
@@ -56,7 +57,7 @@ const query = await changes
     trigger: process.env.CRASH_FINAL === '1' ? Trigger.availableNow() : Trigger.processingTime(50),
   })
   .start();
-out('STARTED');
+out(`STARTED ${performance.now().toFixed(0)}`);
 process.once('SIGTERM', () => void query.stop());
 await query.awaitTermination();
 out('DONE');
