@@ -71,6 +71,24 @@ describe('ShardedMap', () => {
     expect(m.shards()).toHaveLength(2);
   });
 
+  it('spreads splits over the growth instead of splitting every shard in the same batch', () => {
+    // One limit for all shards: 15 splits (each a copy of a full shard) within 1,000 inserts.
+    const m = new ShardedMap<number>(1000);
+    const at: number[] = [];
+    for (let i = 0; i < 64_000; i++) {
+      const before = m.splits;
+      m.set(`k${i}`, i);
+      if (m.splits !== before) at.push(i);
+    }
+    let densest = 0;
+    for (let i = 0; i < at.length; i++) {
+      let n = 0;
+      while (i + n < at.length && at[i + n]! - at[i]! < 1000) n++;
+      densest = Math.max(densest, n);
+    }
+    expect(densest).toBeLessThanOrEqual(8);
+  });
+
   it('hashes keys that differ only at the end into both halves', () => {
     const low = new Set<number>();
     for (let i = 0; i < 64; i++) low.add(hashKey(`000000001700000000|user-${i}`) & 7);
