@@ -11,6 +11,7 @@
  *   npm run bench -- mqtt --events 100000
  *   npm run bench -- redis --rows 300000
  *   npm run bench -- nats --messages 200000
+ *   npm run bench -- postgres-cdc --rows 200000
  *   npm run bench -- kinesis --records 20000
  *   npm run bench -- state --store memory --keys 1000000
  */
@@ -24,6 +25,7 @@ const SUITES: Record<string, () => Promise<{ main(args: string[]): Promise<numbe
   mariadb: () => import('./mariadb/cli.ts'),
   redis: () => import('./redis/cli.ts'),
   nats: () => import('./nats/cli.ts'),
+  'postgres-cdc': () => import('./postgres-cdc/cli.ts'),
   kinesis: () => import('./kinesis/cli.ts'),
   rabbitmq: () => import('./rabbitmq/cli.ts'),
   mqtt: () => import('./mqtt/cli.ts'),
