@@ -89,6 +89,8 @@ export function adviceFor(err: unknown, streamName: string): string {
     return `check that stream "${streamName}" exists in this region and account (aws kinesis describe-stream-summary --stream-name ${streamName})`;
   const msg = String((err as Error)?.message ?? err);
   if (/region is missing/i.test(msg)) return 'set the "region" option or AWS_REGION';
+  if (/did not come from this stream|StartingSequenceNumber .* is invalid/i.test(msg))
+    return `the checkpoint's sequence numbers belong to another stream: was "${streamName}" deleted and created again? Start the query on a new checkpoint`;
   if (/ENOTFOUND/.test(`${String((err as { code?: unknown })?.code ?? '')} ${msg}`))
     return 'check the endpoint and region: the host name does not resolve';
   return 'see the Kinesis message above';

@@ -8,7 +8,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { DeleteStreamCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type ConnectorContext,
@@ -445,6 +445,28 @@ describe('errors', () => {
     expect(idx(sink.allRows() as unknown as KinesisRow[])).toEqual([0, 1, 2, 3, 4]);
     expect(idleReads).toBeGreaterThan(2);
     expect(idleReads).toBeLessThanOrEqual(11);
+  });
+
+  it('a stream deleted and created again under the same name: the checkpoint does not fit, and the error says so', async () => {
+    const s = uniqueName('again');
+    await createStream(admin, s, 1);
+    await putRecords(admin, s, records(0, 5));
+    const src = source(s);
+    await src.open(ctx());
+    const end = await src.latestOffset(null, { kind: 'default' });
+    await src.getBatch(null, end!, { batchId: 0 });
+    await src.close();
+    await admin.send(new DeleteStreamCommand({ StreamName: s }));
+    // kinesalite stamps shards with their creation second: let one pass, as it would on AWS.
+    await new Promise((r) => setTimeout(r, 1_100));
+    await createStream(admin, s, 1);
+    await putRecords(admin, s, records(5, 8));
+    const again = source(s);
+    await again.open(ctx());
+    const err = await again.latestOffset(end, { kind: 'default' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'KINESIS_FAILED', retryable: false });
+    expect((err as Error).message).toMatch(/deleted and created again\? Start the query on a new checkpoint/);
+    await again.close();
   });
 
   it('bad options fail at once, naming the option', () => {
