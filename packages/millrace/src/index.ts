@@ -64,6 +64,7 @@ export {
 export type {
   StreamingQueryProgress,
   StreamingQueryStatus,
+  WaitingFor,
   SourceProgress,
   SinkProgress,
   StateOperatorProgress,

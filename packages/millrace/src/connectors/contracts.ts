@@ -29,6 +29,14 @@ export interface ConnectorContext {
   readonly stateDir: string;
   readonly clock: Clock;
   readonly log: Logger;
+  /**
+   * Say what the connector is waiting for while a service it needs is away, e.g.
+   * `RabbitMQ at amqp://mq:5672: connection refused` (never a secret); `null` once it is back.
+   * Shown in the query's status message and `status.waitingFor`, since between batches nothing
+   * else tells a user why no data comes. Optional so contexts built by hand (tests, worker threads)
+   * need not provide it; call it as `ctx.reportWaiting?.(…)`.
+   */
+  readonly reportWaiting?: (what: string | null) => void;
 }
 
 /**

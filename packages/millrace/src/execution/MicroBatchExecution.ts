@@ -63,6 +63,7 @@ import {
 import { type Chunks, collectChunks, runPlan } from './runPlan.ts';
 import { type Trigger, nextTriggerTime } from './trigger.ts';
 import { type WatermarkPolicy, WatermarkTracker } from './watermark.ts';
+import { WaitingBoard, withWaiting } from './waiting.ts';
 
 export interface ExecutionOptions {
   readonly queryName: string;
@@ -147,6 +148,13 @@ export class MicroBatchExecution {
   /** The watermark the last batch ran with (no-data batches run when the current one is past it). */
   private lastBatchWatermarkMs = 0;
   private opened: { sources: Source<any>[]; sink: boolean } = { sources: [], sink: false };
+  /** What the connectors report waiting for; folded into every status published. */
+  private readonly waiting: WaitingBoard;
+  private baseStatus: StreamingQueryStatus = {
+    message: 'Initializing',
+    isDataAvailable: false,
+    isTriggerActive: false,
+  };
 
   constructor(
     private readonly plan: PhysicalQuery,
@@ -155,6 +163,10 @@ export class MicroBatchExecution {
     private readonly hooks: ExecutionHooks,
   ) {
     this.watermark = new WatermarkTracker(plan.watermarks, options.watermarkPolicy);
+    this.waiting = new WaitingBoard(
+      () => options.clock.now(),
+      () => this.publishStatus(),
+    );
 
     this.scanCounts = countScans(plan.root);
   }
@@ -216,7 +228,8 @@ export class MicroBatchExecution {
     for (const source of this.plan.sources) {
       const stateDir = await this.checkpoint.sourceDir(source.name);
       await this.guard(
-        () => source.open({ ...base, stateDir }),
+        () =>
+          source.open({ ...base, stateDir, reportWaiting: this.waiting.reporter(`source "${source.name}"`) }),
         'SOURCE_FAILED',
         `source "${source.name}" failed to open`,
         {
@@ -228,7 +241,14 @@ export class MicroBatchExecution {
     const stateDir = await this.checkpoint.sinkDir(this.sink.name);
     const schema = this.plan.root.schema;
     await this.guard(
-      () => this.sink.open({ ...base, stateDir, schema, outputMode: options.outputMode }),
+      () =>
+        this.sink.open({
+          ...base,
+          stateDir,
+          schema,
+          outputMode: options.outputMode,
+          reportWaiting: this.waiting.reporter(`sink "${this.sink.name}"`),
+        }),
       'SINK_FAILED',
       `sink "${this.sink.name}" failed to open`,
       { sink: this.sink.name },
@@ -841,7 +861,12 @@ export class MicroBatchExecution {
   }
 
   private status(message: string, isDataAvailable: boolean, isTriggerActive: boolean): void {
-    this.hooks.onStatus({ message, isDataAvailable, isTriggerActive });
+    this.baseStatus = { message, isDataAvailable, isTriggerActive };
+    this.publishStatus();
+  }
+
+  private publishStatus(): void {
+    this.hooks.onStatus(withWaiting(this.baseStatus, this.waiting.list()));
   }
 
   /** Run a connector call; wrap anything it throws with where it happened. */
@@ -871,6 +896,7 @@ export class MicroBatchExecution {
   }
 
   private async cleanup(): Promise<void> {
+    this.waiting.close();
     const errors: unknown[] = [];
     for (const s of this.opened.sources) {
       try {

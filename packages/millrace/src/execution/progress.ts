@@ -84,6 +84,20 @@ export interface StreamingQueryStatus {
   readonly message: string;
   readonly isDataAvailable: boolean;
   readonly isTriggerActive: boolean;
+  /**
+   * Services the query's connectors are waiting for (they retry or reconnect with backoff), in the
+   * order they began waiting; absent when none. `message` then says the same in words.
+   */
+  readonly waitingFor?: readonly WaitingFor[];
+}
+
+export interface WaitingFor {
+  /** `source "orders"` or `sink "out"`. */
+  readonly connector: string;
+  /** What it waits for, as the connector put it: `RabbitMQ at amqp://mq:5672: connection refused`. */
+  readonly what: string;
+  /** ISO time it began waiting. */
+  readonly since: string;
 }
 
 /** Rows per second, 0 when no time passed (Spark reports 0.0, never NaN). */
