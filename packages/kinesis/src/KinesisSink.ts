@@ -186,6 +186,7 @@ export class KinesisSink implements Sink {
       );
     this.ctx = ctx;
     this.caller.log = ctx.log;
+    this.caller.reportWaiting = ctx.reportWaiting;
     // Fail start() at once on a missing stream, bad credentials or an unreachable endpoint.
     await this.caller.run('checking the stream', undefined, (c) =>
       c.send(new DescribeStreamSummaryCommand({ StreamName: this.streamName })),
@@ -264,13 +265,18 @@ export class KinesisSink implements Sink {
     let pending = chunk;
     let transientRounds = 0;
     let throttledRounds = 0;
+    let waited = false;
     while (pending.length > 0) {
       const send = pending;
       stats.requests++;
       const res = await this.caller.run(`putting ${send.length} records of batch ${batchId}`, batchId, (c) =>
         c.send(new PutRecordsCommand({ StreamName: this.streamName, Records: send })),
       );
-      if (!res.FailedRecordCount) return;
+      if (!res.FailedRecordCount) {
+        // A throw below fails the query, which stops showing what it waited for.
+        if (waited) this.ctx?.reportWaiting?.(null);
+        return;
+      }
       const refused = send.filter((_, k) => res.Records?.[k]?.ErrorCode);
       const codes = new Set(send.map((_, k) => res.Records?.[k]?.ErrorCode).filter((c): c is string => !!c));
       const kinds = [...codes].map((code) => classify({ name: code }));
@@ -309,6 +315,8 @@ export class KinesisSink implements Sink {
         delayMs,
         waitingFor: `Kinesis write capacity of stream ${this.streamName}`,
       });
+      this.ctx?.reportWaiting?.(`Kinesis write capacity of stream ${this.streamName}`);
+      waited = true;
       stats.retriedRecords += refused.length;
       await sleep(delayMs);
       pending = refused;

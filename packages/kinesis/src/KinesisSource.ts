@@ -187,6 +187,7 @@ export class KinesisSource implements Source<KinesisRow> {
   async open(ctx: ConnectorContext): Promise<void> {
     this.ctx = ctx;
     this.caller.log = ctx.log;
+    this.caller.reportWaiting = ctx.reportWaiting;
     // Fail start() at once on a missing stream, bad credentials or an unreachable endpoint.
     await this.caller.run('listing shards', undefined, (c) => listShards(c, this.streamName));
   }

@@ -13,6 +13,8 @@ export class KinesisCaller {
   /** ProvisionedThroughputExceeded and similar answers waited out so far (for progress metrics). */
   throttled = 0;
   log: Logger | undefined;
+  /** The connector context's reportWaiting: the query status shows what a retry waits for. */
+  reportWaiting: ((what: string | null) => void) | undefined;
 
   constructor(
     private readonly who: string,
@@ -40,9 +42,16 @@ export class KinesisCaller {
       ...(batch === undefined ? {} : { batch }),
     };
     const prefix = `${this.who} "${this.connectorName}": ${doing} (stream "${this.streamName}" at ${this.where})`;
+    let waited = false;
     const { value } = await withRetries(this.retry, () => step(this.client), {
       onRetry: ({ retry, delayMs, error, throttled }) => {
         if (throttled) this.throttled++;
+        waited = true;
+        this.reportWaiting?.(
+          throttled
+            ? `Kinesis read/write capacity of stream ${this.streamName}`
+            : `Kinesis at ${this.where}: ${this.secrets.scrub(describeError(error))}`,
+        );
         this.log?.warn(
           `kinesis ${this.role}: ${throttled ? 'throttled by Kinesis, backing off' : 'transient failure, retrying'}`,
           {
@@ -70,6 +79,8 @@ export class KinesisCaller {
           ),
           { retryable: true, context, cause: e },
         ),
+    }).finally(() => {
+      if (waited) this.reportWaiting?.(null);
     });
     return value;
   }

@@ -276,6 +276,8 @@ class MqttReceiver implements Receiver {
             if (this.state === 'stopped') return;
             if (!first) {
               this.reconnects++;
+              this.lastError = ''; // a later outage reports its own error, not this one's
+              this.ctx?.reportWaiting?.(null);
               this.ctx?.log.info(`${s.what}: reconnected to the MQTT broker`, { broker: s.conn.shown });
             }
             this.state = 'connected';
@@ -290,12 +292,16 @@ class MqttReceiver implements Receiver {
               client.end(true);
               this.state = 'stopped';
               reject(e);
-            } else this.lastError = (e as Error).message;
+            } else {
+              this.lastError = redact((e as Error).message, s.conn.secrets);
+              this.ctx?.reportWaiting?.(this.waitingFor());
+            }
           },
         );
       });
       client.on('error', (e) => {
         this.lastError = redact(e.message, s.conn.secrets);
+        if (this.state === 'reconnecting') this.ctx?.reportWaiting?.(this.waitingFor());
         if (first) {
           first = false;
           this.state = 'stopped';
@@ -309,6 +315,7 @@ class MqttReceiver implements Receiver {
         this.pending.clear();
         if (this.state === 'connected') {
           this.state = 'reconnecting';
+          this.ctx?.reportWaiting?.(this.waitingFor());
           this.ctx?.log.warn(`${s.what}: lost the connection to the MQTT broker; reconnecting with backoff`, {
             broker: s.conn.shown,
             error: this.lastError,
@@ -423,9 +430,11 @@ class MqttReceiver implements Receiver {
     return {
       connection: this.state,
       reconnects: this.reconnects,
-      ...(this.state === 'reconnecting'
-        ? { waitingFor: `MQTT broker at ${this.s.conn.shown}: ${this.lastError}` }
-        : {}),
+      ...(this.state === 'reconnecting' ? { waitingFor: this.waitingFor() } : {}),
     };
+  }
+
+  private waitingFor(): string {
+    return `MQTT broker at ${this.s.conn.shown}: ${this.lastError || 'connection closed'}`;
   }
 }

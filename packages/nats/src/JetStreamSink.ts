@@ -141,6 +141,7 @@ export class JetStreamSink implements Sink {
   ): Promise<{ value: T; retries: number }> {
     const where = this.secrets.scrub(displayTarget(this.target));
     const context = { sink: this.name, ...(batch === undefined ? {} : { batch }) };
+    let waited = false;
     return withRetries(
       this.retry,
       async () => {
@@ -148,7 +149,9 @@ export class JetStreamSink implements Sink {
         return step();
       },
       {
-        onRetry: ({ retry, delayMs, error }) =>
+        onRetry: ({ retry, delayMs, error }) => {
+          waited = true;
+          this.ctx?.reportWaiting?.(`NATS at ${where}: ${this.secrets.scrub(describeError(error))}`);
           this.ctx?.log.warn('jetstream sink: transient failure, retrying', {
             ...context,
             retry,
@@ -156,7 +159,8 @@ export class JetStreamSink implements Sink {
             delayMs,
             waitingFor: `NATS at ${where}`,
             error: this.secrets.scrub(describeError(error)),
-          }),
+          });
+        },
         fatal: (e) =>
           externalError(
             'NATS_FAILED',
@@ -174,7 +178,9 @@ export class JetStreamSink implements Sink {
             { retryable: true, context, cause: e },
           ),
       },
-    );
+    ).finally(() => {
+      if (waited) this.ctx?.reportWaiting?.(null);
+    });
   }
 
   async open(ctx: SinkContext): Promise<void> {

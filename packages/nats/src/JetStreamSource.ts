@@ -197,6 +197,7 @@ export class JetStreamSource implements Source<JetStreamRow> {
   private async run<T>(doing: string, batch: number | undefined, step: () => Promise<T>): Promise<T> {
     const where = this.secrets.scrub(displayTarget(this.target));
     const context = { source: this.name, ...(batch === undefined ? {} : { batch }) };
+    let waited = false;
     const { value } = await withRetries(
       this.retry,
       async () => {
@@ -204,7 +205,9 @@ export class JetStreamSource implements Source<JetStreamRow> {
         return step();
       },
       {
-        onRetry: ({ retry, delayMs, error }) =>
+        onRetry: ({ retry, delayMs, error }) => {
+          waited = true;
+          this.ctx?.reportWaiting?.(`NATS at ${where}: ${this.secrets.scrub(describeError(error))}`);
           this.ctx?.log.warn('jetstream source: transient failure, retrying', {
             ...context,
             retry,
@@ -212,7 +215,8 @@ export class JetStreamSource implements Source<JetStreamRow> {
             delayMs,
             waitingFor: `NATS at ${where}`,
             error: this.secrets.scrub(describeError(error)),
-          }),
+          });
+        },
         fatal: (e) =>
           externalError(
             'NATS_FAILED',
@@ -230,7 +234,9 @@ export class JetStreamSource implements Source<JetStreamRow> {
             { retryable: true, context, cause: e },
           ),
       },
-    );
+    ).finally(() => {
+      if (waited) this.ctx?.reportWaiting?.(null);
+    });
     return value;
   }
 

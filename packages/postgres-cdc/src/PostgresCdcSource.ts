@@ -402,6 +402,7 @@ export class PostgresCdcSource implements Source<CdcRow> {
         }
         release();
         stats.transactions = transactions;
+        if (retry > 0) this.ctx?.reportWaiting?.(null);
         break;
       } catch (e) {
         release(e);
@@ -550,6 +551,7 @@ export class PostgresCdcSource implements Source<CdcRow> {
         client = await this.connect();
         const value = await work(client);
         client.release();
+        if (retry > 0) this.ctx?.reportWaiting?.(null);
         return value;
       } catch (e) {
         client?.release(e instanceof Error ? e : true);
@@ -598,12 +600,14 @@ export class PostgresCdcSource implements Source<CdcRow> {
       );
     }
     const delayMs = backoffMs(retry + 1, this.o);
+    const waitingFor = busy ? `replication slot ${this.o.slot} (in use)` : `PostgreSQL at ${this.where}`;
+    this.ctx?.reportWaiting?.(`${waitingFor}: ${this.secrets.scrub(err.message)}`);
     this.ctx?.log.warn('postgres cdc: transient failure, retrying', {
       ...context,
       retry: retry + 1,
       maxRetries: this.o.maxRetries,
       delayMs,
-      waitingFor: busy ? `replication slot ${this.o.slot} (in use)` : `PostgreSQL at ${this.where}`,
+      waitingFor,
       error: this.secrets.scrub(err.message),
     });
     await sleep(delayMs);

@@ -338,6 +338,7 @@ class RabbitMqReceiver implements Receiver {
     this.state = 'reconnecting';
     model.close().catch(() => {});
     this.lastError = redact(err?.message ?? 'connection closed', this.s.conn.secrets);
+    this.ctx?.reportWaiting?.(this.waitingFor());
     this.ctx?.log.warn(`${this.s.what}: lost the connection to RabbitMQ; reconnecting with backoff`, {
       broker: this.s.conn.shown,
       queue: this.s.queue,
@@ -353,6 +354,7 @@ class RabbitMqReceiver implements Receiver {
       try {
         await this.connectOnce();
         this.reconnects++;
+        this.ctx?.reportWaiting?.(null);
         this.ctx?.log.info(`${this.s.what}: reconnected to RabbitMQ`, {
           broker: this.s.conn.shown,
           attempts: attempt + 1,
@@ -362,6 +364,7 @@ class RabbitMqReceiver implements Receiver {
         if ((this.state as State) === 'stopped') return;
         this.state = 'reconnecting';
         this.lastError = redact((e as Error).message, this.s.conn.secrets);
+        this.ctx?.reportWaiting?.(this.waitingFor());
       }
     }
   }
@@ -386,10 +389,12 @@ class RabbitMqReceiver implements Receiver {
     return {
       connection: this.state === 'consuming' ? 'connected' : this.state,
       reconnects: this.reconnects,
-      ...(this.state === 'reconnecting'
-        ? { waitingFor: `RabbitMQ at ${this.s.conn.shown}: ${this.lastError}` }
-        : {}),
+      ...(this.state === 'reconnecting' ? { waitingFor: this.waitingFor() } : {}),
     };
+  }
+
+  private waitingFor(): string {
+    return `RabbitMQ at ${this.s.conn.shown}: ${this.lastError}`;
   }
 }
 
