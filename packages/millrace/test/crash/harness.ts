@@ -3,17 +3,18 @@
  * pipeline process that can be SIGKILLed at any moment and restarted, and
  * read-only views of a query's checkpoint and of a file sink's directory.
  *
- * A child is a pipeline script in this folder run as `node --import tsx
- * <script>` — one process (no tsx wrapper), so SIGKILL hits the engine itself.
+ * A child is a pipeline script run as `node <bundle of script>` (see
+ * childEntry) — one process (no wrapper), so SIGKILL hits the engine itself.
  * Children talk to the test through stdout lines (`READY`, `STARTED`,
  * `BATCH <id> …`, `DONE`); everything else they print is kept for failure
  * messages.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, mkdirSync, readFileSync, readdirSync, renameSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { type Sink, type StreamingQueryProgress, readFileSinkOutput } from '../../src/index.ts';
 import type { StateStore, StateStoreProvider } from '../../src/state/index.ts';
@@ -190,9 +191,74 @@ export class Child {
   }
 }
 
-/** Start `node --import tsx <script>` with the given environment, cwd = repository root. */
+/**
+ * How a child script starts. A bundle of the script with the repository's own TypeScript (esbuild,
+ * the compiler tsx uses; third-party packages stay external) starts in ~0.3 s of CPU where
+ * `node --import tsx` takes ~1.2 s loading module by module — minutes of CI over the few hundred
+ * children the crash tests start. Scripts whose queries run on worker threads keep tsx: a worker
+ * finds its bootstrap next to the engine's own module (import.meta.url), which a bundle moves.
+ * CRASH_TSX=1 starts every child with tsx.
+ */
+function childEntry(script: string): string[] {
+  if (process.env.CRASH_TSX === '1' || readFileSync(script, 'utf8').includes('workers:')) {
+    return ['--import', 'tsx', script];
+  }
+  let bundle = bundles.get(script);
+  if (!bundle) {
+    // Under node_modules, so the external packages resolve from the bundle as from the script.
+    const dir = path.join(REPO_ROOT, 'node_modules', '.cache', 'millrace-children');
+    mkdirSync(dir, { recursive: true });
+    const name = path.relative(REPO_ROOT, script).replace(/[^A-Za-z0-9_.-]/g, '_');
+    bundle = path.join(dir, `${name}.${process.pid}.mjs`);
+    esbuild().buildSync({
+      entryPoints: [script],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      outfile: `${bundle}.tmp`,
+      external: thirdPartyPackages(),
+      logLevel: 'error',
+    });
+    renameSync(`${bundle}.tmp`, bundle);
+    bundles.set(script, bundle);
+  }
+  return [bundle];
+}
+const bundles = new Map<string, string>();
+
+function esbuild(): typeof import('esbuild') {
+  return createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
+}
+
+/** Every dependency named by the repository's package.json files, except its own packages (bundled). */
+function thirdPartyPackages(): string[] {
+  const files = [
+    path.join(REPO_ROOT, 'package.json'),
+    ...readdirSync(path.join(REPO_ROOT, 'packages')).map((p) =>
+      path.join(REPO_ROOT, 'packages', p, 'package.json'),
+    ),
+  ];
+  const names = new Set<string>();
+  for (const f of files) {
+    let pkg: Record<string, Record<string, string> | undefined>;
+    try {
+      pkg = JSON.parse(readFileSync(f, 'utf8')) as typeof pkg;
+    } catch {
+      continue;
+    }
+    for (const field of ['dependencies', 'devDependencies', 'optionalDependencies', 'peerDependencies']) {
+      for (const n of Object.keys(pkg[field] ?? {})) {
+        if (n !== 'millrace' && !n.startsWith('@millrace/')) names.add(n);
+      }
+    }
+  }
+  return [...names].flatMap((n) => [n, `${n}/*`]);
+}
+
+/** Start a child script (see childEntry) with the given environment, cwd = repository root. */
 export function spawnChild(script: string, env: Record<string, string>): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', script], {
+  const proc = spawn(process.execPath, childEntry(script), {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
