@@ -325,7 +325,9 @@ describe('memory state store', () => {
     }
   });
 
-  it('keeps get/put O(1): 200k puts and gets in a batch take well under a second each', async () => {
+  // A bound that catches O(n) per operation (minutes for 200k), not a speed target: it must hold on a
+  // loaded 2-core machine too (it hit 1.08 s at load 13 with a 1 s bound).
+  it('keeps get/put O(1): 200k puts and gets in a batch take seconds, not minutes', async () => {
     const p = provider();
     const s = await open(p, 0);
     const n = 200_000;
@@ -339,8 +341,8 @@ describe('memory state store', () => {
     for (let i = 0; i < n; i++) if (s1.get(`key-${i}`) !== undefined) found++;
     const getMs = performance.now() - t;
     expect(found).toBe(n);
-    expect(putMs).toBeLessThan(1000);
-    expect(getMs).toBeLessThan(1000);
+    expect(putMs).toBeLessThan(5000);
+    expect(getMs).toBeLessThan(5000);
     expect(s1.metrics().numKeys).toBe(n);
     const mem = s1.metrics().memoryUsedBytes;
     expect(mem).toBeGreaterThan(n * 40);
