@@ -35,15 +35,19 @@
  * Rows of the batch in flight stay in memory until it commits, so that a retry can send them again.
  */
 import type { Connection, UpsertResult } from 'mariadb';
-import { MillraceError, type Field, type Row, type Schema, type Sink, type SinkBatchInfo } from 'millrace';
-import { type Renaming, renameColumns } from './columnNames.ts';
-import type { OutputMode, SinkContext, SinkWriteResult } from 'millrace';
+import type { Field, OutputMode, Row, Schema } from 'millrace';
+import {
+  type SqlBatchCounts,
+  type SqlSinkDialect,
+  type SqlWritePlan,
+  TransactionalSqlSink,
+  sinkError,
+} from 'millrace/sql-sink';
 import { BadValue, rowEncoder, showValue } from './columns.ts';
 import { Secrets, connect, displayConfig, serverOf } from './connection.ts';
-import { adviceFor, asDbError, describeDbError, isRetryable, isUserFault, sinkError } from './errors.ts';
+import { adviceFor, asDbError, describeDbError, isRetryable, isUserFault } from './errors.ts';
 import { type TableName, displayName, qualified } from './identifiers.ts';
 import { type MariaDbSinkOptions, type ResolvedOptions, resolveOptions } from './options.ts';
-import { backoffMs, sleep } from './retry.ts';
 import * as sql from './statements.ts';
 
 /** A sink that writes micro-batches into a MariaDB / MySQL table, exactly once. */
@@ -52,99 +56,39 @@ export function mariadbSink(options: MariaDbSinkOptions): MariaDbSink {
 }
 
 /** What open() learned about the table: how to write a batch's rows. */
-interface WritePlan {
+interface WritePlan extends SqlWritePlan {
   readonly fields: readonly Field[];
   readonly encode: (row: Row, rowIndex: number) => unknown[];
   readonly insertSql: string;
-  readonly upsert: boolean;
-  readonly keyColumns: readonly string[];
-  readonly columnsText: string;
 }
 
-interface Counts {
+interface Counts extends SqlBatchCounts {
   sent: number;
   affected: number;
-  deleted: number;
-  statements: number;
-  writeMs: number;
 }
 
-const newCounts = (): Counts => ({ sent: 0, affected: 0, deleted: 0, statements: 0, writeMs: 0 });
+/** MariaDB's names and error classification for the shared transactional core. */
+const MARIADB: SqlSinkDialect = {
+  sinkKind: 'mariadbSink',
+  codePrefix: 'MARIADB',
+  logName: 'mariadb sink',
+  product: 'MariaDB',
+  reachabilityChecks: "max_connections, the user's host) and its error log",
+  isRetryable,
+  isUserFault: (err) => isUserFault(asDbError(err)),
+  describeError: (err) => describeDbError(asDbError(err)),
+  adviceFor: (err, table, columns) => adviceFor(asDbError(err), table, columns),
+};
 
-/** An error of the engine's chunk iterator (the plan, or a stop): passed through, never retried. */
-class UpstreamError {
-  constructor(readonly inner: unknown) {}
-}
-
-/** The rows of a batch, replayable for retries: chunks already read are kept until the batch commits. */
-class BatchRows {
-  private readonly kept: (readonly Row[])[] = [];
-  private done = false;
-
-  constructor(private readonly iterator: AsyncIterator<readonly Row[]> | null) {
-    if (iterator === null) this.done = true;
-  }
-
-  static of(rows: readonly Row[]): BatchRows {
-    const b = new BatchRows(null);
-    b.kept.push(rows);
-    return b;
-  }
-
-  async *all(): AsyncGenerator<readonly Row[]> {
-    for (let i = 0; ; i++) {
-      if (i < this.kept.length) {
-        yield this.kept[i]!;
-        continue;
-      }
-      const next = await this.pull();
-      if (next === null) return;
-      this.kept.push(next);
-      yield next;
-    }
-  }
-
-  /** Consume what the engine has not handed over yet (its stateful operators update as chunks are read). */
-  async drain(): Promise<void> {
-    while ((await this.pull()) !== null) {
-      // discard: a skipped replay writes nothing
-    }
-  }
-
-  private async pull(): Promise<readonly Row[] | null> {
-    if (this.done) return null;
-    let r: IteratorResult<readonly Row[]>;
-    try {
-      r = await this.iterator!.next();
-    } catch (e) {
-      throw new UpstreamError(e);
-    }
-    if (r.done) {
-      this.done = true;
-      return null;
-    }
-    return r.value;
-  }
-}
-
-type Phase = 'prepare' | 'write';
-
-export class MariaDbSink implements Sink {
-  readonly name: string;
-  readonly guarantee = 'transactional' as const;
+export class MariaDbSink extends TransactionalSqlSink<Connection, WritePlan, Counts, ResolvedOptions> {
   /** Update mode re-emits a row each time its group changes: only an upsert keeps one row per key. */
   readonly supportedOutputModes: readonly OutputMode[];
 
-  private o: ResolvedOptions;
-  private renaming: Renaming | undefined;
   private readonly secrets: Secrets;
   private conn: Connection | undefined;
-  private ctx: SinkContext | undefined;
-  private plan: WritePlan | undefined;
 
   constructor(options: MariaDbSinkOptions) {
-    this.o = resolveOptions(options);
-    this.name = this.o.name;
+    super(resolveOptions(options), MARIADB);
     this.secrets = new Secrets(this.o.config);
     this.supportedOutputModes =
       this.o.mode === 'upsert' ? ['append', 'update', 'complete'] : ['append', 'complete'];
@@ -160,68 +104,54 @@ export class MariaDbSink implements Sink {
     return displayName(this.o.table);
   }
 
-  private get server(): string {
+  protected get server(): string {
     return this.secrets.scrub(serverOf(this.o.config));
   }
 
-  // -- open ------------------------------------------------------------------------
-
-  async open(given: SinkContext): Promise<void> {
-    // columnNames: from here on the sink sees the table's column names (rows renamed as they come).
-    this.renaming = renameColumns(
-      given.schema,
-      this.o.keyColumns,
-      this.o.columnNames,
-      `mariadbSink "${this.name}"`,
-    );
-    this.o = { ...this.o, keyColumns: this.renaming.keyColumns };
-    const ctx: SinkContext = { ...given, schema: this.renaming.schema };
-    this.ctx = ctx;
-    this.plan = undefined;
-    this.checkAgainstQuery(ctx);
-    try {
-      const { value } = await this.withRetries('prepare', undefined, (conn) =>
-        this.prepare(conn, ctx.schema),
-      );
-      this.plan = value;
-    } catch (e) {
-      await this.close();
-      throw e;
-    }
+  protected scrub(text: string): string {
+    return this.secrets.scrub(text);
   }
 
-  private checkAgainstQuery(ctx: SinkContext): void {
-    const schema = ctx.schema;
-    if (ctx.outputMode === 'update' && this.o.mode !== 'upsert') {
-      throw sinkError(
-        'MARIADB_OUTPUT_MODE',
-        `mariadbSink "${this.name}": output mode 'update' re-emits a row each time its group changes, which an append-only table would ` +
-          `duplicate; set mode: 'upsert' and keyColumns to the grouping columns (the output has: ${schema.names.join(', ')}), ` +
-          `or use output mode 'append' (with a watermark) or 'complete'`,
-        { domain: 'user', sink: this.name },
-      );
+  protected override retryLogFields(): Record<string, unknown> {
+    return { waitingFor: `MariaDB at ${this.server}` };
+  }
+
+  // -- connection: one, made when missing, dropped after any failure -----------------
+
+  protected async acquire(): Promise<Connection> {
+    if (!this.conn) {
+      this.conn = await connect(this.o.config, { connectTimeoutMs: this.o.connectTimeoutMs });
+      // Strict: a value that does not fit fails the batch instead of being truncated with a warning.
+      await this.conn.query(`SET SESSION sql_mode = CONCAT_WS(',', @@SESSION.sql_mode, 'STRICT_ALL_TABLES')`);
     }
-    if (schema.fields.length === 0) {
-      throw sinkError(
-        'MARIADB_NO_COLUMNS',
-        `mariadbSink "${this.name}": the query has no columns to write to ${this.table}`,
-        {
-          domain: 'user',
-          sink: this.name,
-        },
-      );
-    }
-    for (const k of this.o.keyColumns) {
-      if (!schema.has(k)) {
-        throw sinkError(
-          'UNKNOWN_COLUMN',
-          `mariadbSink "${this.name}": key column "${k}" is not in the query's output; it has: ${schema.names.join(', ')}; ` +
-            `set keyColumns to columns of the output`,
-          { domain: 'user', sink: this.name },
-        );
+    return this.conn;
+  }
+
+  protected release(): void {
+    // kept for the next batch
+  }
+
+  /** Drops the sink's connection even when the failure came before acquire() returned it. */
+  protected discard(): void {
+    const c = this.conn;
+    this.conn = undefined;
+    if (c) {
+      try {
+        c.destroy();
+      } catch {
+        // already gone
       }
     }
   }
+
+  async close(): Promise<void> {
+    const c = this.conn;
+    this.conn = undefined;
+    this.plan = undefined;
+    if (c) await c.end().catch(() => c.destroy());
+  }
+
+  // -- open ------------------------------------------------------------------------
 
   private async findTable(
     conn: Connection,
@@ -235,7 +165,7 @@ export class MariaDbSink implements Sink {
   }
 
   /** Create what is missing, then check the table against the query; returns how to write. */
-  private async prepare(conn: Connection, schema: Schema): Promise<WritePlan> {
+  protected async prepare(conn: Connection, schema: Schema): Promise<WritePlan> {
     const o = this.o;
     if (o.table.database === undefined) {
       const db = ((await conn.query('SELECT DATABASE() AS db')) as { db: string | null }[])[0]?.db;
@@ -362,121 +292,90 @@ export class MariaDbSink implements Sink {
 
   // -- write -----------------------------------------------------------------------
 
-  async addBatch(rows: readonly Row[], info: SinkBatchInfo): Promise<SinkWriteResult> {
-    const rename = this.renaming?.row;
-    return this.write(BatchRows.of(rename ? rows.map(rename) : rows), info);
+  protected async begin(conn: Connection): Promise<void> {
+    await conn.beginTransaction();
   }
 
-  async addBatchChunks(chunks: AsyncIterable<readonly Row[]>, info: SinkBatchInfo): Promise<SinkWriteResult> {
-    const rename = this.renaming?.row;
-    const renamed = rename
-      ? (async function* () {
-          for await (const c of chunks) yield c.map(rename);
-        })()
-      : chunks;
-    return this.write(new BatchRows(renamed[Symbol.asyncIterator]()), info);
+  protected async rollback(conn: Connection): Promise<void> {
+    await conn.rollback();
   }
 
-  private async write(rows: BatchRows, info: SinkBatchInfo): Promise<SinkWriteResult> {
-    const plan = this.plan;
-    const ctx = this.ctx;
-    if (!plan || !ctx) {
-      throw sinkError('INTERNAL', `mariadbSink "${this.name}" used before open()`, {
-        domain: 'internal',
-        sink: this.name,
-      });
-    }
-    const batchId = info.batchId;
-    /** Set once COMMIT has been sent: if its answer is lost, a retry that finds batch N committed reports these counts. */
-    let sentCommit: Counts | null = null;
-    let outcome: { counts: Counts; skipped: boolean; commitMs: number; confirmedAfterRetry: boolean };
-    let retries: number;
-    try {
-      ({ value: outcome, retries } = await this.withRetries('write', batchId, async (conn) => {
-        await conn.beginTransaction();
-        const last = await this.lockProgress(conn, ctx.queryId);
-        if (last >= batchId) {
-          await conn.rollback();
-          if (sentCommit)
-            return { counts: sentCommit, skipped: false, commitMs: 0, confirmedAfterRetry: true };
-          return { counts: newCounts(), skipped: true, commitMs: 0, confirmedAfterRetry: false };
-        }
-        const counts = newCounts();
-        if (info.outputMode === 'complete') {
-          counts.deleted = Number(
-            ((await conn.query(sql.deleteAll(this.o.table))) as UpsertResult).affectedRows,
-          );
-        }
-        // One statement in flight while the next one's rows are encoded (the first error is the one seen).
-        let pending: unknown[][] = [];
-        let encoded = 0;
-        let inflight: Promise<void> | null = null;
-        const flush = async () => {
-          const params = pending;
-          pending = [];
-          if (inflight) await inflight;
-          const p = this.send(conn, plan, params, counts);
-          p.catch(() => {}); // awaited below or by the next flush; never an unhandled rejection
-          inflight = p;
-        };
-        for await (const chunk of rows.all()) {
-          for (let i = 0; i < chunk.length; i++) {
-            pending.push(this.encodeRow(plan, chunk[i]!, encoded++, batchId));
-            if (pending.length >= this.o.batchSize) await flush();
-          }
-        }
-        if (pending.length) await flush();
-        if (inflight) await inflight;
-        await conn.query(sql.recordProgress(this.o.progressTable), [batchId, ctx.queryId, this.name]);
-        sentCommit = counts;
-        const t = performance.now();
-        await conn.commit();
-        return { counts, skipped: false, commitMs: performance.now() - t, confirmedAfterRetry: false };
-      }));
-      // A skipped replay still reads the batch: the plan's stateful operators update as it is consumed.
-      await rows.drain();
-    } catch (e) {
-      if (e instanceof UpstreamError) throw e.inner;
-      throw e;
-    }
-    const c = outcome.counts;
-    const metrics: Record<string, number> = {
-      rowsSent: c.sent,
-      rowsAffected: c.affected,
-      statements: c.statements,
-      retries,
-      writeMs: Math.round(c.writeMs * 10) / 10,
-      commitMs: Math.round(outcome.commitMs * 10) / 10,
-      skippedReplay: outcome.skipped ? 1 : 0,
+  protected async commit(conn: Connection): Promise<void> {
+    await conn.commit();
+  }
+
+  protected async readProgressLocked(conn: Connection, queryId: string): Promise<unknown> {
+    const p = this.o.progressTable;
+    return (
+      (await conn.query(sql.lockProgress(p), [queryId, this.name])) as { batch_id: bigint | number }[]
+    )[0]?.batch_id;
+  }
+
+  protected async seedProgress(conn: Connection, queryId: string): Promise<void> {
+    await conn.query(sql.seedProgress(this.o.progressTable), [queryId, this.name]);
+  }
+
+  protected async recordProgress(conn: Connection, queryId: string, batchId: number): Promise<void> {
+    await conn.query(sql.recordProgress(this.o.progressTable), [batchId, queryId, this.name]);
+  }
+
+  protected async deleteAll(conn: Connection): Promise<number> {
+    return Number(((await conn.query(sql.deleteAll(this.o.table))) as UpsertResult).affectedRows);
+  }
+
+  protected newCounts(): Counts {
+    return { sent: 0, affected: 0, deleted: 0, statements: 0, writeMs: 0 };
+  }
+
+  protected async writeRows(
+    conn: Connection,
+    plan: WritePlan,
+    chunks: AsyncIterable<readonly Row[]>,
+    counts: Counts,
+    batchId: number,
+  ): Promise<void> {
+    // One statement in flight while the next one's rows are encoded (the first error is the one seen).
+    let pending: unknown[][] = [];
+    let encoded = 0;
+    let inflight: Promise<void> | null = null;
+    const flush = async () => {
+      const params = pending;
+      pending = [];
+      if (inflight) await inflight;
+      const p = this.send(conn, plan, params, counts);
+      p.catch(() => {}); // awaited below or by the next flush; never an unhandled rejection
+      inflight = p;
     };
-    if (info.outputMode === 'complete') metrics.rowsDeleted = c.deleted;
-    if (outcome.confirmedAfterRetry) metrics.commitConfirmedAfterRetry = 1;
-    return { rowsWritten: c.sent, metrics };
+    for await (const chunk of chunks) {
+      for (let i = 0; i < chunk.length; i++) {
+        pending.push(this.encodeRow(plan, chunk[i]!, encoded++, batchId));
+        if (pending.length >= this.o.batchSize) await flush();
+      }
+    }
+    if (pending.length) await flush();
+    if (inflight) await inflight;
+  }
+
+  protected report(c: Counts): {
+    rowsWritten: number;
+    first: Record<string, number>;
+    extra: Record<string, number>;
+  } {
+    return { rowsWritten: c.sent, first: { rowsSent: c.sent, rowsAffected: c.affected }, extra: {} };
   }
 
   private encodeRow(plan: WritePlan, row: Row, index: number, batchId: number): unknown[] {
     if (plan.upsert) {
       for (const k of plan.keyColumns) {
-        if (row[k] === null || row[k] === undefined) {
-          throw sinkError(
-            'MARIADB_NULL_KEY',
-            `mariadbSink "${this.name}": batch ${batchId} for table ${this.table}: row ${index} has ${showValue(row[k] ?? null)} in key column ` +
-              `"${k}"; an upsert needs a key for every row — filter out rows with a null key, fill it in the query, or choose other keyColumns`,
-            { domain: 'user', sink: this.name, batch: batchId },
-          );
-        }
+        if (row[k] === null || row[k] === undefined)
+          throw this.nullKey(k, showValue(row[k] ?? null), batchId, `row ${index}`);
       }
     }
     try {
       return plan.encode(row, index);
     } catch (e) {
       if (!(e instanceof BadValue)) throw e;
-      throw sinkError(
-        'SINK_BAD_VALUE',
-        `mariadbSink "${this.name}": batch ${batchId} for table ${this.table}: ${e.message}; ` +
-          `make the query produce values of its declared column types (${plan.columnsText})`,
-        { domain: 'user', sink: this.name, batch: batchId },
-      );
+      throw this.badValue(e, batchId, plan);
     }
   }
 
@@ -490,125 +389,4 @@ export class MariaDbSink implements Sink {
       ? r.reduce((s, x) => s + Number(x.affectedRows), 0)
       : Number(r.affectedRows);
   }
-
-  /** Lock this (query, sink)'s progress row, creating it on the first batch; returns the last committed batch id. */
-  private async lockProgress(conn: Connection, queryId: string): Promise<number> {
-    const p = this.o.progressTable;
-    const read = async () =>
-      ((await conn.query(sql.lockProgress(p), [queryId, this.name])) as { batch_id: bigint | number }[])[0]
-        ?.batch_id;
-    let last = await read();
-    if (last === undefined) {
-      await conn.query(sql.seedProgress(p), [queryId, this.name]);
-      last = await read();
-    }
-    return Number(last ?? -1);
-  }
-
-  /**
-   * Run `attempt` on the sink's connection (made when missing); on a retryable failure drop the
-   * connection, wait (exponential backoff) and run it again, up to maxRetries.
-   */
-  private async withRetries<T>(
-    what: Phase,
-    batchId: number | undefined,
-    attempt: (conn: Connection) => Promise<T>,
-  ): Promise<{ value: T; retries: number }> {
-    const started = performance.now();
-    for (let retries = 0; ; retries++) {
-      try {
-        if (!this.conn) {
-          this.conn = await connect(this.o.config, { connectTimeoutMs: this.o.connectTimeoutMs });
-          // Strict: a value that does not fit fails the batch instead of being truncated with a warning.
-          await this.conn.query(
-            `SET SESSION sql_mode = CONCAT_WS(',', @@SESSION.sql_mode, 'STRICT_ALL_TABLES')`,
-          );
-        }
-        const value = await attempt(this.conn);
-        return { value, retries };
-      } catch (e) {
-        // Its state is unknown (maybe mid-transaction): close it; the server rolls back.
-        this.dropConnection();
-        if (e instanceof UpstreamError || e instanceof MillraceError) throw e;
-        if (!isRetryable(e)) throw this.fatal(e, what, batchId);
-        if (retries >= this.o.maxRetries)
-          throw this.giveUp(e, what, batchId, retries, performance.now() - started);
-        const delayMs = backoffMs(retries + 1, this.o);
-        this.ctx?.log.warn('mariadb sink: transient failure, retrying', {
-          sink: this.name,
-          ...(batchId === undefined ? {} : { batch: batchId }),
-          retry: retries + 1,
-          maxRetries: this.o.maxRetries,
-          delayMs,
-          server: this.server,
-          waitingFor: `MariaDB at ${this.server}`,
-          error: this.secrets.scrub(describeDbError(asDbError(e))),
-        });
-        await sleep(delayMs);
-      }
-    }
-  }
-
-  private dropConnection(): void {
-    const c = this.conn;
-    this.conn = undefined;
-    if (c) {
-      try {
-        c.destroy();
-      } catch {
-        // already gone
-      }
-    }
-  }
-
-  private doing(what: Phase, batchId: number | undefined): string {
-    return what === 'prepare'
-      ? `preparing table ${this.table} on ${this.server}`
-      : `writing batch ${batchId} to table ${this.table} on ${this.server}`;
-  }
-
-  private fatal(err: unknown, what: Phase, batchId: number | undefined): MillraceError {
-    const e = asDbError(err);
-    const user = isUserFault(e);
-    const columns = this.plan?.columnsText ?? this.ctx?.schema.toString() ?? '';
-    return sinkError(
-      user ? 'MARIADB_WRITE_FAILED' : 'MARIADB_FAILED',
-      this.secrets.scrub(
-        `mariadbSink "${this.name}": ${this.doing(what, batchId)} failed: ${describeDbError(e)}. ` +
-          `${capitalise(adviceFor(e, this.table, columns))}.`,
-      ),
-      { domain: user ? 'user' : 'external', retryable: false, sink: this.name, batch: batchId, cause: err },
-    );
-  }
-
-  private giveUp(
-    err: unknown,
-    what: Phase,
-    batchId: number | undefined,
-    retries: number,
-    elapsedMs: number,
-  ): MillraceError {
-    return sinkError(
-      'MARIADB_UNAVAILABLE',
-      this.secrets.scrub(
-        `mariadbSink "${this.name}": ${this.doing(what, batchId)} failed after ${retries} ${retries === 1 ? 'retry' : 'retries'} ` +
-          `over ${(elapsedMs / 1000).toFixed(1)} s: ${describeDbError(asDbError(err))}. ` +
-          `Check that MariaDB is running and reachable at ${this.server} (host, port, firewall, DNS), that it accepts ` +
-          `connections (max_connections, the user's host) and its error log; raise maxRetries/maxBackoffMs to wait longer. ` +
-          (what === 'write'
-            ? `Restarting the query from its checkpoint is safe: the batch is written exactly once.`
-            : `Then start the query again.`),
-      ),
-      { domain: 'external', retryable: true, sink: this.name, batch: batchId, cause: err },
-    );
-  }
-
-  async close(): Promise<void> {
-    const c = this.conn;
-    this.conn = undefined;
-    this.plan = undefined;
-    if (c) await c.end().catch(() => c.destroy());
-  }
 }
-
-const capitalise = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);

@@ -13,7 +13,6 @@
  * Everything else (bad data 22xxx, constraint 23xxx, schema/privilege 42xxx, access denied 1045,
  * unknown database 1049, …) fails the batch at once.
  */
-import { MillraceError } from 'millrace';
 
 const RETRYABLE_NET_CODES = new Set([
   'ECONNREFUSED',
@@ -106,23 +105,4 @@ export function adviceFor(e: DbErrorLike, table: string, columns: string): strin
     return `a constraint of ${table} rejected a row; fix the data in the query or the constraint`;
   if (s.startsWith('42')) return `check ${table} and the user's privileges on it`;
   return 'see the MariaDB message above';
-}
-
-export function sinkError(
-  code: string,
-  message: string,
-  opts: {
-    domain: 'user' | 'external' | 'internal';
-    retryable?: boolean;
-    sink: string;
-    batch?: number;
-    cause?: unknown;
-  },
-): MillraceError {
-  return new MillraceError(code, message, {
-    domain: opts.domain,
-    retryable: opts.retryable ?? false,
-    context: { sink: opts.sink, ...(opts.batch === undefined ? {} : { batch: opts.batch }) },
-    cause: opts.cause,
-  });
 }

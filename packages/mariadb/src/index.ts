@@ -5,7 +5,7 @@
  */
 export { mariadbSink, MariaDbSink } from './MariaDbSink.ts';
 export type { MariaDbSinkOptions, MariaDbSinkMode } from './options.ts';
-export { snakeCase, type ColumnNaming } from './columnNames.ts';
+export { snakeCase, type ColumnNaming } from 'millrace/sql-sink';
 export { mariadbTable, type MariaDbTableOptions } from './MariaDbTable.ts';
 export { quoteIdent } from './identifiers.ts';
 export { redactConnectionString } from './connection.ts';

@@ -3,7 +3,7 @@
  * with a MillraceError naming it. (Checks that need the query's schema — key columns, output
  * mode — happen in open(), at start().)
  */
-import type { ColumnNaming } from './columnNames.ts';
+import type { ColumnNaming } from 'millrace/sql-sink';
 import { MillraceError } from 'millrace';
 import type { ConnectionConfig } from 'mariadb';
 import { parseConnectionString } from './connection.ts';

@@ -12,7 +12,6 @@
  * Everything else (22xxx bad data, 23xxx constraint, 42xxx schema/privilege,
  * 28xxx authentication, 3D000 unknown database, …) fails the batch at once.
  */
-import { MillraceError } from 'millrace';
 
 const RETRYABLE_NET_CODES = new Set([
   'ECONNREFUSED',
@@ -114,23 +113,4 @@ export function adviceFor(e: PgErrorLike, table: string, columns: string): strin
   if (state.startsWith('42')) return `check ${table} and the user's privileges on it`;
   if (state === '25P02' || state === '25006') return 'check the server log: the transaction could not go on';
   return 'see the PostgreSQL message above';
-}
-
-export function sinkError(
-  code: string,
-  message: string,
-  opts: {
-    domain: 'user' | 'external' | 'internal';
-    retryable?: boolean;
-    sink: string;
-    batch?: number;
-    cause?: unknown;
-  },
-): MillraceError {
-  return new MillraceError(code, message, {
-    domain: opts.domain,
-    retryable: opts.retryable ?? false,
-    context: { sink: opts.sink, ...(opts.batch === undefined ? {} : { batch: opts.batch }) },
-    cause: opts.cause,
-  });
 }

@@ -4,7 +4,7 @@
  */
 export { postgresSink, PostgresSink } from './PostgresSink.ts';
 export type { PostgresSinkOptions, PostgresSinkMode } from './options.ts';
-export { snakeCase, type ColumnNaming } from './columnNames.ts';
+export { snakeCase, type ColumnNaming } from 'millrace/sql-sink';
 export { quoteIdent } from './identifiers.ts';
 export { redactConnectionString } from './connection.ts';
 export { ddlType as postgresTypeOf } from './columns.ts';
@@ -20,4 +20,4 @@ export {
   type ConnectionTarget,
 } from './connection.ts';
 export { asPgError, describePgError, isRetryable, sqlState, type PgErrorLike } from './errors.ts';
-export { backoffMs, sleep } from './retry.ts';
+export { backoffMs, sleep } from 'millrace/sql-sink';

@@ -6,7 +6,7 @@
 import { MillraceError } from 'millrace';
 import type pg from 'pg';
 import { type ConnectionTarget, redactConnectionString } from './connection.ts';
-import type { ColumnNaming } from './columnNames.ts';
+import type { ColumnNaming } from 'millrace/sql-sink';
 import { type TableName, parseTableName } from './identifiers.ts';
 
 export type PostgresSinkMode = 'append' | 'upsert';

@@ -1,12 +1,13 @@
 /**
- * Column naming of SQL sinks: `'as-is'` writes the query's names (windowStart → `windowStart`,
- * which readers must then write in that case), `'snake_case'` writes windowStart → window_start, the usual
+ * Column naming of SQL sinks: `'as-is'` writes the query's names (windowStart → "windowStart",
+ * which SQL users must then quote), `'snake_case'` writes windowStart → window_start, the usual
  * SQL style (no quotes needed). Only top-level columns are renamed; JSON and struct contents keep
  * their keys. keyColumns may name either form.
  *
- * The same as @millrace/postgres's columnNames.ts (neither sink package depends on the other).
+ * Shared by the SQL sinks (@millrace/postgres, @millrace/mariadb) through `millrace/sql-sink`.
  */
-import { MillraceError, Schema, type Row } from 'millrace';
+import { MillraceError } from '../../errors/index.ts';
+import { Schema, type Row } from '../../schema/index.ts';
 
 export type ColumnNaming = 'as-is' | 'snake_case';
 
