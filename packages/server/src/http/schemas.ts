@@ -77,7 +77,23 @@ export const QuerySummary = named(
       description:
         'null while active; finished: ended by itself (once/availableNow, or stopped by its own code); stopped: stopped through the service',
     },
-    status: obj({ message: str, isDataAvailable: bool, isTriggerActive: bool }),
+    status: obj({
+      message: {
+        type: 'string',
+        description: 'e.g. "Waiting for data to arrive", "Waiting for RabbitMQ at amqp://mq:5672: …"',
+      },
+      isDataAvailable: bool,
+      isTriggerActive: bool,
+      waitingFor: {
+        type: 'array',
+        description: 'Services the connectors are waiting for (retrying or reconnecting); empty when none',
+        items: obj({
+          connector: { type: 'string', description: 'source "name" or sink "name"' },
+          what: { type: 'string', description: 'e.g. RabbitMQ at amqp://mq:5672: connection refused' },
+          since: isoTime,
+        }),
+      },
+    }),
     trigger: { ...strOrNull, description: 'Known for queries started through the service' },
     restartable: bool,
     runs: int,

@@ -3,7 +3,8 @@
  * http/schemas.ts for their schemas). Everything here is already redacted:
  * progress records are redacted when recorded, explain text when the query starts.
  */
-import type { StreamingQueryProgress, Trigger } from 'millrace';
+import type { StreamingQueryProgress, Trigger, WaitingFor } from 'millrace';
+import { redactText } from '../redact.ts';
 import type { HistoryEntry } from './ProgressHistory.ts';
 import type { QueryEntry, QueryFailure, QueryHealth, EndReason } from './QueryRegistry.ts';
 import { lagOf } from './lag.ts';
@@ -18,6 +19,8 @@ export interface QuerySummary {
     readonly message: string;
     readonly isDataAvailable: boolean;
     readonly isTriggerActive: boolean;
+    /** What the query's connectors wait for (a broker that went away); empty when nothing. */
+    readonly waitingFor: readonly WaitingFor[];
   };
   readonly trigger: string | null;
   readonly restartable: boolean;
@@ -50,6 +53,9 @@ function iso(ms: number | null): string | null {
 export function querySummary(e: QueryEntry): QuerySummary {
   const last: HistoryEntry | null = e.history.latest();
   const status = e.query?.status ?? { message: 'Unknown', isDataAvailable: false, isTriggerActive: false };
+  const active = e.health === 'active';
+  // Connectors leave secrets out of what they report; redacting again costs nothing.
+  const waitingFor = active ? (status.waitingFor ?? []).map((w) => ({ ...w, what: redactText(w.what) })) : [];
   return {
     id: e.id,
     runId: e.runId,
@@ -57,9 +63,10 @@ export function querySummary(e: QueryEntry): QuerySummary {
     health: e.health,
     endReason: e.endReason,
     status: {
-      message: e.health === 'active' ? status.message : e.health === 'failed' ? 'Failed' : 'Stopped',
+      message: active ? redactText(status.message) : e.health === 'failed' ? 'Failed' : 'Stopped',
       isDataAvailable: status.isDataAvailable,
       isTriggerActive: status.isTriggerActive,
+      waitingFor,
     },
     trigger: e.handle ? describeTrigger(e.handle.trigger) : null,
     restartable: e.handle !== null && e.handle.checkpointLocation !== undefined,

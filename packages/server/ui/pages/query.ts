@@ -354,6 +354,10 @@ export function queryPage(ctx: PageContext, params: readonly string[]): Page {
       statusText,
       d.health === 'active' ? d.status.message : d.endReason ? `ended: ${d.endReason}` : '',
     );
+    // A connector waiting for a service (a broker that went away) stands out from "Waiting for data".
+    const waiting = d.health === 'active' ? d.status.waitingFor : [];
+    statusText.classList.toggle('waiting', waiting.length > 0);
+    statusText.title = waiting.map((w) => `${w.connector}: since ${w.since}`).join('\n');
     stopBtn.disabled = d.health !== 'active';
     restartBtn.disabled = !d.restartable;
     restartBtn.title = d.restartable
