@@ -21,6 +21,8 @@ import {
   t,
   when,
   window,
+  MemoryStream as MemoryStreamClass,
+  type ConnectorContext,
   type MemoryStream,
   type StreamingQuery,
 } from 'millrace';
@@ -520,6 +522,48 @@ describe('web UI: state partitions', () => {
       await srv.close();
       await svc.close({ flushMs: 0 });
     }
+  });
+});
+
+describe('web UI while a connector waits for its service', () => {
+  /** A real memory source that keeps its context, to report waiting as a broker source does. */
+  class ReportingStream extends MemoryStreamClass<{ v: number }> {
+    ctx: ConnectorContext | undefined;
+    override async open(ctx: ConnectorContext): Promise<void> {
+      this.ctx = ctx;
+      await super.open(ctx);
+    }
+  }
+
+  it('shows "Waiting for …" in the warning colour on the query page, and the usual status once back', async () => {
+    const source = new ReportingStream(schema({ v: t.long }), `waiting-${suffix}`);
+    const q = await service.startQuery(service.createSession().readStream(source), {
+      queryName: 'waiting-for-broker',
+      sink: memorySink({ name: `waiting-out-${suffix}` }),
+    });
+    await q.processAllAvailable();
+    const page = await open('/queries/waiting-for-broker');
+    await page.locator('[data-ready="true"]').first().waitFor();
+    const status = page.locator('.title-row .status-text');
+    source.ctx!.reportWaiting!('RabbitMQ at amqp://mq:5672: connect ECONNREFUSED');
+    // No batch runs meanwhile: the page learns it from its idle refresh (no event comes).
+    await waitUntil(
+      () => status.textContent(),
+      (t) => t === 'Waiting for RabbitMQ at amqp://mq:5672: connect ECONNREFUSED',
+      'the waiting status',
+    );
+    expect(await status.getAttribute('class')).toContain('waiting');
+    expect(await status.getAttribute('title')).toContain(`source "waiting-${suffix}": since `);
+    shots.push(await screenshot(page, 'query-waiting'));
+    source.ctx!.reportWaiting!(null);
+    await waitUntil(
+      () => status.textContent(),
+      (t) => t === 'Waiting for data to arrive',
+      'the usual status',
+    );
+    expect(await status.getAttribute('class')).not.toContain('waiting');
+    await page.close();
+    await q.stop();
   });
 });
 

@@ -625,6 +625,11 @@ export function queryPage(ctx: PageContext, params: readonly string[]): Page {
   });
   const offResync = ctx.events.on('resync', () => void loadAll());
   const tick = window.setInterval(() => {
+    // No event comes between batches: fetch the status now and then (a connector may be waiting
+    // for its broker); `limited` keeps it to one request per 2 s.
+    const since = detail?.lastProgressAt ?? detail?.startedAt;
+    if (detail?.health === 'active' && since && Date.now() - Date.parse(since) > 3_000)
+      refreshDetail.request();
     dirty.head = true;
     render.request();
   }, 1_000);
