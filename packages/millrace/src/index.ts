@@ -198,3 +198,4 @@ export {
   type PartitionOffsets,
   type OffsetSpan,
 } from './connectors/partitioned/index.ts';
+export { collectBatch } from './connectors/collectBatch.ts';

@@ -27,6 +27,7 @@ import {
 } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
+  collectBatch,
   MillraceError,
   externalError,
   schema,
@@ -315,10 +316,7 @@ export class JetStreamSource implements Source<JetStreamRow> {
     end: Offset,
     info: { readonly batchId: number },
   ): Promise<SourceBatch<JetStreamRow>> {
-    const rows: JetStreamRow[] = [];
-    const chunks = this.getBatchChunks(start, end, info);
-    for await (const c of chunks) for (const r of c) rows.push(r);
-    return { rows, ...chunks.summary!() };
+    return collectBatch(this.getBatchChunks(start, end, info));
   }
 
   getBatchChunks(

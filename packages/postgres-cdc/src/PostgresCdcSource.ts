@@ -35,6 +35,7 @@ import {
   sqlState,
 } from '@millrace/postgres';
 import {
+  collectBatch,
   MillraceError,
   externalError,
   schema,
@@ -315,10 +316,7 @@ export class PostgresCdcSource implements Source<CdcRow> {
     end: Offset,
     info: { readonly batchId: number },
   ): Promise<SourceBatch<CdcRow>> {
-    const rows: CdcRow[] = [];
-    const chunks = this.getBatchChunks(start, end, info);
-    for await (const c of chunks) for (const r of c) rows.push(r);
-    return { rows, ...chunks.summary!() };
+    return collectBatch(this.getBatchChunks(start, end, info));
   }
 
   getBatchChunks(

@@ -26,6 +26,7 @@
  */
 import type { Redis } from 'ioredis';
 import {
+  collectBatch,
   MillraceError,
   externalError,
   schema,
@@ -499,10 +500,7 @@ export class RedisStreamSource implements Source<RedisStreamRow> {
     end: Offset,
     info: { readonly batchId: number },
   ): Promise<SourceBatch<RedisStreamRow>> {
-    const rows: RedisStreamRow[] = [];
-    const chunks = this.getBatchChunks(start, end, info);
-    for await (const c of chunks) for (const r of c) rows.push(r);
-    return { rows, ...chunks.summary!() };
+    return collectBatch(this.getBatchChunks(start, end, info));
   }
 
   getBatchChunks(

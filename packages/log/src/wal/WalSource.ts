@@ -18,6 +18,7 @@
  * a message whose key is among them is acknowledged without being logged.
  */
 import {
+  collectBatch,
   MillraceError,
   type ChunkedBatch,
   type ConnectorContext,
@@ -252,10 +253,7 @@ export class WalSource<R> implements Source<R> {
     end: Offset,
     info: { readonly batchId: number },
   ): Promise<SourceBatch<R>> {
-    const rows: R[] = [];
-    const chunks = this.getBatchChunks(start, end, info);
-    for await (const c of chunks) for (const r of c) rows.push(r);
-    return { rows, ...chunks.summary!() };
+    return collectBatch(this.getBatchChunks(start, end, info));
   }
 
   getBatchChunks(start: Offset | null, end: Offset, info: { readonly batchId: number }): ChunkedBatch<R> {
