@@ -4,43 +4,13 @@
  * this test closes (sockets cut, port refusing) and opens again on the same port: the broker
  * itself keeps running for other tests.
  */
-import * as net from 'node:net';
 import { afterAll, expect, it } from 'vitest';
+import { tcpRelay } from 'millrace/testing';
 import { createSession, memorySink, schema, silentLogger, t, Trigger } from 'millrace';
 import { mqttSource } from '../src/index.ts';
 import { URL, cleanupDirs, publish, tempDir, uniqueClientId, uniqueTopic } from './helpers.ts';
 
 afterAll(cleanupDirs);
-
-/** Forwards a local port to the broker; `cut()` closes it, `restore()` listens on the same port again. */
-async function relay(target: URL): Promise<{ port: number; cut(): Promise<void>; restore(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const upstream = net.connect(Number(target.port || 1883), target.hostname);
-    for (const s of [client, upstream]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => {});
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  const listen = (port: number) =>
-    new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => resolve());
-    });
-  await listen(0);
-  const port = (server.address() as net.AddressInfo).port;
-  return {
-    port,
-    cut: async () => {
-      const closed = new Promise<void>((r) => server.close(() => r()));
-      for (const s of sockets) s.destroy();
-      await closed;
-    },
-    restore: () => listen(port),
-  };
-}
 
 async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -52,7 +22,7 @@ async function until(cond: () => boolean, what: string, ms = 10_000): Promise<vo
 
 it('status says "Waiting for MQTT broker at …" while the broker is unreachable, and clears on reconnect', async () => {
   const broker = new globalThis.URL(URL);
-  const proxy = await relay(broker);
+  const proxy = await tcpRelay(broker.hostname, Number(broker.port || 1883));
   const topic = uniqueTopic('waiting');
   const sink = memorySink<{ n: number }>();
   const q = await createSession({ log: silentLogger })

@@ -236,9 +236,12 @@ describe('through a TCP proxy', () => {
       initialBackoffMs: 50,
       maxBackoffMs: 200,
     });
-    await sink.open(sinkContext(kv, 'append'));
+    // What the query status would say (ConnectorContext.reportWaiting).
+    const waits: (string | null)[] = [];
+    await sink.open({ ...sinkContext(kv, 'append'), reportWaiting: (w) => waits.push(w) });
     try {
       await sink.addBatch(batchOf(5, 'a'), { batchId: 0, outputMode: 'append' });
+      expect(waits).toEqual([]);
       await proxy.stop(); // the server "goes away": live connections cut, new ones refused
       const write = sink.addBatch(batchOf(5, 'b'), { batchId: 1, outputMode: 'append' });
       await sleep(400);
@@ -246,6 +249,12 @@ describe('through a TCP proxy', () => {
       const r = await write;
       expect(Number(r.metrics!.retries)).toBeGreaterThanOrEqual(2);
       expect(r.rowsWritten).toBe(5);
+      // While it retried, the status said it waits for the server; once written, the wait cleared.
+      expect(waits.length).toBeGreaterThanOrEqual(3);
+      expect(waits.slice(0, -1).every((w) => w !== null && w.startsWith('PostgreSQL at 127.0.0.1:'))).toBe(
+        true,
+      );
+      expect(waits.at(-1)).toBeNull();
       expect((await contents(name)).map((x) => x.k)).toEqual([
         'a0',
         'a1',

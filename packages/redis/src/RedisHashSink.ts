@@ -281,6 +281,7 @@ export class RedisHashSink implements Sink {
         client: this.client!,
         retry: this.retry,
         log: this.ctx?.log,
+        reportWaiting: this.ctx?.reportWaiting,
         scrub: (text) => this.secrets.scrub(text),
         advice: adviceFor,
       },

@@ -250,8 +250,9 @@ export class RedisStreamSource implements Source<RedisStreamRow> {
   /** One retried step against Redis. */
   private async run<T>(doing: string, batch: number | undefined, step: () => Promise<T>): Promise<T> {
     const client = this.client!;
-    const { value } = await withRetries(client, this.retry, step, {
-      onRetry: ({ retry, delayMs, error }) =>
+    const { value, retries } = await withRetries(client, this.retry, step, {
+      onRetry: ({ retry, delayMs, error }) => {
+        this.ctx?.reportWaiting?.(`Redis at ${this.server}: ${this.secrets.scrub(describeError(error))}`);
         this.ctx?.log.warn('redis source: transient failure, retrying', {
           source: this.name,
           ...(batch === undefined ? {} : { batch }),
@@ -260,7 +261,8 @@ export class RedisStreamSource implements Source<RedisStreamRow> {
           delayMs,
           waitingFor: `Redis at ${this.server}`,
           error: this.secrets.scrub(describeError(error)),
-        }),
+        });
+      },
       fatal: (e) =>
         externalError(
           'REDIS_FAILED',
@@ -287,6 +289,7 @@ export class RedisStreamSource implements Source<RedisStreamRow> {
           },
         ),
     });
+    if (retries > 0) this.ctx?.reportWaiting?.(null);
     return value;
   }
 

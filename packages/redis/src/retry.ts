@@ -152,21 +152,24 @@ export interface SinkStepTarget {
   readonly client: Redis;
   readonly retry: RetrySettings;
   readonly log: { warn(msg: string, fields: Record<string, unknown>): void } | undefined;
+  /** The query status: what the sink waits for while it retries (null once a step succeeds again). */
+  readonly reportWaiting?: ((what: string | null) => void) | undefined;
   scrub(text: string): string;
   /** What to do about a failure (the source's adviceFor; passed in, the source imports this module). */
   advice(e: unknown): string;
 }
 
 /** One step of a sink (`doing`, for batch `batch`), retried on transient failures; errors say what to do. */
-export function runSinkStep<T>(
+export async function runSinkStep<T>(
   t: SinkStepTarget,
   doing: string,
   batch: number | undefined,
   step: () => Promise<T>,
 ): Promise<{ value: T; retries: number }> {
   const context = { sink: t.sink, ...(batch === undefined ? {} : { batch }) };
-  return withRetries(t.client, t.retry, step, {
-    onRetry: ({ retry, delayMs, error }) =>
+  const done = await withRetries(t.client, t.retry, step, {
+    onRetry: ({ retry, delayMs, error }) => {
+      t.reportWaiting?.(`Redis at ${t.server}: ${t.scrub(describeError(error))}`);
       t.log?.warn('redis sink: transient failure, retrying', {
         ...context,
         retry,
@@ -174,7 +177,8 @@ export function runSinkStep<T>(
         delayMs,
         waitingFor: `Redis at ${t.server}`,
         error: t.scrub(describeError(error)),
-      }),
+      });
+    },
     fatal: (e) =>
       externalError(
         'REDIS_FAILED',
@@ -191,4 +195,6 @@ export function runSinkStep<T>(
         { retryable: true, context, cause: e },
       ),
   });
+  if (done.retries > 0) t.reportWaiting?.(null);
+  return done;
 }

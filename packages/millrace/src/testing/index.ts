@@ -8,3 +8,4 @@ export {
 } from './testStream.ts';
 export { ManualClock } from '../util/clock.ts';
 export { prng } from './prng.ts';
+export { tcpRelay, type TcpRelay } from './tcpRelay.ts';

@@ -339,6 +339,7 @@ export abstract class TransactionalSqlSink<
         conn = await this.acquire();
         const value = await attempt(conn);
         this.release(conn);
+        if (retries > 0) this.ctx?.reportWaiting?.(null);
         return { value, retries };
       } catch (e) {
         // Its state is unknown (maybe mid-transaction): close it; the server rolls back.
@@ -348,6 +349,10 @@ export abstract class TransactionalSqlSink<
         if (retries >= this.o.maxRetries)
           throw this.giveUp(e, what, batchId, retries, performance.now() - started);
         const delayMs = backoffMs(retries + 1, this.o);
+        // The query status says what the sink waits for while it retries (cleared above).
+        this.ctx?.reportWaiting?.(
+          `${this.dialect.product} at ${this.server}: ${this.scrub(this.dialect.describeError(e))}`,
+        );
         this.ctx?.log.warn(`${this.dialect.logName}: transient failure, retrying`, {
           sink: this.name,
           ...(batchId === undefined ? {} : { batch: batchId }),
