@@ -187,17 +187,10 @@ describe('resource monitor queries', () => {
       ['sim-3', 'resolved'],
     ]);
     const events: AlertEvent[] = service.alerts.historyPage({ limit: 100, rule: 'hot-host' }).events;
-    // A resolved event's `value` is the last row that held (the server keeps the firing row), so
-    // the window before the one that resolved it.
+    // A resolved event's `value` is the row that resolved it: the first window below the threshold.
     expect(
       events.map((e) => [e.labels.host, e.status, (e.value as { window: { end: number } }).window.end]),
-    ).toEqual(
-      alerts.map((a) => [
-        a.host,
-        a.status,
-        a.status === 'firing' ? a.windowEnd : a.windowEnd - DEFAULTS.slideMs,
-      ]),
-    );
+    ).toEqual(alerts.map((a) => [a.host, a.status, a.windowEnd]));
     const firing = events[0]!;
     expect(firing.severity).toBe('critical');
     expect(Date.parse(firing.startsAt)).toBe(alerts[0]!.windowEnd - DEFAULTS.alertForMs);
