@@ -86,6 +86,12 @@ export interface KinesisSourceOptions extends KinesisConnectionOptions {
   readonly pageSize?: number;
   /** At least this long between two GetRecords calls on one shard. Default 200 ms (Kinesis allows 5 a second per shard). */
   readonly minReadIntervalMs?: number;
+  /**
+   * Trigger.availableNow reads the records that arrived by the query's start, by Kinesis' arrival
+   * times: those up to this much later count too, for the difference between this machine's clock
+   * and the stream's (a new shard's first records can even carry a later time). Default 2,000 ms.
+   */
+  readonly availableNowClockSkewMs?: number;
   /** Unique within a query. Default `kinesis-<streamName>`. */
   readonly name?: string;
   /** Retries of a call after a transient failure before the query fails. Default 10. Throttling is always waited out. */
@@ -106,6 +112,7 @@ const KNOWN = new Set([
   'failOnDataLoss',
   'pageSize',
   'minReadIntervalMs',
+  'availableNowClockSkewMs',
   'name',
   'maxRetries',
   'initialBackoffMs',
@@ -129,6 +136,7 @@ export class KinesisSource implements Source<KinesisRow> {
   private readonly failOnDataLoss: boolean;
   private readonly pageSize: number;
   private readonly minReadIntervalMs: number;
+  private readonly availableNowClockSkewMs: number;
   private readonly caller: KinesisCaller;
   private ctx: ConnectorContext | undefined;
   /** One reader per shard, reading ahead of the last batch planned. */
@@ -165,6 +173,7 @@ export class KinesisSource implements Source<KinesisRow> {
     this.failOnDataLoss = options.failOnDataLoss ?? true;
     this.pageSize = integerOption(o, 'pageSize', 10_000, 1, WHO, 10_000);
     this.minReadIntervalMs = integerOption(o, 'minReadIntervalMs', 200, 0, WHO);
+    this.availableNowClockSkewMs = integerOption(o, 'availableNowClockSkewMs', 2000, 0, WHO);
     const retry = {
       maxRetries: integerOption(o, 'maxRetries', 10, 0, WHO),
       initialBackoffMs: integerOption(o, 'initialBackoffMs', 100, 0, WHO),
@@ -278,7 +287,11 @@ export class KinesisSource implements Source<KinesisRow> {
       return r;
     });
     const limited = this.maxRecords !== undefined && limit.kind !== 'all';
-    await Promise.all(readers.map((r) => r.fill({ want: limited ? this.maxRecords! : undefined })));
+    await Promise.all(
+      readers.map((r, i) =>
+        r.fill({ want: limited ? this.maxRecords! : undefined, closed: readable[i]!.closed }),
+      ),
+    );
     const counts = readers.map((r) => Math.min(this.eligible(r), limited ? this.maxRecords! : Infinity));
     const take = limited ? splitOffsetLimit(counts, this.maxRecords!) : counts;
     const end: Positions = { ...positions };
@@ -311,7 +324,7 @@ export class KinesisSource implements Source<KinesisRow> {
    * Kinesis has no "newest sequence number" to fix, so the target is a time.
    */
   async prepareForAvailableNow(): Promise<void> {
-    this.availableNowCutoff = this.ctx!.clock.now();
+    this.availableNowCutoff = this.ctx!.clock.now() + this.availableNowClockSkewMs;
   }
 
   // -- reading -----------------------------------------------------------------------

@@ -69,7 +69,7 @@ export class ShardReader {
    * Read until the buffer holds `want` records, or (with `until`) until it reaches that sequence
    * number or, for SHARD_END, the shard's end; stops early when the shard is caught up.
    */
-  async fill(opts: { want?: number; until?: Position }, batch?: number): Promise<void> {
+  async fill(opts: { want?: number; until?: Position; closed?: boolean }, batch?: number): Promise<void> {
     const want = opts.want ?? Number.POSITIVE_INFINITY;
     const until = opts.until;
     this.caughtUp = false;
@@ -118,7 +118,9 @@ export class ShardReader {
       emptyPages = empty ? emptyPages + 1 : 0;
       if (empty && (page.MillisBehindLatest ?? 0) === 0) {
         this.caughtUp = true;
-        if (until !== SHARD_END || emptyPages >= MAX_EMPTY_PAGES_TO_END) return;
+        // A closed shard (split or merged) is read on until its end is confirmed: "caught up" on
+        // it is not "no more data" (its children hold the rest, and are read only after it).
+        if ((until !== SHARD_END && !opts.closed) || emptyPages >= MAX_EMPTY_PAGES_TO_END) return;
       }
     }
   }

@@ -159,7 +159,8 @@ describe('offsets', () => {
     await createStream(admin, s, 2);
     await putRecords(admin, s, records(0, 30));
     await new Promise((r) => setTimeout(r, 20));
-    const src = source(s, { maxRecordsPerTrigger: 8 });
+    // No clock-skew allowance: the records put 20 ms after the start must be left out.
+    const src = source(s, { maxRecordsPerTrigger: 8, availableNowClockSkewMs: 0 });
     await src.open(ctx());
     await src.prepareForAvailableNow();
     await new Promise((r) => setTimeout(r, 20));
