@@ -6,6 +6,7 @@
  *   npx tsx examples/resource-monitor/agent.ts --ingest http://127.0.0.1:8090 --hosts 5
  *   npx tsx examples/resource-monitor/agent.ts --kafka localhost:9092 --hosts 3
  *   npx tsx examples/resource-monitor/agent.ts --mqtt mqtt://localhost:1883 --hosts 3
+ *   npx tsx examples/resource-monitor/agent.ts --kinesis http://127.0.0.1:4567 --hosts 3
  *   npx tsx examples/resource-monitor/agent.ts --fake --seed 7 --hosts 3 --speedup 20 --seconds 600
  *
  *   tick (every --interval, aligned to it) ─▶ one sample per host ─▶ queue ─▶ sender ─▶ publisher
@@ -28,10 +29,12 @@ import {
   timeOption,
   type HotSpell,
 } from './options.ts';
+import { kinesisConnection } from './kinesis.ts';
 import { OsSampler, fakeSample, hostIds, simulate } from './sampler.ts';
 import {
   httpPublisher,
   kafkaPublisher,
+  kinesisPublisher,
   logPublisher,
   mqttPublisher,
   type MetricsPublisher,
@@ -223,7 +226,8 @@ export interface AgentCli {
     | { kind: 'log'; dir: string }
     | { kind: 'http'; url: string }
     | { kind: 'kafka'; bootstrap: string }
-    | { kind: 'mqtt'; url: string };
+    | { kind: 'mqtt'; url: string }
+    | { kind: 'kinesis'; endpoint: string };
   readonly topic: string;
   readonly quiet: boolean;
   readonly agent: Omit<AgentOptions, 'publisher' | 'signal' | 'log'>;
@@ -236,7 +240,9 @@ Target (one; default --log-dir .millrace/resource-monitor/log):
   --ingest <url>        POST to the pipeline's HTTP ingest, e.g. http://127.0.0.1:8090
   --kafka <bootstrap>   produce to Kafka, e.g. localhost:9092
   --mqtt <url>          publish to MQTT (QoS 1, topic <topic>/<host>), e.g. mqtt://localhost:1883
-  --topic <name>        default metrics
+  --kinesis <endpoint>  put to the Kinesis stream <topic> (created if missing; partition key: host),
+                        e.g. http://127.0.0.1:4567 (kinesalite)
+  --topic <name>        default metrics (with --kinesis: the stream's name)
 
 Agents:
   --host <name>         host id (default this machine's name); several: <name>-1 … <name>-N
@@ -261,6 +267,7 @@ export function parseAgentArgs(argv: readonly string[]): AgentCli {
       ingest: { type: 'string' },
       kafka: { type: 'string' },
       mqtt: { type: 'string' },
+      kinesis: { type: 'string' },
       topic: { type: 'string', default: 'metrics' },
       host: { type: 'string' },
       hosts: { type: 'string', default: '1' },
@@ -274,9 +281,10 @@ export function parseAgentArgs(argv: readonly string[]): AgentCli {
       quiet: { type: 'boolean', default: false },
     },
   });
-  const targets = [v['log-dir'], v.ingest, v.kafka, v.mqtt].filter((x) => x !== undefined);
+  const targets = [v['log-dir'], v.ingest, v.kafka, v.mqtt, v.kinesis].filter((x) => x !== undefined);
   if (targets.length > 1)
-    throw optionError('--log-dir/--ingest/--kafka/--mqtt', 'give one target, not several');
+    throw optionError('--log-dir/--ingest/--kafka/--mqtt/--kinesis', 'give one target, not several');
+  if (v.kinesis !== undefined) kinesisConnection(v.kinesis); // a bad endpoint is a usage error
   const target: AgentCli['target'] =
     v.ingest !== undefined
       ? { kind: 'http', url: v.ingest }
@@ -284,7 +292,9 @@ export function parseAgentArgs(argv: readonly string[]): AgentCli {
         ? { kind: 'kafka', bootstrap: v.kafka }
         : v.mqtt !== undefined
           ? { kind: 'mqtt', url: v.mqtt }
-          : { kind: 'log', dir: v['log-dir'] ?? '.millrace/resource-monitor/log' };
+          : v.kinesis !== undefined
+            ? { kind: 'kinesis', endpoint: v.kinesis }
+            : { kind: 'log', dir: v['log-dir'] ?? '.millrace/resource-monitor/log' };
   return {
     target,
     topic: v.topic,
@@ -317,6 +327,8 @@ export async function openPublisher(
       return kafkaPublisher({ bootstrapServers: target.bootstrap, topic });
     case 'mqtt':
       return mqttPublisher({ url: target.url, topic });
+    case 'kinesis':
+      return kinesisPublisher({ endpoint: target.endpoint, stream: topic });
   }
 }
 

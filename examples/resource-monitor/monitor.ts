@@ -6,7 +6,7 @@
  *                              ┌─▶ "resource-stats"  ─▶ topic resource-stats (log or Kafka, exactly
  *                              │                        once) + alert rule hot-host
  *   topic metrics ─▶ hostStats ┼─▶ "cpu-per-host"    ─▶ dashboard time series (a line per host)
- *   (log or Kafka)             ├─▶ "hosts"           ─▶ dashboard table (latest window per host)
+ *   (log, Kafka, MQTT, Kinesis)├─▶ "hosts"           ─▶ dashboard table (latest window per host)
  *                              └─▶ "console"         ─▶ stdout
  *
  * One query per output, as in Spark (a query has one sink): each reads the topic and keeps its
@@ -18,6 +18,7 @@
  */
 import * as path from 'node:path';
 import {
+  JsonRecordDecoder,
   Trigger,
   avg,
   foreachBatchSink,
@@ -34,6 +35,7 @@ import {
 import { logSink, logSource, type Log } from '@millrace/log';
 import { kafkaSink, kafkaSource } from '@millrace/kafka';
 import { mqttSource } from '@millrace/mqtt';
+import { kinesisSource, type KinesisConnectionOptions } from '@millrace/kinesis';
 import { webhook, type PipelineContext } from '@millrace/server';
 import { metricSchema, type HostStats, type MetricSample } from './metrics.ts';
 import { numberOption, optionError } from './options.ts';
@@ -42,7 +44,9 @@ export type MonitorInput =
   | { readonly kind: 'log'; readonly log: Log }
   | { readonly kind: 'kafka'; readonly bootstrapServers: string }
   /** Metrics from MQTT topics `<metricsTopic>/<host>`; resource-stats to `log`. */
-  | { readonly kind: 'mqtt'; readonly url: string; readonly log: Log };
+  | { readonly kind: 'mqtt'; readonly url: string; readonly log: Log }
+  /** Metrics from the Kinesis stream named <metricsTopic>; resource-stats to `log`. */
+  | { readonly kind: 'kinesis'; readonly connection: KinesisConnectionOptions; readonly log: Log };
 
 export interface MonitorOptions {
   readonly input: MonitorInput;
@@ -101,6 +105,33 @@ export function hostStats(metrics: Stream<MetricSample>, w: WindowSpec): Stream<
     }));
 }
 
+/**
+ * Kinesis records carry text, not rows: each is decoded here as the other sources do with
+ * `format` — a record that is not a sample (bad JSON, a missing host) is dropped, not fatal.
+ */
+function kinesisMetrics(
+  ctx: PipelineContext,
+  connection: KinesisConnectionOptions,
+  stream: string,
+): Stream<MetricSample> {
+  const decoder = new JsonRecordDecoder(metricSchema, { mode: 'dropMalformed', source: 'metrics' });
+  return ctx.session
+    .readStream(
+      kinesisSource({ ...connection, name: 'metrics', streamName: stream, startingPosition: 'earliest' }),
+    )
+    .flatMap(
+      (r) => {
+        const { row } = decoder.decode(
+          r.data,
+          () => `shard ${r.shardId} sequence number ${r.sequenceNumber}`,
+        );
+        return row ? [row] : [];
+      },
+      metricSchema,
+      { name: 'decode-metrics' },
+    );
+}
+
 /** The same rows rounded to one decimal and with the window's end as a column, for people. */
 function forDisplay(stats: Stream<HostStats>) {
   return stats.select(($) => ({
@@ -145,35 +176,37 @@ export async function startResourceMonitor(
     const format = { json: metricSchema, mode: 'dropMalformed' } as const;
     const reader = readers++;
     const metrics: Stream<MetricSample> =
-      input.kind === 'mqtt'
-        ? ctx.session.readStream(
-            mqttSource({
-              name: 'metrics',
-              url: input.url,
-              topics: `${metricsTopic}/+`,
-              clientId: `millrace-resource-monitor-${metricsTopic}-${reader}`,
-              format,
-            }),
-          )
-        : input.kind === 'log'
+      input.kind === 'kinesis'
+        ? kinesisMetrics(ctx, input.connection, metricsTopic)
+        : input.kind === 'mqtt'
           ? ctx.session.readStream(
-              logSource({
-                log: input.log,
+              mqttSource({
                 name: 'metrics',
-                topics: metricsTopic,
-                startingOffsets: 'earliest',
+                url: input.url,
+                topics: `${metricsTopic}/+`,
+                clientId: `millrace-resource-monitor-${metricsTopic}-${reader}`,
                 format,
               }),
             )
-          : ctx.session.readStream(
-              kafkaSource({
-                name: 'metrics',
-                bootstrapServers: input.bootstrapServers,
-                subscribe: metricsTopic,
-                startingOffsets: 'earliest',
-                format,
-              }),
-            );
+          : input.kind === 'log'
+            ? ctx.session.readStream(
+                logSource({
+                  log: input.log,
+                  name: 'metrics',
+                  topics: metricsTopic,
+                  startingOffsets: 'earliest',
+                  format,
+                }),
+              )
+            : ctx.session.readStream(
+                kafkaSource({
+                  name: 'metrics',
+                  bootstrapServers: input.bootstrapServers,
+                  subscribe: metricsTopic,
+                  startingOffsets: 'earliest',
+                  format,
+                }),
+              );
     return hostStats(metrics, w);
   };
   const statsSink: Sink =

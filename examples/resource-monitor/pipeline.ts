@@ -6,7 +6,8 @@
  *
  *   agents ──POST /topics/metrics──┐                           ┌─▶ topic resource-stats, alert hot-host
  *   collectd ──POST /collectd──────┼─▶ embedded log "metrics" ─┼─▶ dashboards cpu-per-host, hosts
- *   --agents N (in this process) ──┘   (or Kafka: --kafka)     └─▶ console
+ *   --agents N (in this process) ──┘   (or Kafka: --kafka,     └─▶ console
+ *                                       MQTT: --mqtt, Kinesis: --kinesis)
  *
  * The ingest endpoints listen on --ingest-port (default 8090); the service's API and dashboards on
  * millrace's --port (default 4040). Options after `--` (PIPELINE_USAGE below); see README.md.
@@ -22,13 +23,22 @@ import { startEndpoints, type Endpoints } from './endpoints.ts';
 import { DEFAULTS, startResourceMonitor, type MonitorOptions } from './monitor.ts';
 import { durationMs, hotSpellOption, numberOption, optionError, timeOption } from './options.ts';
 import { hostIds } from './sampler.ts';
-import { kafkaPublisher, logPublisher, mqttPublisher, type MetricsPublisher } from './publishers.ts';
+import { kinesisConnection } from './kinesis.ts';
+import {
+  kafkaPublisher,
+  kinesisPublisher,
+  logPublisher,
+  mqttPublisher,
+  type MetricsPublisher,
+} from './publishers.ts';
 
 export const PIPELINE_USAGE = `Options of examples/resource-monitor/pipeline.ts (after --):
   --dir <dir>            data directory (default .millrace/resource-monitor): the log in <dir>/log,
                          checkpoints in <dir>/checkpoints
   --kafka <bootstrap>    read metrics from and write resource-stats to Kafka instead of the log
   --mqtt <url>           read metrics from MQTT topics <metrics-topic>/<host> (QoS 1) instead of the log
+  --kinesis <endpoint>   read metrics from the Kinesis stream <metrics-topic> (created if missing) at
+                         this endpoint, e.g. http://127.0.0.1:4567 (kinesalite), instead of the log
   --metrics-topic <t>    default metrics          --stats-topic <t>   default resource-stats
   --ingest-host <addr>   default 127.0.0.1        --ingest-port <n>   default 8090 (0: any free port)
   --window <d>           default 1m               --slide <d>         default 10s
@@ -47,6 +57,7 @@ export interface PipelineOptions {
   readonly dir: string;
   readonly kafka?: string;
   readonly mqtt?: string;
+  readonly kinesis?: string;
   readonly metricsTopic: string;
   readonly statsTopic: string;
   readonly ingestHost: string;
@@ -65,6 +76,7 @@ export function parsePipelineArgs(args: readonly string[]): PipelineOptions {
       dir: { type: 'string', default: '.millrace/resource-monitor' },
       kafka: { type: 'string' },
       mqtt: { type: 'string' },
+      kinesis: { type: 'string' },
       'metrics-topic': { type: 'string', default: DEFAULTS.metricsTopic },
       'stats-topic': { type: 'string', default: DEFAULTS.statsTopic },
       'ingest-host': { type: 'string', default: '127.0.0.1' },
@@ -109,12 +121,14 @@ export function parsePipelineArgs(args: readonly string[]): PipelineOptions {
       );
     }
   }
-  if (v.kafka !== undefined && v.mqtt !== undefined)
-    throw optionError('--kafka/--mqtt', 'give one of them, not both');
+  if ([v.kafka, v.mqtt, v.kinesis].filter((x) => x !== undefined).length > 1)
+    throw optionError('--kafka/--mqtt/--kinesis', 'give one of them, not several');
+  if (v.kinesis !== undefined) kinesisConnection(v.kinesis); // a bad endpoint fails here, not later
   return {
     dir: path.resolve(v.dir),
     ...(v.kafka !== undefined ? { kafka: v.kafka } : {}),
     ...(v.mqtt !== undefined ? { mqtt: v.mqtt } : {}),
+    ...(v.kinesis !== undefined ? { kinesis: v.kinesis } : {}),
     metricsTopic: v['metrics-topic'],
     statsTopic: v['stats-topic'],
     ingestHost: v['ingest-host'],
@@ -162,9 +176,11 @@ export async function runResourceMonitor(ctx: PipelineContext, o: PipelineOption
   const publisher = (): Promise<MetricsPublisher> =>
     o.mqtt !== undefined
       ? mqttPublisher({ url: o.mqtt, topic: o.metricsTopic })
-      : log
-        ? logPublisher({ log, topic: o.metricsTopic })
-        : kafkaPublisher({ bootstrapServers: o.kafka!, topic: o.metricsTopic });
+      : o.kinesis !== undefined
+        ? kinesisPublisher({ endpoint: o.kinesis, stream: o.metricsTopic })
+        : log
+          ? logPublisher({ log, topic: o.metricsTopic })
+          : kafkaPublisher({ bootstrapServers: o.kafka!, topic: o.metricsTopic });
 
   let endpoints: Endpoints | undefined;
   let agents: Promise<unknown> = Promise.resolve();
@@ -197,11 +213,13 @@ export async function runResourceMonitor(ctx: PipelineContext, o: PipelineOption
       ...(await startResourceMonitor(ctx, {
         ...o.monitor,
         input:
-          log && o.mqtt !== undefined
-            ? { kind: 'mqtt', url: o.mqtt, log }
-            : log
-              ? { kind: 'log', log }
-              : { kind: 'kafka', bootstrapServers: o.kafka! },
+          log && o.kinesis !== undefined
+            ? { kind: 'kinesis', connection: kinesisConnection(o.kinesis), log }
+            : log && o.mqtt !== undefined
+              ? { kind: 'mqtt', url: o.mqtt, log }
+              : log
+                ? { kind: 'log', log }
+                : { kind: 'kafka', bootstrapServers: o.kafka! },
         checkpointDir: path.join(o.dir, 'checkpoints'),
         metricsTopic: o.metricsTopic,
         statsTopic: o.statsTopic,
@@ -232,11 +250,13 @@ export async function runResourceMonitor(ctx: PipelineContext, o: PipelineOption
     agentsPostTo: log ? `${endpoints!.url}/topics/${o.metricsTopic}` : null,
     collectdUrl: `${endpoints!.url}/collectd`,
     metrics:
-      o.mqtt !== undefined
-        ? `MQTT ${new URL(o.mqtt).host} topics ${o.metricsTopic}/+`
-        : log
-          ? `log ${log.dir} topic ${o.metricsTopic}`
-          : `Kafka ${o.kafka} topic ${o.metricsTopic}`,
+      o.kinesis !== undefined
+        ? `Kinesis ${new URL(o.kinesis).host} stream ${o.metricsTopic}`
+        : o.mqtt !== undefined
+          ? `MQTT ${new URL(o.mqtt).host} topics ${o.metricsTopic}/+`
+          : log
+            ? `log ${log.dir} topic ${o.metricsTopic}`
+            : `Kafka ${o.kafka} topic ${o.metricsTopic}`,
     stats: o.statsTopic,
     agents: o.agents,
   });

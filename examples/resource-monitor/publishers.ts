@@ -1,5 +1,6 @@
 /**
- * Where samples go: the embedded log (a directory, or an open Log), its HTTP ingest, or Kafka.
+ * Where samples go: the embedded log (a directory, or an open Log), its HTTP ingest, Kafka, MQTT
+ * or Kinesis.
  * Each record is one sample as JSON, keyed by host (so one host's samples stay in order in one
  * partition). `publish` resolves once the samples are stored (log: committed to disk; HTTP: the
  * ingest answered 200, which it does after the append is durable; Kafka: acknowledged).
@@ -15,6 +16,8 @@ import { MillraceError } from 'millrace';
 import { openLog, type Log } from '@millrace/log';
 import { loadKafkaClient, type KafkaModule } from '@millrace/kafka';
 import * as mqtt from 'mqtt';
+import { PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
+import { ensureStream, kinesisClient, kinesisUnavailable } from './kinesis.ts';
 import { sampleToJson, type MetricSample } from './metrics.ts';
 
 export interface MetricsPublisher {
@@ -219,6 +222,55 @@ export async function mqttPublisher(options: {
     },
     async close() {
       await client.endAsync();
+    },
+  };
+}
+
+/**
+ * Put to a Kinesis stream (created if missing), partition key = host, 500 records per PutRecords;
+ * `publish` resolves once Kinesis accepted every sample. Records refused in a partly failed answer
+ * (throttling) are sent again after a backoff; a failed request rejects (the agent keeps the
+ * samples and tries again), so a sample whose answer was lost may be stored twice: at least once.
+ */
+export async function kinesisPublisher(options: {
+  readonly endpoint: string;
+  readonly stream: string;
+}): Promise<MetricsPublisher> {
+  const client = kinesisClient(options.endpoint);
+  await ensureStream(client, options.endpoint, options.stream);
+  const put = async (entries: PutRecordsRequestEntry[]): Promise<void> => {
+    for (let attempt = 1; entries.length > 0; attempt++) {
+      let res;
+      try {
+        res = await client.send(new PutRecordsCommand({ StreamName: options.stream, Records: entries }));
+      } catch (e) {
+        throw kinesisUnavailable(options.endpoint, e);
+      }
+      const refused = entries.filter((_, i) => res.Records?.[i]?.ErrorCode !== undefined);
+      if (refused.length > 0 && attempt >= 10) {
+        throw new MillraceError(
+          'KINESIS_UNAVAILABLE',
+          `Kinesis refused ${refused.length} samples 10 times (${res.Records?.find((r) => r.ErrorCode)?.ErrorCode})`,
+          { domain: 'external', retryable: true },
+        );
+      }
+      entries = refused;
+      if (entries.length > 0) await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** attempt)));
+    }
+  };
+  return {
+    target: `Kinesis ${new URL(options.endpoint).host} stream ${options.stream}`,
+    async publish(samples) {
+      for (let i = 0; i < samples.length; i += 500) {
+        await put(
+          samples
+            .slice(i, i + 500)
+            .map((s) => ({ PartitionKey: s.host, Data: Buffer.from(sampleToJson(s)) })),
+        );
+      }
+    },
+    async close() {
+      client.destroy();
     },
   };
 }

@@ -1,0 +1,207 @@
+/**
+ * The Kinesis variant, against kinesalite (started in a child process by the Kinesis package's
+ * test helper):
+ *
+ *   agent.ts --kinesis <endpoint> ──▶ stream <metrics> (partition key: host) ──▶ pipeline --kinesis
+ *   POST /collectd (Kinesis mode) ─────────▲                  (kinesisSource) ──▶ resource-stats in the log
+ *
+ * As in the Kafka variant, the agent puts everything before the pipeline starts (so its first
+ * batch reads all of it, and no sample arrives after the watermark passed it); collectd samples
+ * for a later minute come after, and close the windows that follow. The result is compared with
+ * the windows computed directly from the samples: every closed window exactly once.
+ */
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, expect, it } from 'vitest';
+import { MillraceService, createPipelineContext } from '@millrace/server';
+import {
+  adminClient,
+  putRecords,
+  readAll,
+  startKinesalite,
+  uniqueName,
+} from '../../packages/kinesis/test/helpers.ts';
+import type { MetricSample } from './metrics.ts';
+import { DEFAULTS } from './monitor.ts';
+import { parsePipelineArgs, runResourceMonitor } from './pipeline.ts';
+import { fakeSample, hostIds } from './sampler.ts';
+import {
+  byHostAndStart,
+  cleanupDirs,
+  expectedStats,
+  fromRecord,
+  readTopic,
+  tempDir,
+  waitFor,
+  type StatsRecord,
+} from './test-helpers.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+  cleanupDirs();
+});
+
+it('agents → Kinesis → pipeline --kinesis → resource-stats, plus collectd in Kinesis mode', async () => {
+  const kinesalite = await startKinesalite();
+  cleanups.push(() => kinesalite.stop());
+  const admin = adminClient(kinesalite.endpoint);
+  cleanups.push(() => admin.destroy());
+  const metrics = uniqueName('metrics');
+  const stats = 'resource-stats';
+  const startMs = Date.UTC(2026, 0, 1, 6, 0, 0);
+
+  // 1. Two minutes of fake samples for two hosts, put by the agent's command line (which creates
+  //    the stream).
+  const agent = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'examples/resource-monitor/agent.ts',
+      '--kinesis',
+      kinesalite.endpoint,
+      '--topic',
+      metrics,
+      '--fake',
+      '--hosts',
+      '2',
+      '--host',
+      'ks',
+      '--seed',
+      '9',
+      '--start',
+      String(startMs),
+      '--speedup',
+      '0',
+      '--seconds',
+      '120',
+      '--quiet',
+    ],
+    { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let agentErr = '';
+  agent.stderr!.on('data', (d: Buffer) => (agentErr += d.toString()));
+  const code = await new Promise<number | null>((r) => agent.once('exit', (c) => r(c)));
+  expect(code, agentErr).toBe(0);
+  const generated: MetricSample[] = [];
+  for (let k = 0; k < 120; k++)
+    for (const h of hostIds('ks', 2)) generated.push(fakeSample(9, h, startMs + k * 1000));
+  const inKinesis = await readAll(admin, metrics);
+  const key = (s: MetricSample) => `${s.host}|${s.time}`;
+  expect(inKinesis.map((r) => key(JSON.parse(r.data) as MetricSample)).sort()).toEqual(
+    generated.map(key).sort(),
+  );
+  // Partition key = host: each host's samples in one shard, in time order.
+  for (const h of hostIds('ks', 2)) {
+    const mine = inKinesis.filter((r) => r.key === h);
+    expect(new Set(mine.map((r) => r.shardId)).size).toBe(1);
+    const times = mine.map((r) => (JSON.parse(r.data) as MetricSample).time);
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+  }
+  // Not a sample: the queries drop it (as the log's and Kafka's dropMalformed do) and go on.
+  await putRecords(admin, metrics, [
+    { key: 'ks-1', data: 'not json' },
+    { key: 'ks-1', data: '{"time": 1}' },
+  ]);
+
+  // 2. The pipeline, reading the stream; resource-stats go to its log.
+  const dir = tempDir();
+  const service = new MillraceService({
+    logLevel: 'warn',
+    defaultMetrics: false,
+    logDestination: { write: () => {} },
+  });
+  const controller = new AbortController();
+  const ctx = createPipelineContext(service, {
+    session: service.createSession(),
+    args: [],
+    signal: controller.signal,
+  });
+  const monitor = await runResourceMonitor(
+    ctx,
+    parsePipelineArgs([
+      '--dir',
+      dir,
+      '--kinesis',
+      kinesalite.endpoint,
+      '--metrics-topic',
+      metrics,
+      '--ingest-port',
+      '0',
+      '--quiet',
+      '--trigger',
+      '200ms',
+    ]),
+  );
+  cleanups.push(async () => {
+    controller.abort();
+    await service.stopAll();
+    await service.close({ flushMs: 0 });
+    await Promise.all(monitor.queries.map((q) => q.awaitTermination().catch(() => undefined)));
+  });
+  expect(monitor.log).not.toBeNull();
+  const written = async () =>
+    (await readTopic<StatsRecord>(monitor.log!, stats)).map(fromRecord).sort(byHostAndStart);
+  const first = expectedStats(generated, DEFAULTS);
+  await waitFor(async () => (await written()).length >= first.length, 'the first closed windows', 60_000);
+
+  // 3. collectd samples (Kinesis mode: POST /collectd puts to the stream) from 110 s to 130 s.
+  const collectd: MetricSample[] = [];
+  const body = [];
+  for (let s = 110; s <= 130; s++) {
+    const time = (startMs + s * 1000) / 1000;
+    const idle = 50 + (s % 7);
+    const used = 40 + (s % 3);
+    const common = {
+      dstypes: ['gauge'],
+      dsnames: ['value'],
+      time,
+      interval: 1,
+      host: 'cd',
+      plugin_instance: '',
+    };
+    body.push(
+      { ...common, values: [idle], plugin: 'cpu', type: 'percent', type_instance: 'idle' },
+      { ...common, values: [used], plugin: 'memory', type: 'percent', type_instance: 'used' },
+    );
+    collectd.push({ host: 'cd', time: time * 1000, cpu: 100 - idle, mem: null, source: 'collectd' });
+    collectd.push({ host: 'cd', time: time * 1000, cpu: null, mem: used, source: 'collectd' });
+  }
+  const res = await fetch(`${monitor.ingestUrl}/collectd`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  expect(res.status).toBe(200);
+  expect(await res.json()).toEqual({ samples: 42, skipped: 0, ignored: {} });
+
+  // Every closed window of the three hosts, exactly once, as computed directly.
+  const expected = expectedStats([...generated, ...collectd], DEFAULTS);
+  expect(expected.filter((s) => s.host === 'cd').map((s) => s.window.end - startMs)).toEqual([120_000]);
+  await waitFor(
+    async () => (await written()).length >= expected.length,
+    'the windows closed by collectd',
+    60_000,
+  );
+  await new Promise((r) => setTimeout(r, 1_000)); // nothing more may come
+  const got = await written();
+  expect(got.map((s) => [s.host, s.window.start, s.samples, s.cpuPeak, s.memPeak])).toEqual(
+    expected.map((s) => [s.host, s.window.start, s.samples, s.cpuPeak, s.memPeak]),
+  );
+  for (let i = 0; i < expected.length; i++) {
+    expect(Math.abs(got[i]!.cpuAvg! - expected[i]!.cpuAvg!)).toBeLessThan(1e-9);
+    expect(Math.abs((got[i]!.memAvg ?? 0) - (expected[i]!.memAvg ?? 0))).toBeLessThan(1e-9);
+  }
+}, 120_000);
+
+it('refuses a --kinesis that is not an http(s) URL, and --kinesis with --mqtt', () => {
+  expect(() => parsePipelineArgs(['--kinesis', 'localhost:4567'])).toThrow(
+    /--kinesis: "localhost:4567" is not an http:\/\/ or https:\/\/ URL/,
+  );
+  expect(() => parsePipelineArgs(['--kinesis', 'http://127.0.0.1:4567', '--mqtt', 'mqtt://x'])).toThrow(
+    /give one of them, not several/,
+  );
+});
