@@ -1,5 +1,5 @@
 /**
- * The Kafka variant, against librdkafka's mock cluster (kcat; DESIGN.md §7):
+ * The Kafka variant, against librdkafka's mock cluster (kcat; docs/architecture.md):
  *
  *   agent.ts --kafka <bootstrap>  ──▶ topic metrics ──▶ pipeline --kafka ──▶ topic resource-stats
  *   POST /collectd (Kafka mode) ──────────▲                  (Kafka transactions, exactly once)

@@ -1,5 +1,5 @@
 /**
- * Kafka for tests: librdkafka's mock cluster (DESIGN.md §7), started by the test itself.
+ * Kafka for tests: librdkafka's mock cluster (docs/architecture.md), started by the test itself.
  *
  *   kcat -b 127.0.0.1:1 -X test.mock.num.brokers=3 -C -t __bootstrap [-d mock]
  *     └─ stderr: "... bootstrap.servers=127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3"
@@ -35,7 +35,7 @@ export interface MockCluster {
 const WATCHDOG = 'kcat "$@" & echo $!; cat >/dev/null; kill -9 $! 2>/dev/null; wait';
 
 /**
- * Start kcat's mock cluster. `debug` (default true, as DESIGN.md's command) passes `-d mock`,
+ * Start kcat's mock cluster. `debug` (default true) passes `-d mock`,
  * which logs every request; false parses librdkafka's notice line instead and saves the CPU.
  */
 export async function startMockCluster(

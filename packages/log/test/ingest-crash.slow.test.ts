@@ -1,5 +1,5 @@
 /**
- * Crash test of HTTP ingest (DESIGN.md §2 "ingestion", §5): an ingest server
+ * Crash test of HTTP ingest (docs/architecture.md): an ingest server
  * process (crash/ingest-server.child.ts) is SIGKILLed at random moments while
  * concurrent clients POST NDJSON batches of numbered events and retry every
  * request until it is acknowledged (200), as a producer must.

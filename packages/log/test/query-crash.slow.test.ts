@@ -1,5 +1,5 @@
 /**
- * Crash test of a query from the log to the log (DESIGN.md §5): log source →
+ * Crash test of a query from the log to the log (docs/architecture.md): log source →
  * windowed aggregation (append mode) → log sink, in a child process
  * (crash/query.child.ts) SIGKILLed at random points of the micro-batch
  * protocol — including right after the sink's transaction (records + batch

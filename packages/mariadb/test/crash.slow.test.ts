@@ -1,5 +1,5 @@
 /**
- * Crash test of the MariaDB sink (DESIGN.md §5; the PostgreSQL sink's test, on MariaDB): Nexmark
+ * Crash test of the MariaDB sink (docs/architecture.md; the PostgreSQL sink's test, on MariaDB): Nexmark
  * bids → count/sum/max per (window, auction) → MariaDB in a child process SIGKILLed 20 times at
  * random points (startup, mid-run, inside the sink's transaction, between the MariaDB COMMIT and
  * commits/N), checked after every kill against an answer computed from the generator, then

@@ -1,5 +1,5 @@
 /**
- * Crash test of the MQTT source (DESIGN.md §5): the test publishes numbers
+ * Crash test of the MQTT source (docs/architecture.md): the test publishes numbers
  * 0, 1, 2, … (QoS 1) to a topic in steps while a child
  * (crash/pipeline.child.ts: mqttSource → fileSink, persistent session) runs,
  * and SIGKILLs the child at random points — while it opens, mid-run, inside

@@ -1,5 +1,5 @@
 /**
- * Crash test of the NATS connectors (DESIGN.md §5): a child process copies a JetStream stream
+ * Crash test of the NATS connectors (docs/architecture.md): a child process copies a JetStream stream
  * (30,000 messages) to a subject of another stream, and is SIGKILLed 20 times at random points —
  * at startup, mid-run, inside the sink's publishing, and between the publish and the checkpoint's
  * commits/N (the child stalls there on request) — then restarted on the same checkpoint; a final

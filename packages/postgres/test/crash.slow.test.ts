@@ -1,5 +1,5 @@
 /**
- * Crash test of the PostgreSQL sink (DESIGN.md §5): Nexmark bids → count/sum/max per (window,
+ * Crash test of the PostgreSQL sink (docs/architecture.md): Nexmark bids → count/sum/max per (window,
  * auction) → PostgreSQL in a child process SIGKILLed 20 times at random points (startup, mid-run,
  * inside the sink's transaction, between the PostgreSQL COMMIT and commits/N), checked after every
  * kill against an answer computed from the generator, then finished by a final run. The scenario

@@ -1,5 +1,5 @@
 /**
- * End-to-end crash test: HTTP ingest → embedded log → query → PostgreSQL (DESIGN.md §5).
+ * End-to-end crash test: HTTP ingest → embedded log → query → PostgreSQL (docs/architecture.md).
  * One child process (crash/ingest-to-postgres.child.ts) runs the ingest server and the query on
  * one log directory; it is SIGKILLed at random points and restarted on the same log, checkpoint
  * and table, while clients here keep posting numbered events.

@@ -1,5 +1,5 @@
 /**
- * Crash test of the RabbitMQ source (DESIGN.md §5): the test publishes numbers
+ * Crash test of the RabbitMQ source (docs/architecture.md): the test publishes numbers
  * 0 … N−1 (message id = the number) to a durable queue in steps while a child
  * (crash/pipeline.child.ts: rabbitmqSource → fileSink) runs, and SIGKILLs the
  * child at random points — while it opens, mid-run, inside the sink's write,

@@ -1,5 +1,5 @@
 /**
- * Crash test of the Redis connectors (DESIGN.md §5): a child process reads 3 Redis streams (the
+ * Crash test of the Redis connectors (docs/architecture.md): a child process reads 3 Redis streams (the
  * source's partitions) and writes either an aggregation per key into hashes (update mode,
  * redisHashSink) or every entry into another stream (append mode, redisStreamSink). It is
  * SIGKILLed at random points — at startup, mid-run, inside the sink's write, and between the

@@ -1,6 +1,6 @@
 /**
  * Crash tests: Kafka → Millrace → Kafka with the transactional sink, the pipeline process
- * SIGKILLed at random points of the micro-batch protocol and restarted (DESIGN.md §5).
+ * SIGKILLed at random points of the micro-batch protocol and restarted (docs/architecture.md).
  *
  *   test process                          child (kafka-pipeline.child.ts)
  *   ────────────                          ───────────────────────────────

@@ -2,7 +2,7 @@
  * Crash test: Kafka → Millrace → PostgreSQL. A child process (kafka-to-postgres.child.ts) reads
  * JSON events from a mock-cluster topic, aggregates them and writes the result to PostgreSQL;
  * it is SIGKILLed at random points of the micro-batch protocol and restarted on the same
- * checkpoint (DESIGN.md §5).
+ * checkpoint (docs/architecture.md).
  *
  *   test process                          child
  *   ────────────                          ─────

@@ -1,5 +1,5 @@
 /**
- * The Source and Sink contracts (DESIGN.md §3). Connectors are small and async;
+ * The Source and Sink contracts (docs/architecture.md). Connectors are small and async;
  * the executor orchestrates them, they never decide about checkpoints.
  *
  * Per micro-batch N the executor calls, in order:

@@ -1,5 +1,5 @@
 /**
- * The micro-batch loop (DESIGN.md §2). The checkpoint protocol, per batch N:
+ * The micro-batch loop (docs/architecture.md). The checkpoint protocol, per batch N:
  *
  *   1. latestOffset    ask every source where batch N ends (within its read limit)
  *   2. walCommit       write offsets/N  {end offsets by source name, watermark, batch time}

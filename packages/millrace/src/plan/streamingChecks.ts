@@ -1,6 +1,6 @@
 /**
  * Checks run at start(): the plan, output mode, sink and sources must fit
- * together (DESIGN.md §2). Each failure names what is wrong and what would work.
+ * together (docs/architecture.md). Each failure names what is wrong and what would work.
  */
 import type { OutputMode, Sink, Source } from '../connectors/contracts.ts';
 import { userError } from '../errors/index.ts';

@@ -1,5 +1,5 @@
 /**
- * The state store contract (DESIGN.md §3). A store holds one stateful
+ * The state store contract (docs/architecture.md). A store holds one stateful
  * operator's state for one partition, as versions:
  *
  *   batch N:  open(version = N)  ── state as committed after batch N-1

@@ -1,5 +1,5 @@
 /**
- * State stores (DESIGN.md §3): the versioned per-operator/partition contract
+ * State stores (docs/architecture.md): the versioned per-operator/partition contract
  * and its two implementations — in memory with delta/snapshot files, and
  * LMDB for state larger than memory.
  */

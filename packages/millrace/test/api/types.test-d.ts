@@ -1,5 +1,5 @@
 /**
- * Type tests for the Stream API (DESIGN.md §4.3: "types flow through the API").
+ * Type tests for the Stream API (the API guide: types flow through the API).
  * Checked by tsc through vitest's typecheck mode; nothing here runs.
  */
 import { describe, expectTypeOf, it } from 'vitest';

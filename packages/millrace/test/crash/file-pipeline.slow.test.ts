@@ -1,6 +1,6 @@
 /**
  * Crash test: file source → stateless transformations → partitioned file sink,
- * SIGKILLed at random points of the micro-batch protocol (DESIGN.md §2, §5).
+ * SIGKILLed at random points of the micro-batch protocol (docs/architecture.md).
  *
  *   test process                          child (file-pipeline.child.ts)
  *   ────────────                          ─────────────────────────────

@@ -1,5 +1,5 @@
 /**
- * Shared machinery of the crash tests (DESIGN.md §5): a seeded PRNG, a child
+ * Shared machinery of the crash tests (docs/architecture.md): a seeded PRNG, a child
  * pipeline process that can be SIGKILLed at any moment and restarted, and
  * read-only views of a query's checkpoint and of a file sink's directory.
  *

@@ -1,5 +1,5 @@
 /**
- * Crash test of a stream–stream left outer join (DESIGN.md §5): two file sources (impressions and
+ * Crash test of a stream–stream left outer join (docs/architecture.md): two file sources (impressions and
  * clicks, one file each per trigger) → watermarks → left outer join on ad with a 20 s range →
  * file sink, SIGKILLed at least 20 times at random points (right after start, inside the sink's
  * write of a batch, right after it) and restarted; at the end the output is exactly the expected

@@ -1,6 +1,6 @@
 /**
  * Crash test: socket source with its write-ahead log → file sink, SIGKILLed at
- * random points (DESIGN.md §2 "ingestion", §5).
+ * random points (docs/architecture.md).
  *
  * The test runs the TCP server. Every line is a number from one global counter,
  * sent at a steady rate (20 lines every 5 ms) to whichever child is connected;

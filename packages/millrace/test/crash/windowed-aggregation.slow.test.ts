@@ -2,7 +2,7 @@
  * Crash tests of stateful queries: file source → watermark → windowed or
  * session-window aggregation (append mode) → file sink, SIGKILLed at random
  * points of the micro-batch protocol, including between the state commit
- * (version N+1) and commits/N (DESIGN.md §2, §5). Plus a graceful restart
+ * (version N+1) and commits/N (docs/architecture.md). Plus a graceful restart
  * that must change nothing but the process.
  *
  *   test process                          child (windowed-aggregation.child.ts)

@@ -1,5 +1,5 @@
 /**
- * The micro-batch executor end to end (DESIGN.md §2): the checkpoint protocol
+ * The micro-batch executor end to end (docs/architecture.md): the checkpoint protocol
  * on disk, restart and replay, start()-time checks, triggers, progress and
  * status, the query manager and its listeners, connector failures and
  * watermarks. Real memory sources/sinks and real temporary directories.
@@ -426,7 +426,7 @@ describe('start() checks', () => {
 
   // BUG (reported): recovery runs after onStarted, so a checkpoint that cannot be used
   // (mismatch, corrupt, unsupported version) does not fail start(): start() resolves, a
-  // QueryStarted event fires, and the query dies right after. DESIGN.md §3: "Bad
+  // QueryStarted event fires, and the query dies right after. docs/architecture.md: "Bad
   // configuration and impossible plans fail at start()".
   it('a checkpoint that does not fit the query fails start() itself', async () => {
     const dir = tempDir();

@@ -1,6 +1,6 @@
 /**
  * The connector conformance suite: one shared set of tests every source and
- * sink runs against its real external system (DESIGN.md §4.6).
+ * sink runs against its real external system (docs/architecture.md).
  *
  *   import { sourceConformance, sinkConformance } from 'millrace/testing/conformance';
  *

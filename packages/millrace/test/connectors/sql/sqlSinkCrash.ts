@@ -1,5 +1,5 @@
 /**
- * The crash test of the exactly-once SQL sinks (DESIGN.md §5), shared by @millrace/postgres and
+ * The crash test of the exactly-once SQL sinks (docs/architecture.md), shared by @millrace/postgres and
  * @millrace/mariadb (each supplies a SqlSinkCrashTarget; both sinks run millrace/sql-sink's core):
  * a child process runs Nexmark bids → count/sum/max per (window, auction) → the database, and is
  * SIGKILLed at random points — at startup, mid-run, inside the sink's transaction, and between the
