@@ -22,6 +22,7 @@ import {
   startKinesalite,
   uniqueName,
 } from '../../packages/kinesis/test/helpers.ts';
+import { parseAgentArgs } from './agent.ts';
 import type { MetricSample } from './metrics.ts';
 import { DEFAULTS } from './monitor.ts';
 import { parsePipelineArgs, runResourceMonitor } from './pipeline.ts';
@@ -143,6 +144,10 @@ it('agents → Kinesis → pipeline --kinesis → resource-stats, plus collectd 
     await Promise.all(monitor.queries.map((q) => q.awaitTermination().catch(() => undefined)));
   });
   expect(monitor.log).not.toBeNull();
+  // Samples posted to the log's ingest would reach no query: the routes are not served.
+  expect((await fetch(`${monitor.ingestUrl}/topics/${metrics}`, { method: 'POST', body: '{}' })).status).toBe(
+    404,
+  );
   const written = async () =>
     (await readTopic<StatsRecord>(monitor.log!, stats)).map(fromRecord).sort(byHostAndStart);
   const first = expectedStats(generated, DEFAULTS);
@@ -197,11 +202,21 @@ it('agents → Kinesis → pipeline --kinesis → resource-stats, plus collectd 
   }
 }, 120_000);
 
-it('refuses a --kinesis that is not an http(s) URL, and --kinesis with --mqtt', () => {
+it('refuses a --kinesis that is not an http(s) URL, and --kinesis with another target', () => {
   expect(() => parsePipelineArgs(['--kinesis', 'localhost:4567'])).toThrow(
     /--kinesis: "localhost:4567" is not an http:\/\/ or https:\/\/ URL/,
   );
   expect(() => parsePipelineArgs(['--kinesis', 'http://127.0.0.1:4567', '--mqtt', 'mqtt://x'])).toThrow(
     /give one of them, not several/,
   );
+  expect(() => parseAgentArgs(['--kinesis', 'tcp://127.0.0.1:4567'])).toThrow(
+    /--kinesis: "tcp:\/\/127.0.0.1:4567" is not an http:\/\/ or https:\/\/ URL/,
+  );
+  expect(() => parseAgentArgs(['--kinesis', 'http://127.0.0.1:4567', '--kafka', 'localhost:9092'])).toThrow(
+    /give one target, not several/,
+  );
+  expect(parseAgentArgs(['--kinesis', 'http://127.0.0.1:4567', '--topic', 'm']).target).toEqual({
+    kind: 'kinesis',
+    endpoint: 'http://127.0.0.1:4567',
+  });
 });

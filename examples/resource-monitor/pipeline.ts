@@ -200,7 +200,9 @@ export async function runResourceMonitor(ctx: PipelineContext, o: PipelineOption
     const collectdPublisher = await publisher();
     closers.push(() => collectdPublisher.close());
     endpoints = await startEndpoints({
-      ...(log ? { log } : {}),
+      // Kinesis mode: agents put to the stream; the log only holds resource-stats, so its ingest
+      // routes (which would store samples no query reads) are not served.
+      ...(log && o.kinesis === undefined ? { log } : {}),
       publisher: collectdPublisher,
       host: o.ingestHost,
       port: o.ingestPort,
@@ -247,7 +249,7 @@ export async function runResourceMonitor(ctx: PipelineContext, o: PipelineOption
 
   ctx.log.info('resource monitor ready', {
     ingestUrl: endpoints!.url,
-    agentsPostTo: log ? `${endpoints!.url}/topics/${o.metricsTopic}` : null,
+    agentsPostTo: log && o.kinesis === undefined ? `${endpoints!.url}/topics/${o.metricsTopic}` : null,
     collectdUrl: `${endpoints!.url}/collectd`,
     metrics:
       o.kinesis !== undefined
