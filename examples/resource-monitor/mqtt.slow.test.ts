@@ -29,6 +29,8 @@ import {
   tempDir,
   waitFor,
   type StatsRecord,
+  expectSameStats,
+  postCollectdMinute,
 } from './test-helpers.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -131,34 +133,7 @@ it('agents → MQTT → pipeline --mqtt → resource-stats, plus collectd in MQT
   await waitFor(async () => (await written()).length >= first.length, 'the first closed windows', 60_000);
 
   // 3. collectd samples (MQTT mode: POST /collectd publishes to <metrics>/<host>) from 110 s to 130 s.
-  const collectd: MetricSample[] = [];
-  const body = [];
-  for (let s = 110; s <= 130; s++) {
-    const time = (startMs + s * 1000) / 1000;
-    const idle = 50 + (s % 7);
-    const used = 40 + (s % 3);
-    const common = {
-      dstypes: ['gauge'],
-      dsnames: ['value'],
-      time,
-      interval: 1,
-      host: 'cd',
-      plugin_instance: '',
-    };
-    body.push(
-      { ...common, values: [idle], plugin: 'cpu', type: 'percent', type_instance: 'idle' },
-      { ...common, values: [used], plugin: 'memory', type: 'percent', type_instance: 'used' },
-    );
-    collectd.push({ host: 'cd', time: time * 1000, cpu: 100 - idle, mem: null, source: 'collectd' });
-    collectd.push({ host: 'cd', time: time * 1000, cpu: null, mem: used, source: 'collectd' });
-  }
-  const res = await fetch(`${monitor.ingestUrl}/collectd`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  expect(res.status).toBe(200);
-  expect(await res.json()).toEqual({ samples: 42, skipped: 0, ignored: {} });
+  const collectd = await postCollectdMinute(monitor.ingestUrl, startMs);
 
   const expected = expectedStats([...generated, ...collectd], DEFAULTS);
   expect(expected.filter((s) => s.host === 'cd').map((s) => s.window.end - startMs)).toEqual([120_000]);
@@ -168,12 +143,5 @@ it('agents → MQTT → pipeline --mqtt → resource-stats, plus collectd in MQT
     60_000,
   );
   await new Promise((r) => setTimeout(r, 1_000)); // nothing more may come
-  const got = await written();
-  expect(got.map((s) => [s.host, s.window.start, s.samples, s.cpuPeak, s.memPeak])).toEqual(
-    expected.map((s) => [s.host, s.window.start, s.samples, s.cpuPeak, s.memPeak]),
-  );
-  for (let i = 0; i < expected.length; i++) {
-    expect(Math.abs(got[i]!.cpuAvg! - expected[i]!.cpuAvg!)).toBeLessThan(1e-9);
-    expect(Math.abs((got[i]!.memAvg ?? 0) - (expected[i]!.memAvg ?? 0))).toBeLessThan(1e-9);
-  }
+  expectSameStats(await written(), expected);
 }, 180_000);

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Log } from '@millrace/log';
+import { expect } from 'vitest';
 import type { HostStats, MetricSample } from './metrics.ts';
 
 const dirs: string[] = [];
@@ -150,4 +151,51 @@ export function expectedAlerts(
     }
   }
   return out;
+}
+
+/**
+ * POST /collectd: host `cd`'s CPU idle and memory used for each second from 110 s to 130 s after
+ * `startMs` (42 values). Returns the samples the pipeline should make of them.
+ */
+export async function postCollectdMinute(ingestUrl: string, startMs: number): Promise<MetricSample[]> {
+  const collectd: MetricSample[] = [];
+  const body = [];
+  for (let s = 110; s <= 130; s++) {
+    const time = (startMs + s * 1000) / 1000;
+    const idle = 50 + (s % 7);
+    const used = 40 + (s % 3);
+    const common = {
+      dstypes: ['gauge'],
+      dsnames: ['value'],
+      time,
+      interval: 1,
+      host: 'cd',
+      plugin_instance: '',
+    };
+    body.push(
+      { ...common, values: [idle], plugin: 'cpu', type: 'percent', type_instance: 'idle' },
+      { ...common, values: [used], plugin: 'memory', type: 'percent', type_instance: 'used' },
+    );
+    collectd.push({ host: 'cd', time: time * 1000, cpu: 100 - idle, mem: null, source: 'collectd' });
+    collectd.push({ host: 'cd', time: time * 1000, cpu: null, mem: used, source: 'collectd' });
+  }
+  const res = await fetch(`${ingestUrl}/collectd`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  expect(res.status).toBe(200);
+  expect(await res.json()).toEqual({ samples: 42, skipped: 0, ignored: {} });
+  return collectd;
+}
+
+/** The windows written are the directly computed ones: exact counts and peaks, averages within 1e-9. */
+export function expectSameStats(got: readonly HostStats[], expected: readonly HostStats[]): void {
+  expect(got.map((s) => [s.host, s.window.start, s.samples, s.cpuPeak, s.memPeak])).toEqual(
+    expected.map((s) => [s.host, s.window.start, s.samples, s.cpuPeak, s.memPeak]),
+  );
+  for (let i = 0; i < expected.length; i++) {
+    expect(Math.abs(got[i]!.cpuAvg! - expected[i]!.cpuAvg!)).toBeLessThan(1e-9);
+    expect(Math.abs((got[i]!.memAvg ?? 0) - (expected[i]!.memAvg ?? 0))).toBeLessThan(1e-9);
+  }
 }
