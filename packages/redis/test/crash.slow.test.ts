@@ -176,6 +176,9 @@ for (const mode of ['update', 'append'] as const) {
         const child = spawnChild(CHILD, {
           ...env,
           ...(strategy === 'after Redis write (stalled)' ? { CRASH_STALL_AT: String(nth) } : {}),
+          // The Redis write is one fast script: a kill sent on SINK_BEGIN lands after it more often
+          // than not, so the child holds before the write and the kill lands with batch N in flight.
+          ...(strategy === 'in sink write' ? { CRASH_STALL_BEFORE: String(nth) } : {}),
         });
         children.push(child);
         await child.waitForLine((l) => l === 'READY', 'READY');
@@ -184,8 +187,7 @@ for (const mode of ['update', 'append'] as const) {
           await child.waitForLine((l) => l === 'STARTED', 'STARTED');
           if (strategy === 'after STARTED') await sleep(logUniform(rng, 1, 600));
           else if (strategy === 'in sink write') {
-            await child.waitForNth('SINK_BEGIN ', nth, 5_000);
-            await sleep(randInt(rng, 0, 12));
+            await child.waitForLine((l) => l.startsWith('STALL_BEFORE '), 'STALL_BEFORE', 10_000);
           } else await child.waitForLine((l) => l.startsWith('STALL '), 'STALL', 10_000);
         }
         await child.killMidRun();

@@ -549,16 +549,23 @@ export class PhaseTally {
 export function tracedSink(
   sink: Sink,
   out: (line: string) => void,
-  options: { stallAtWrite?: number } = {},
+  options: { stallAtWrite?: number; stallBeforeWrite?: number } = {},
 ): Sink {
   let writes = 0;
+  let begun = 0;
+  const block = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10_000);
   const traced = async <T>(batchId: number, write: () => Promise<T>): Promise<T> => {
     out(`SINK_BEGIN ${batchId}`);
+    // Before the k-th write: the batch is in flight and nothing of it reached the sink.
+    if (options.stallBeforeWrite !== undefined && ++begun === options.stallBeforeWrite) {
+      out(`STALL_BEFORE ${batchId}`);
+      block();
+    }
     const r = await write();
     out(`SINK_DONE ${batchId}`);
     if (options.stallAtWrite !== undefined && ++writes === options.stallAtWrite) {
       out(`STALL ${batchId}`);
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10_000);
+      block();
     }
     return r;
   };

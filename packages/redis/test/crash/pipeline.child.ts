@@ -10,6 +10,8 @@
  * Stdout markers (a pipe, written synchronously on Linux):
  *   READY / STARTED            engine loaded / checkpoint open, recovery decided
  *   SINK_BEGIN N / SINK_DONE N around the sink's write of batch N (DONE: Redis has it)
+ *   STALL_BEFORE N             with CRASH_STALL_BEFORE=k: at the k-th SINK_BEGIN the process blocks
+ *                              before writing (batch N in flight, nothing of it in Redis)
  *   STALL N                    with CRASH_STALL_AT=k: after the k-th SINK_DONE the process blocks
  *                              for 10 s, so a kill lands between the Redis write and commits/N
  *   DONE                       the query ended without error
@@ -28,6 +30,7 @@ const prefix = env('CRASH_PREFIX');
 const mode = env('CRASH_MODE') as 'update' | 'append';
 const final = process.env.CRASH_FINAL === '1';
 const stallAt = process.env.CRASH_STALL_AT ? Number(process.env.CRASH_STALL_AT) : undefined;
+const stallBefore = process.env.CRASH_STALL_BEFORE ? Number(process.env.CRASH_STALL_BEFORE) : undefined;
 const out = (line: string) => process.stdout.write(line + '\n');
 const retry = { initialBackoffMs: 20, maxBackoffMs: 500 };
 
@@ -57,7 +60,7 @@ const inner =
         ...retry,
       })
     : redisStreamSink({ url, stream: `${prefix}:out`, name: `crash-${prefix}`, ...retry });
-const sink = tracedSink(inner, out, { stallAtWrite: stallAt });
+const sink = tracedSink(inner, out, { stallAtWrite: stallAt, stallBeforeWrite: stallBefore });
 const result = mode === 'update' ? rows.groupBy('k').agg(($) => ({ n: count(), total: sum($.v) })) : rows;
 
 out('READY');
