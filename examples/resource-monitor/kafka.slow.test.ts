@@ -8,16 +8,12 @@
  * starts (so its first batch reads all of it, and no sample arrives after the watermark passed
  * it); collectd samples for a later minute come after, and close the windows that follow.
  */
-import { spawn } from 'node:child_process';
-import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
 import { MillraceService, createPipelineContext } from '@millrace/server';
 import { readTopic, startMockCluster, uniqueTopic } from '../../packages/kafka/test/mockCluster.ts';
 import type { MetricSample } from './metrics.ts';
 import { DEFAULTS } from './monitor.ts';
 import { parsePipelineArgs, runResourceMonitor } from './pipeline.ts';
-import { fakeSample, hostIds } from './sampler.ts';
 import {
   byHostAndStart,
   cleanupDirs,
@@ -28,9 +24,9 @@ import {
   type StatsRecord,
   expectSameStats,
   postCollectdMinute,
+  runFakeAgent,
 } from './test-helpers.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
@@ -45,40 +41,7 @@ it('agents → Kafka → pipeline --kafka → resource-stats in Kafka, plus coll
 
   // 1. Two minutes of fake samples for two hosts, produced by the agent's command line.
   const startMs = Date.UTC(2026, 0, 1, 6, 0, 0);
-  const agent = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'examples/resource-monitor/agent.ts',
-      '--kafka',
-      mock.bootstrap,
-      '--topic',
-      metrics,
-      '--fake',
-      '--hosts',
-      '2',
-      '--host',
-      'k',
-      '--seed',
-      '9',
-      '--start',
-      String(startMs),
-      '--speedup',
-      '0',
-      '--seconds',
-      '120',
-      '--quiet',
-    ],
-    { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let agentErr = '';
-  agent.stderr!.on('data', (d: Buffer) => (agentErr += d.toString()));
-  const code = await new Promise<number | null>((r) => agent.once('exit', (c) => r(c)));
-  expect(code, agentErr).toBe(0);
-  const generated: MetricSample[] = [];
-  for (let k = 0; k < 120; k++)
-    for (const h of hostIds('k', 2)) generated.push(fakeSample(9, h, startMs + k * 1000));
+  const generated = await runFakeAgent(['--kafka', mock.bootstrap], { topic: metrics, host: 'k', startMs });
   const inKafka = (await readTopic(mock.bootstrap, metrics)).map((r) => JSON.parse(r.value!) as MetricSample);
   const key = (s: MetricSample) => `${s.host}|${s.time}`;
   expect(inKafka.map(key).sort()).toEqual(generated.map(key).sort());

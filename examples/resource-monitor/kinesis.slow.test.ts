@@ -10,9 +10,6 @@
  * for a later minute come after, and close the windows that follow. The result is compared with
  * the windows computed directly from the samples: every closed window exactly once.
  */
-import { spawn } from 'node:child_process';
-import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
 import { MillraceService, createPipelineContext } from '@millrace/server';
 import {
@@ -26,7 +23,7 @@ import { parseAgentArgs } from './agent.ts';
 import type { MetricSample } from './metrics.ts';
 import { DEFAULTS } from './monitor.ts';
 import { parsePipelineArgs, runResourceMonitor } from './pipeline.ts';
-import { fakeSample, hostIds } from './sampler.ts';
+import { hostIds } from './sampler.ts';
 import {
   byHostAndStart,
   cleanupDirs,
@@ -38,9 +35,9 @@ import {
   type StatsRecord,
   expectSameStats,
   postCollectdMinute,
+  runFakeAgent,
 } from './test-helpers.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
@@ -58,40 +55,11 @@ it('agents → Kinesis → pipeline --kinesis → resource-stats, plus collectd 
 
   // 1. Two minutes of fake samples for two hosts, put by the agent's command line (which creates
   //    the stream).
-  const agent = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'examples/resource-monitor/agent.ts',
-      '--kinesis',
-      kinesalite.endpoint,
-      '--topic',
-      metrics,
-      '--fake',
-      '--hosts',
-      '2',
-      '--host',
-      'ks',
-      '--seed',
-      '9',
-      '--start',
-      String(startMs),
-      '--speedup',
-      '0',
-      '--seconds',
-      '120',
-      '--quiet',
-    ],
-    { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let agentErr = '';
-  agent.stderr!.on('data', (d: Buffer) => (agentErr += d.toString()));
-  const code = await new Promise<number | null>((r) => agent.once('exit', (c) => r(c)));
-  expect(code, agentErr).toBe(0);
-  const generated: MetricSample[] = [];
-  for (let k = 0; k < 120; k++)
-    for (const h of hostIds('ks', 2)) generated.push(fakeSample(9, h, startMs + k * 1000));
+  const generated = await runFakeAgent(['--kinesis', kinesalite.endpoint], {
+    topic: metrics,
+    host: 'ks',
+    startMs,
+  });
   const inKinesis = await readAll(admin, metrics);
   const key = (s: MetricSample) => `${s.host}|${s.time}`;
   expect(inKinesis.map((r) => key(JSON.parse(r.data) as MetricSample)).sort()).toEqual(

@@ -10,16 +10,11 @@
  * follow. The result is compared with the windows computed directly from the samples: every
  * closed window exactly once, as in the log and Kafka variants.
  */
-import { spawn } from 'node:child_process';
-import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as mqtt from 'mqtt';
 import { afterEach, expect, it } from 'vitest';
 import { MillraceService, createPipelineContext } from '@millrace/server';
-import type { MetricSample } from './metrics.ts';
 import { DEFAULTS } from './monitor.ts';
 import { parsePipelineArgs, runResourceMonitor } from './pipeline.ts';
-import { fakeSample, hostIds } from './sampler.ts';
 import {
   byHostAndStart,
   cleanupDirs,
@@ -31,9 +26,9 @@ import {
   type StatsRecord,
   expectSameStats,
   postCollectdMinute,
+  runFakeAgent,
 } from './test-helpers.ts';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const URL = process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883';
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -92,40 +87,7 @@ it('agents → MQTT → pipeline --mqtt → resource-stats, plus collectd in MQT
   expect(monitor.log).not.toBeNull();
 
   // 2. Two minutes of fake samples for two hosts, published by the agent's command line.
-  const agent = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'examples/resource-monitor/agent.ts',
-      '--mqtt',
-      URL,
-      '--topic',
-      metrics,
-      '--fake',
-      '--hosts',
-      '2',
-      '--host',
-      'm',
-      '--seed',
-      '9',
-      '--start',
-      String(startMs),
-      '--speedup',
-      '0',
-      '--seconds',
-      '120',
-      '--quiet',
-    ],
-    { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let agentErr = '';
-  agent.stderr!.on('data', (d: Buffer) => (agentErr += d.toString()));
-  const code = await new Promise<number | null>((r) => agent.once('exit', (c) => r(c)));
-  expect(code, agentErr).toBe(0);
-  const generated: MetricSample[] = [];
-  for (let k = 0; k < 120; k++)
-    for (const h of hostIds('m', 2)) generated.push(fakeSample(9, h, startMs + k * 1000));
+  const generated = await runFakeAgent(['--mqtt', URL], { topic: metrics, host: 'm', startMs });
 
   const written = async () =>
     (await readTopic<StatsRecord>(monitor.log!, stats)).map(fromRecord).sort(byHostAndStart);

@@ -2,12 +2,14 @@
  * Shared by the example's tests (not a test itself): temp dirs, polling, reading a topic back,
  * and the independent computation the pipeline's output is compared with.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Log } from '@millrace/log';
 import { expect } from 'vitest';
 import type { HostStats, MetricSample } from './metrics.ts';
+import { fakeSample, hostIds } from './sampler.ts';
 
 const dirs: string[] = [];
 
@@ -198,4 +200,34 @@ export function expectSameStats(got: readonly HostStats[], expected: readonly Ho
     expect(Math.abs(got[i]!.cpuAvg! - expected[i]!.cpuAvg!)).toBeLessThan(1e-9);
     expect(Math.abs((got[i]!.memAvg ?? 0) - (expected[i]!.memAvg ?? 0))).toBeLessThan(1e-9);
   }
+}
+
+/**
+ * Run agent.ts to its end with `target` (e.g. ['--kafka', bootstrap]): 2 fake hosts `<host>-…`, seed
+ * 9, 120 s of samples from `startMs`, as fast as it can, to topic/stream `topic`. Returns the samples
+ * it sent (the same generator, called directly).
+ */
+export async function runFakeAgent(
+  target: readonly string[],
+  options: { readonly topic: string; readonly host: string; readonly startMs: number },
+): Promise<MetricSample[]> {
+  const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+  const args = ['--topic', options.topic, '--fake', '--hosts', '2', '--host', options.host, '--seed', '9'];
+  args.push('--start', String(options.startMs), '--speedup', '0', '--seconds', '120', '--quiet');
+  const agent = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'examples/resource-monitor/agent.ts', ...target, ...args],
+    {
+      cwd: root,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  let agentErr = '';
+  agent.stderr!.on('data', (d: Buffer) => (agentErr += d.toString()));
+  const code = await new Promise<number | null>((r) => agent.once('exit', (c) => r(c)));
+  expect(code, agentErr).toBe(0);
+  const generated: MetricSample[] = [];
+  for (let k = 0; k < 120; k++)
+    for (const h of hostIds(options.host, 2)) generated.push(fakeSample(9, h, options.startMs + k * 1000));
+  return generated;
 }
