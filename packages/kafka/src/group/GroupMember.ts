@@ -102,6 +102,7 @@ export interface GroupTaskStatus {
   readonly startMs: number | null;
   /** The last committed batch this member ran for it. */
   readonly lastBatchId: number | null;
+  /** Input rows of the batches this member ran for it (as far as the query's recent progress keeps). */
   readonly numInputRows: number;
 }
 
@@ -121,7 +122,6 @@ interface RunningTask {
   readonly since: number;
   startMs: number | null;
   query: StreamingQuery | null;
-  numInputRows: number;
   /** Set when the task was revoked while starting: stop it as soon as it has started. */
   revoked: boolean;
 }
@@ -228,7 +228,7 @@ export class KafkaGroupMember {
           since: t.since,
           startMs: t.startMs,
           lastBatchId: t.query?.lastProgress?.batchId ?? null,
-          numInputRows: t.numInputRows,
+          numInputRows: t.query?.recentProgress.reduce((n, p) => n + p.numInputRows, 0) ?? 0,
         })),
     };
   }
@@ -362,7 +362,6 @@ export class KafkaGroupMember {
             since: Date.now(),
             startMs: null,
             query: null,
-            numInputRows: 0,
             revoked: false,
           };
           this.tasks.set(p, running);
@@ -395,14 +394,8 @@ export class KafkaGroupMember {
     running.state = 'running';
     this.log.info('task started', { task: running.task.id, startMs: running.startMs });
     const query = running.query;
-    // Input rows over this member's time with the task (progress is per query run).
-    const count = setInterval(() => {
-      running.numInputRows = query.recentProgress.reduce((s, p) => s + p.numInputRows, 0);
-    }, 1000);
-    count.unref();
     void query.awaitTermination().then(
       () => {
-        clearInterval(count);
         if (running.state !== 'stopping' && !this.closing) {
           this.fail(
             userError(
@@ -417,7 +410,6 @@ export class KafkaGroupMember {
         }
       },
       (e: unknown) => {
-        clearInterval(count);
         if (running.state !== 'stopping') this.fail(e, running.task);
       },
     );
@@ -436,7 +428,6 @@ export class KafkaGroupMember {
         } catch (e) {
           this.log.warn('task stopped with an error', { task: running.task.id, error: (e as Error).message });
         }
-        running.numInputRows = running.query.recentProgress.reduce((s, q) => s + q.numInputRows, 0);
         this.tasks.delete(p);
         this.log.info('task stopped', { task: running.task.id });
       }),
